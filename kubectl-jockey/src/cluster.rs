@@ -1,0 +1,87 @@
+//! Client setup from kubectl's global flags (`--kubeconfig`, `--context`, `-n/--namespace`), so
+//! `kubectl jockey ... --context prod -n team-a` means what it means to kubectl.
+
+use anyhow::{Context, Result};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The namespace to work in (default: the context's namespace, then `default`).
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+}
+
+/// A connected client plus the namespace the command works in.
+pub struct Cluster {
+    pub client: Client,
+    /// `-n`, else the kubeconfig context's namespace, else `default`.
+    pub namespace: String,
+}
+
+impl KubeArgs {
+    fn options(&self) -> KubeConfigOptions {
+        KubeConfigOptions {
+            context: self.context.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Loads the kubeconfig the way kubectl does: `--kubeconfig`, else `$KUBECONFIG`, else
+    /// `~/.kube/config`; falls back to the in-cluster service account when there is none.
+    pub async fn config(&self) -> Result<Config> {
+        let config = match &self.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).with_context(|| {
+                    format!(
+                        "reading kubeconfig {}; check the path given to --kubeconfig",
+                        path.display()
+                    )
+                })?;
+                Config::from_custom_kubeconfig(kc, &self.options())
+                    .await
+                    .with_context(|| {
+                        format!("loading kubeconfig {} (context {:?})", path.display(), self.context)
+                    })?
+            }
+            None if self.context.is_some() => Config::from_kubeconfig(&self.options())
+                .await
+                .with_context(|| format!("loading context {:?} from the kubeconfig", self.context))?,
+            None => Config::infer().await.context(
+                "no Kubernetes configuration found; pass --kubeconfig FILE, set KUBECONFIG, \
+                 or run inside a cluster",
+            )?,
+        };
+        Ok(config)
+    }
+
+    /// Connects (lazily: no request is made until the first API call).
+    pub async fn connect(&self) -> Result<Cluster> {
+        let config = self.config().await?;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = Client::try_from(config).context("building the Kubernetes client")?;
+        Ok(Cluster { client, namespace })
+    }
+
+    /// The namespace without contacting any cluster (for `--dry-run=client`): `-n`, else the
+    /// kubeconfig's context namespace when a kubeconfig is readable, else `default`.
+    pub async fn namespace_offline(&self) -> String {
+        if let Some(ns) = &self.namespace {
+            return ns.clone();
+        }
+        match self.config().await {
+            Ok(c) => c.default_namespace,
+            Err(_) => "default".to_string(),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `kubectl jockey`: a thin clap dispatcher. Each command group lives in its own module so that
+//! a reader finds a behaviour by the command's name:
+//!
+//! - [`deploy`]: `deploy` (package, build, apply, wait for rollout)
+//! - [`build`]: the Kaniko build Job and its runner, used by `deploy`
+//! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`
+//! - [`builder`]: `setup-builder`, `logs-builder`
+//! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
+//! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
+
+mod alb;
+mod aws;
+mod build;
+mod builder;
+mod deploy;
+mod ecr;
+mod cluster;
+mod lifecycle;
+#[cfg(test)]
+mod moto;
+mod output;
+mod settings;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Deploy AI agent servers onto a multi-tenant Kubernetes cluster behind one shared ALB.
+#[derive(Parser)]
+#[command(name = "kubectl-jockey", bin_name = "kubectl jockey", version, about)]
+struct Cli {
+    #[command(flatten)]
+    cluster: cluster::KubeArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Package DIR, build its image (unless already built), apply it and wait for the rollout.
+    Deploy(deploy::DeployArgs),
+    /// Show a project's deployment, pods, image, content hash, URL and recent events.
+    Status(lifecycle::StatusArgs),
+    /// List the projects in the namespace (or all namespaces with -A).
+    List(lifecycle::ListArgs),
+    /// Print (or follow) the logs of a project's pods.
+    Logs(lifecycle::LogsArgs),
+    /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild.
+    Rollback(lifecycle::RollbackArgs),
+    /// Remove a project's Deployment, Service, Ingress and instance ConfigMaps.
+    Delete(lifecycle::DeleteArgs),
+    /// Remove instance ConfigMaps no Deployment or retained ReplicaSet references.
+    Gc(lifecycle::GcArgs),
+    /// Create the builder namespace, its service account and the `aws-credentials` secret.
+    /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
+    SetupBuilder(builder::SetupBuilderArgs),
+    /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
+    /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
+    LogsBuilder(builder::LogsBuilderArgs),
+    /// The shared ALB across all namespaces: groups, addresses, quota usage, controller pods
+    /// and failure events; with AWS credentials also the load balancer, rules and target health.
+    AlbStatus(alb::StatusArgs),
+    /// List the Ingresses of the shared ALB group(s) (-n N, or -A for all namespaces).
+    ListAlbIngresses(alb::ListArgs),
+    /// Check every hop from DNS to the pods for HOST; exits non-zero when a check fails.
+    ValidateAlbRouting(alb::ValidateArgs),
+    /// Print a shell completion script, e.g. `kubectl jockey completion bash > ~/.jockey.bash`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the client version.
+    Version,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Deploy(args) => deploy::run(&cli.cluster, args).await,
+        Command::Status(args) => lifecycle::status(&cli.cluster, args).await,
+        Command::List(args) => lifecycle::list(&cli.cluster, args).await,
+        Command::Logs(args) => lifecycle::logs(&cli.cluster, args).await,
+        Command::Rollback(args) => lifecycle::rollback(&cli.cluster, args).await,
+        Command::Delete(args) => lifecycle::delete(&cli.cluster, args).await,
+        Command::Gc(args) => lifecycle::gc(&cli.cluster, args).await,
+        Command::SetupBuilder(args) => builder::setup(&cli.cluster, args).await,
+        Command::LogsBuilder(args) => builder::logs(&cli.cluster, args).await,
+        Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
+        Command::ListAlbIngresses(args) => alb::list(&cli.cluster, args).await,
+        Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,
+        Command::Completion { shell } => {
+            let mut cmd = Cli::command();
+            // kubectl finds plugins by binary name; completions are for `kubectl-jockey`.
+            clap_complete::generate(shell, &mut cmd, "kubectl-jockey", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Version => {
+            println!("kubectl-jockey {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole context chain on one line: object, cause, fix.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
