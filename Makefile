@@ -1,0 +1,41 @@
+# jockey: `make demo` sets everything up and deploys the example agent to a local cluster;
+# `make test` runs every test (unit and end-to-end), starting and stopping the cluster itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(CURDIR)/.cache/bin:$(HOME)/.cargo/bin:$(PATH)
+KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
+
+.PHONY: help deps build cluster cluster-down lint unit e2e test demo demo-down bench
+
+help:
+	@echo "make demo          install what is missing, build, start the local cluster, deploy examples/agent"
+	@echo "make test          every test: fmt, clippy, unit, end-to-end on the local cluster"
+	@echo "make cluster       start the local control plane (kubeconfig: .cluster/kubeconfig)"
+	@echo "make cluster-down  stop it; no process is left"
+
+deps:
+	@tests/install-deps.sh
+
+build:
+	cargo build --workspace --bins
+
+cluster: deps
+	@tests/cluster/up.sh
+
+cluster-down:
+	@tests/cluster/down.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo test --workspace --exclude jockey-e2e
+
+e2e: deps
+	tests/e2e.sh
+
+test: deps lint unit e2e
+
+demo: deps build
+	@tests/demo.sh

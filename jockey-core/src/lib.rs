@@ -1,0 +1,11 @@
+//! The model `kubectl-jockey` and `jockey-webhook` share, so that the two can never disagree:
+//! names and labels ([`names`]), configuration ([`config`]), and (in later modules) instance
+//! bundles, object defaulting and ingress policy. Everything here is pure: objects in, objects or
+//! JSON patches out.
+
+pub mod config;
+pub mod defaults;
+pub mod names;
+
+pub use config::Config;
+pub use names::{ContentHash, ProjectId};

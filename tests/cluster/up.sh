@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Starts the local control plane every integration test uses: etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler v1.37.2 built from source, and KWOK faking nodes
+# so that pods become Ready and Jobs complete. kwokctl's binary runtime runs the processes;
+# everything listens on 127.0.0.1. Idempotent: a running cluster is left as it is.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=$root/.cache/bin
+state=$root/.cluster
+name=${JOCKEY_CLUSTER_NAME:-jockey}
+kubeconfig=$state/kubeconfig
+K8S_VERSION=${K8S_VERSION:-v1.37.2}
+
+"$here/build.sh"
+
+mkdir -p "$state"
+export KWOK_WORKDIR=$state/kwok
+export KWOK_KUBE_VERSION=$K8S_VERSION
+export KWOK_KUBECTL_BINARY=$bin/kubectl
+export KWOK_RUNTIME=binary
+kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1; then
+  echo ">> cluster $name is already running" >&2
+else
+  "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
+  echo ">> starting cluster $name (kube $K8S_VERSION, etcd, kwok) on 127.0.0.1" >&2
+  # kwokctl merges its context into --kubeconfig; start from an empty file so the file holds this
+  # cluster only and never touches ~/.kube/config.
+  : > "$kubeconfig"
+  "$bin/kwokctl" create cluster --name "$name" --runtime binary \
+    --kube-apiserver-binary "$bin/kube-apiserver" \
+    --kube-controller-manager-binary "$bin/kube-controller-manager" \
+    --kube-scheduler-binary "$bin/kube-scheduler" \
+    --kwok-controller-binary "$bin/kwok" \
+    --etcd-binary "$bin/etcd" \
+    --kubeconfig "$kubeconfig" \
+    --extra-args "kube-apiserver=bind-address=127.0.0.1" \
+    --wait 3m
+fi
+
+# Fake nodes managed by KWOK (it answers for every node annotated kwok.x-k8s.io/node=fake).
+for i in 0 1; do
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+spec:
+  podCIDR: 10.244.$i.0/24
+status:
+  allocatable: {cpu: "32", memory: 256Gi, pods: "250"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "250"}
+YAML
+done
+kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
+# The default service account appears shortly after a namespace; pods need it.
+for _ in $(seq 1 60); do kubectl get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 1; done
+
+kubectl version
+echo ">> cluster $name is up; use it with:" >&2
+echo "export KUBECONFIG=$kubeconfig"

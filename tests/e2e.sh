@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests against the local control plane: starts it (unless one is already
+# running, which is then left running) and stops it afterwards, whatever the outcome.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kubeconfig=$root/.cluster/kubeconfig
+started=
+if ! { [ -s "$kubeconfig" ] && "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get --raw=/readyz >/dev/null 2>&1; }; then
+  "$root/tests/cluster/up.sh"
+  started=1
+fi
+[ -z "$started" ] || trap '"$root/tests/cluster/down.sh"' EXIT
+cd "$root"
+# The tests run the binaries the workspace builds, so build them first.
+cargo build --workspace --bins
+JOCKEY_KUBECONFIG=$kubeconfig cargo test -p jockey-e2e -- --test-threads=2 "$@"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make demo` and `make test` need and the machine lacks, from the package
+# registries only (Debian, PyPI, crates.io, the Go module proxy). Safe to run again.
+set -euo pipefail
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_updated=
+apt_install() {
+  if ! need apt-get; then echo "missing $*: install it with your package manager" >&2; exit 1; fi
+  [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need git || apt_install git
+need python3 || apt_install python3 python3-pip
+need curl || apt_install curl
+if ! need cargo; then
+  echo "cargo not found: install Rust (rustup or Debian's cargo, 1.95 or newer) and re-run" >&2
+  exit 1
+fi
+need go || apt_install golang-go
+# k8s.io/kubernetes v1.37 needs Go 1.26; an older go fetches that toolchain from the module proxy.
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+if [ "${go_minor:-0}" -lt 26 ]; then
+  echo "go $(go env GOVERSION) is older than 1.26: export GOTOOLCHAIN=go1.27.3 (see README)" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
+# moto serves the AWS APIs (ECR, ELBv2) the tests talk to through the real AWS SDK.
+python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install -q 'moto[server]>=5.1'
