@@ -1,0 +1,784 @@
+//! Defaulting of jockey-labelled objects: the one code path that both `kubectl jockey deploy`
+//! (rendering what it applies) and `jockey-webhook` (`/mutate`) use, so that a plain
+//! `kubectl apply -f` of a labelled manifest ends up exactly as `deploy` would have made it.
+//!
+//! Each `default_*` is idempotent: defaulting an already defaulted object returns it unchanged,
+//! so the webhook's patch ([`patch_between`]) is empty on re-invocation.
+//!
+//! The rule throughout is "fill what is missing, keep what the user set". The API server defaults
+//! many fields *before* mutating admission runs (e.g. `terminationGracePeriodSeconds: 30`,
+//! a Service port's `targetPort` = `port`), so where such a server default is indistinguishable
+//! from "unset" and would break the contract, it is treated as unset; each case says why.
+
+use crate::names::{
+    ANNOTATION_HOSTNAME, ANNOTATION_INSTANCE, IMAGE_PLACEHOLDER, LABEL_APP, LABEL_CONTENT_HASH,
+    LABEL_DEPLOYMENT, LABEL_HOSTNAME, LABEL_PROJECT, is_label_value, short_hash_of_configmap,
+};
+use crate::{Config, ContentHash, ProjectId};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, Lifecycle, LifecycleHandler,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
+    SleepAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// Port the agent server listens on inside the pod.
+pub const CONTAINER_PORT: i32 = 8080;
+pub const CONTAINER_PORT_NAME: &str = "http";
+/// Port the Service exposes (and the Ingress backend points at).
+pub const SERVICE_PORT: i32 = 80;
+pub const HEALTH_PATH: &str = "/health";
+/// Where the instance ConfigMap is mounted.
+pub const INSTANCE_MOUNT_PATH: &str = "/app/instance";
+/// Name of the pod volume carrying the instance ConfigMap; prefixed so it cannot collide with a
+/// volume the user named `instance`.
+pub const INSTANCE_VOLUME: &str = "jockey-instance";
+/// Name of the container `render_deployment` creates.
+pub const CONTAINER_NAME: &str = "server";
+/// The ALB target group's deregistration delay (`target-group-attributes`).
+pub const DEREGISTRATION_DELAY_SECONDS: i64 = 30;
+/// The preStop pause: the pod keeps serving while the ALB drains it. Longer than the
+/// deregistration delay because the load balancer controller only starts deregistering once the
+/// endpoint is gone, a few seconds after the pod began terminating.
+pub const PRESTOP_SLEEP_SECONDS: i64 = DEREGISTRATION_DELAY_SECONDS + 5;
+const _: () = assert!(PRESTOP_SLEEP_SECONDS >= DEREGISTRATION_DELAY_SECONDS);
+/// Time the server gets after the preStop pause to finish in-flight requests on SIGTERM.
+pub const SHUTDOWN_BUDGET_SECONDS: i64 = 25;
+/// Default requests/limits of the agent container. Canonical quantity spellings, so that the
+/// API server stores them byte-for-byte and re-defaulting sees no change.
+pub const DEFAULT_REQUESTS: [(&str, &str); 2] = [("cpu", "100m"), ("memory", "256Mi")];
+pub const DEFAULT_LIMITS: [(&str, &str); 2] = [("cpu", "1"), ("memory", "1Gi")];
+
+/// Ingress class of the AWS Load Balancer Controller.
+pub const INGRESS_CLASS: &str = "alb";
+/// The legacy class annotation; the API server refuses an Ingress that has it and
+/// `spec.ingressClassName`, so when a user set it the class field is left alone.
+pub const ANNOTATION_LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
+pub const ALB_PREFIX: &str = "alb.ingress.kubernetes.io/";
+pub const ALB_SCHEME: &str = "alb.ingress.kubernetes.io/scheme";
+pub const ALB_TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
+pub const ALB_LISTEN_PORTS: &str = "alb.ingress.kubernetes.io/listen-ports";
+pub const ALB_SSL_REDIRECT: &str = "alb.ingress.kubernetes.io/ssl-redirect";
+pub const ALB_GROUP_NAME: &str = "alb.ingress.kubernetes.io/group.name";
+pub const ALB_HEALTHCHECK_PATH: &str = "alb.ingress.kubernetes.io/healthcheck-path";
+pub const ALB_SUCCESS_CODES: &str = "alb.ingress.kubernetes.io/success-codes";
+pub const ALB_TARGET_GROUP_ATTRIBUTES: &str = "alb.ingress.kubernetes.io/target-group-attributes";
+pub const ALB_TAGS: &str = "alb.ingress.kubernetes.io/tags";
+pub const ALB_CERTIFICATE_ARN: &str = "alb.ingress.kubernetes.io/certificate-arn";
+pub const ALB_IP_ADDRESS_TYPE: &str = "alb.ingress.kubernetes.io/ip-address-type";
+pub const ALB_LOAD_BALANCER_NAME: &str = "alb.ingress.kubernetes.io/load-balancer-name";
+
+/// The fixed ALB annotations of the spec (group, tags and certificate are per object/config).
+pub const ALB_FIXED_ANNOTATIONS: [(&str, &str); 7] = [
+    (ALB_SCHEME, "internet-facing"),
+    (ALB_TARGET_TYPE, "ip"),
+    (ALB_LISTEN_PORTS, r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
+    (ALB_SSL_REDIRECT, "443"),
+    (ALB_HEALTHCHECK_PATH, HEALTH_PATH),
+    (ALB_SUCCESS_CODES, "200"),
+    (
+        ALB_TARGET_GROUP_ATTRIBUTES,
+        "deregistration_delay.timeout_seconds=30",
+    ),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Rendering: the minimal labelled objects `deploy` starts from.
+// ---------------------------------------------------------------------------------------------
+
+fn labelled_meta(name: String, project: &ProjectId) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        labels: Some(BTreeMap::from([(
+            LABEL_PROJECT.to_string(),
+            project.to_string(),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// The minimal labelled objects `deploy` starts from before defaulting: what a user would write
+/// by hand in a manifest (project label, instance annotation, `jockey:auto` image).
+pub fn render_deployment(project: &ProjectId, instance: &ContentHash) -> Deployment {
+    let mut meta = labelled_meta(project.deployment_name(), project);
+    meta.annotations = Some(BTreeMap::from([(
+        ANNOTATION_INSTANCE.to_string(),
+        instance.configmap_name(),
+    )]));
+    let app = BTreeMap::from([(LABEL_APP.to_string(), project.to_string())]);
+    Deployment {
+        metadata: meta,
+        spec: DeploymentSpec {
+            selector: LabelSelector {
+                match_labels: Some(app.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(app),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: CONTAINER_NAME.to_string(),
+                        image: Some(IMAGE_PLACEHOLDER.to_string()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+pub fn render_service(project: &ProjectId) -> Service {
+    Service {
+        metadata: labelled_meta(project.service_name(), project),
+        spec: Some(ServiceSpec::default()),
+        status: None,
+    }
+}
+
+pub fn render_ingress(project: &ProjectId) -> Ingress {
+    Ingress {
+        metadata: labelled_meta(project.ingress_name(), project),
+        spec: Some(IngressSpec::default()),
+        status: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers.
+// ---------------------------------------------------------------------------------------------
+
+/// `Kind namespace/name` for messages (`generateName` when there is no name yet).
+pub fn describe(kind: &str, meta: &ObjectMeta) -> String {
+    let name = meta
+        .name
+        .clone()
+        .or_else(|| meta.generate_name.as_ref().map(|g| format!("{g}*")))
+        .unwrap_or_else(|| "<unnamed>".to_string());
+    match &meta.namespace {
+        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
+        _ => format!("{kind} {name}"),
+    }
+}
+
+/// The project an object is labelled with; an error naming the label and the fix otherwise.
+pub fn project_of(kind: &str, meta: &ObjectMeta) -> Result<ProjectId, DefaultError> {
+    let object = describe(kind, meta);
+    let value = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_PROJECT))
+        .ok_or_else(|| DefaultError {
+            object: object.clone(),
+            cause: format!("label {LABEL_PROJECT} is missing"),
+            fix: format!("label the object with {LABEL_PROJECT}: <project id>"),
+        })?;
+    ProjectId::parse(value).map_err(|e| DefaultError {
+        object,
+        cause: format!("label {LABEL_PROJECT}: {e}"),
+        fix: format!("set the label {LABEL_PROJECT} to a valid project id"),
+    })
+}
+
+/// The project's own host and whether it can be a label value.
+fn host_of(project: &ProjectId, cfg: &Config) -> String {
+    project.host(&cfg.deployment_domain)
+}
+
+fn set_if_absent(map: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), value.to_string());
+    }
+}
+
+/// Labels `deployment`/`hostname` (or the hostname annotation where the host is not a valid
+/// label value) and the project label, on the Deployment or its pod template.
+fn routing_metadata(meta: &mut ObjectMeta, project: &ProjectId, host: &str, hash: Option<&str>) {
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    set_if_absent(labels, LABEL_PROJECT, project.as_str());
+    set_if_absent(labels, LABEL_DEPLOYMENT, project.as_str());
+    if is_label_value(host) {
+        set_if_absent(labels, LABEL_HOSTNAME, host);
+    } else {
+        let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+        set_if_absent(annotations, ANNOTATION_HOSTNAME, host);
+    }
+    if let Some(h) = hash {
+        // Derived from the instance annotation and always kept in step with it: it says which
+        // instance the object runs, so `status`/`rollback` can select by it.
+        let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+        labels.insert(LABEL_CONTENT_HASH.to_string(), h.to_string());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployment.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `image` is (a tag of) the builder's repository for `project`, under any registry:
+/// `<anything>/<prefix>/PROJECT:<tag>`.
+fn is_builder_image(image: &str, project: &ProjectId, cfg: &Config) -> bool {
+    let Some((name, tag)) = image.rsplit_once(':') else {
+        return false;
+    };
+    if tag.contains('/') || image.contains('@') {
+        return false;
+    }
+    let repo = project.repository(&cfg.image_repository_prefix);
+    name.strip_suffix(&repo)
+        .is_some_and(|registry| registry.ends_with('/') && registry.len() > 1)
+}
+
+fn image_needs_filling(image: Option<&str>) -> bool {
+    match image.map(str::trim) {
+        None | Some("") => true,
+        Some(i) => i == IMAGE_PLACEHOLDER,
+    }
+}
+
+/// Indices of the agent containers: those whose image is to be filled in or is the builder's
+/// image for this project; when there is none (a user-supplied image), the first container.
+/// Only these get port, probes, preStop, resources and the instance mount, so a sidecar is never
+/// given probes on a port it does not serve.
+fn app_containers(containers: &[Container], project: &ProjectId, cfg: &Config) -> Vec<usize> {
+    let found: Vec<usize> = containers
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            image_needs_filling(c.image.as_deref())
+                || c.image
+                    .as_deref()
+                    .is_some_and(|i| is_builder_image(i, project, cfg))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if found.is_empty() && !containers.is_empty() {
+        vec![0]
+    } else {
+        found
+    }
+}
+
+/// Parses a Kubernetes quantity into a number, for comparing a default with a user's value.
+/// `None` for anything unparsable (the API server rejects those itself).
+pub fn parse_quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let multiplier = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    Some(n * multiplier)
+}
+
+/// Default requests and limits, per resource, never producing a request above its limit.
+fn default_resources(resources: &mut ResourceRequirements) {
+    for ((name, request), (_, limit)) in DEFAULT_REQUESTS.iter().zip(DEFAULT_LIMITS.iter()) {
+        let user_request = resources
+            .requests
+            .as_ref()
+            .and_then(|r| r.get(*name))
+            .cloned();
+        let user_limit = resources
+            .limits
+            .as_ref()
+            .and_then(|l| l.get(*name))
+            .cloned();
+        match (user_request, user_limit) {
+            (None, None) => {
+                resources
+                    .requests
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(name.to_string(), Quantity(request.to_string()));
+                resources
+                    .limits
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(name.to_string(), Quantity(limit.to_string()));
+            }
+            // A limit alone: the API server defaults the request to the limit, so leave it.
+            (None, Some(_)) => {}
+            (Some(req), None) => {
+                // Use the default limit unless the user asked for more than it.
+                let value = match (parse_quantity(&req.0), parse_quantity(limit)) {
+                    (Some(r), Some(l)) if r > l => req.0.clone(),
+                    (Some(_), Some(_)) => limit.to_string(),
+                    // Unparsable request: leave it to the API server's validation.
+                    _ => continue,
+                };
+                resources
+                    .limits
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(name.to_string(), Quantity(value));
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+}
+
+fn default_probe(initial_delay: i32, period: i32, failure_threshold: i32) -> Probe {
+    // Every field the API server would default is spelled out, so a rendered object and the
+    // stored one are identical.
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(HEALTH_PATH.to_string()),
+            port: IntOrString::Int(CONTAINER_PORT),
+            scheme: Some("HTTP".to_string()),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        success_threshold: Some(1),
+        failure_threshold: Some(failure_threshold),
+        ..Default::default()
+    }
+}
+
+fn default_app_container(c: &mut Container, mount_instance: bool) {
+    // Port 8080 named http (the name only when no other port already uses it).
+    let ports = c.ports.get_or_insert_with(Vec::new);
+    let http_taken = ports
+        .iter()
+        .any(|p| p.name.as_deref() == Some(CONTAINER_PORT_NAME));
+    match ports
+        .iter_mut()
+        .find(|p| p.container_port == CONTAINER_PORT)
+    {
+        Some(p) => {
+            if p.name.is_none() && !http_taken {
+                p.name = Some(CONTAINER_PORT_NAME.to_string());
+            }
+        }
+        None => ports.push(ContainerPort {
+            container_port: CONTAINER_PORT,
+            name: (!http_taken).then(|| CONTAINER_PORT_NAME.to_string()),
+            protocol: Some("TCP".to_string()),
+            ..Default::default()
+        }),
+    }
+
+    if c.readiness_probe.is_none() {
+        c.readiness_probe = Some(default_probe(2, 5, 3));
+    }
+    if c.liveness_probe.is_none() {
+        // Generous: an agent server imports heavy libraries at start, and a liveness kill
+        // during start-up would loop forever.
+        c.liveness_probe = Some(default_probe(15, 10, 6));
+    }
+
+    let lifecycle = c.lifecycle.get_or_insert_with(Lifecycle::default);
+    if lifecycle.pre_stop.is_none() {
+        // The sleep action needs no shell or `sleep` binary in the image (distroless works).
+        lifecycle.pre_stop = Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: PRESTOP_SLEEP_SECONDS,
+            }),
+            ..Default::default()
+        });
+    }
+
+    default_resources(c.resources.get_or_insert_with(Default::default));
+
+    if mount_instance {
+        let mounts = c.volume_mounts.get_or_insert_with(Vec::new);
+        if !mounts.iter().any(|m| {
+            m.mount_path.trim_end_matches('/') == INSTANCE_MOUNT_PATH || m.name == INSTANCE_VOLUME
+        }) {
+            mounts.push(VolumeMount {
+                name: INSTANCE_VOLUME.to_string(),
+                mount_path: INSTANCE_MOUNT_PATH.to_string(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+/// Fills in the instance volume, builder image, routing labels, port, probes, preStop and
+/// resources. Values the user set on purpose are kept.
+pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, DefaultError> {
+    let kind = "Deployment";
+    let object = describe(kind, &obj.metadata);
+    let project = project_of(kind, &obj.metadata)?;
+    let host = host_of(&project, cfg);
+    let mut out = obj.clone();
+
+    // The instance, from the annotation; a malformed value is an error (not silently ignored),
+    // because the pod would otherwise start without its files.
+    let instance_cm = obj
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_INSTANCE))
+        .cloned();
+    let hash = match &instance_cm {
+        Some(cm) => Some(
+            short_hash_of_configmap(cm)
+                .ok_or_else(|| DefaultError {
+                    object: object.clone(),
+                    cause: format!(
+                        "annotation {ANNOTATION_INSTANCE} is {cm:?}, not the name of an instance ConfigMap"
+                    ),
+                    fix: format!(
+                        "set {ANNOTATION_INSTANCE} to instance-<h> (16 lowercase hex digits), as `kubectl jockey deploy` prints it"
+                    ),
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+
+    routing_metadata(&mut out.metadata, &project, &host, hash.as_deref());
+
+    let spec = &mut out.spec;
+    let app = BTreeMap::from([(LABEL_APP.to_string(), project.to_string())]);
+    // The selector is immutable once created, so only an empty one is filled.
+    let selector_empty = spec
+        .selector
+        .match_labels
+        .as_ref()
+        .is_none_or(|m| m.is_empty())
+        && spec
+            .selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty());
+    if selector_empty {
+        spec.selector.match_labels = Some(app.clone());
+    }
+
+    let template_meta = spec.template.metadata.get_or_insert_with(Default::default);
+    set_if_absent(
+        template_meta.labels.get_or_insert_with(BTreeMap::new),
+        LABEL_APP,
+        project.as_str(),
+    );
+    routing_metadata(template_meta, &project, &host, hash.as_deref());
+
+    let pod = spec.template.spec.get_or_insert_with(Default::default);
+    let apps = app_containers(&pod.containers, &project, cfg);
+
+    // Images: fill the empty/placeholder ones; re-point a builder image of this project to the
+    // annotated instance, so that a client-side `kubectl apply` that only changed the annotation
+    // (the image field stays `jockey:auto` in last-applied, so it is not sent) still rolls out.
+    for &i in &apps {
+        let c = &mut pod.containers[i];
+        let needs_fill = image_needs_filling(c.image.as_deref());
+        let stale_builder = match (&hash, c.image.as_deref(), &cfg.image_registry) {
+            (Some(h), Some(image), Some(registry)) => {
+                let ours = format!(
+                    "{}/{}:",
+                    registry.trim_end_matches('/'),
+                    project.repository(&cfg.image_repository_prefix)
+                );
+                image.strip_prefix(&ours).is_some_and(|tag| {
+                    tag != h
+                        && tag.len() == 16
+                        && tag
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                })
+            }
+            _ => false,
+        };
+        if !(needs_fill || stale_builder) {
+            continue;
+        }
+        let Some(h) = &hash else {
+            return Err(DefaultError {
+                object: format!("{object} container {:?}", c.name),
+                cause: format!(
+                    "the image is {:?} (\"the builder's image\") but annotation {ANNOTATION_INSTANCE} is missing, so there is no instance to take it from",
+                    c.image.as_deref().unwrap_or("")
+                ),
+                fix: format!(
+                    "add the annotation {ANNOTATION_INSTANCE}: instance-<h> (as `kubectl jockey deploy` prints it), or set the container's image explicitly"
+                ),
+            });
+        };
+        let Some(registry) = &cfg.image_registry else {
+            return Err(DefaultError {
+                object: format!("{object} container {:?}", c.name),
+                cause: format!(
+                    "the image is {:?} and must be filled with the builder's image, but IMAGE_REGISTRY is not configured",
+                    c.image.as_deref().unwrap_or("")
+                ),
+                fix: "set IMAGE_REGISTRY (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com) in the environment of kubectl-jockey and jockey-webhook, or set the container's image explicitly".to_string(),
+            });
+        };
+        let image = format!(
+            "{}/{}:{h}",
+            registry.trim_end_matches('/'),
+            project.repository(&cfg.image_repository_prefix)
+        );
+        c.image = Some(image);
+    }
+
+    let instance_for_mount = instance_cm.as_deref().filter(|_| hash.is_some());
+    for &i in &apps {
+        default_app_container(&mut pod.containers[i], instance_for_mount.is_some());
+    }
+
+    // The instance volume: ours (by name) follows the annotation; a user's volume mounted at the
+    // path instead is left alone.
+    if let Some(cm) = instance_for_mount {
+        let volumes = pod.volumes.get_or_insert_with(Vec::new);
+        match volumes.iter_mut().find(|v| v.name == INSTANCE_VOLUME) {
+            Some(v) => {
+                if let Some(src) = v.config_map.as_mut() {
+                    src.name = cm.to_string();
+                }
+            }
+            None => {
+                let mounted = pod
+                    .containers
+                    .iter()
+                    .flat_map(|c| c.volume_mounts.iter().flatten())
+                    .any(|m| m.name == INSTANCE_VOLUME);
+                if mounted {
+                    volumes.push(Volume {
+                        name: INSTANCE_VOLUME.to_string(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: cm.to_string(),
+                            // The API server's default, spelled out for identical renderings.
+                            default_mode: Some(0o644),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+
+    // terminationGracePeriodSeconds must outlast the preStop pause plus a shutdown budget, or the
+    // kubelet kills the server mid-drain. The API server defaults it to 30 before admission, so
+    // "unset" cannot be told apart from 30: raise anything shorter than needed.
+    let longest_sleep = apps
+        .iter()
+        .filter_map(|&i| {
+            pod.containers[i]
+                .lifecycle
+                .as_ref()?
+                .pre_stop
+                .as_ref()?
+                .sleep
+                .as_ref()
+                .map(|s| s.seconds)
+        })
+        .max();
+    if let Some(sleep) = longest_sleep {
+        let needed = sleep + SHUTDOWN_BUDGET_SECONDS;
+        if pod
+            .termination_grace_period_seconds
+            .is_none_or(|g| g < needed)
+        {
+            pod.termination_grace_period_seconds = Some(needed);
+        }
+    }
+
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service.
+// ---------------------------------------------------------------------------------------------
+
+pub fn default_service(obj: &Service, cfg: &Config) -> Result<Service, DefaultError> {
+    let _ = cfg;
+    let project = project_of("Service", &obj.metadata)?;
+    let mut out = obj.clone();
+    let spec = out.spec.get_or_insert_with(Default::default);
+    // LoadBalancer/NodePort are left for validation to refuse with a message, not rewritten.
+    if spec.type_.is_none() {
+        spec.type_ = Some("ClusterIP".to_string());
+    }
+    let ports = spec.ports.get_or_insert_with(Vec::new);
+    let single_port = ports.len() == 1;
+    match ports.iter_mut().find(|p| p.port == SERVICE_PORT) {
+        Some(p) => {
+            // The API server defaults an omitted targetPort to the port itself (80), which is
+            // never what an agent server listens on: treat 80 as unset.
+            if p.target_port.is_none() || p.target_port == Some(IntOrString::Int(SERVICE_PORT)) {
+                p.target_port = Some(IntOrString::Int(CONTAINER_PORT));
+            }
+            if p.name.is_none() && single_port {
+                p.name = Some(CONTAINER_PORT_NAME.to_string());
+            }
+        }
+        None => {
+            let taken = ports
+                .iter()
+                .any(|p| p.name.as_deref() == Some(CONTAINER_PORT_NAME));
+            ports.push(ServicePort {
+                name: (!taken).then(|| CONTAINER_PORT_NAME.to_string()),
+                port: SERVICE_PORT,
+                target_port: Some(IntOrString::Int(CONTAINER_PORT)),
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            });
+            // A multi-port Service needs every port named.
+            if ports.len() > 1 && ports.iter().any(|p| p.name.is_none()) {
+                for p in ports.iter_mut().filter(|p| p.name.is_none()) {
+                    p.name = Some(format!("port-{}", p.port));
+                }
+            }
+        }
+    }
+    let selector_empty = spec.selector.as_ref().is_none_or(|s| s.is_empty());
+    if selector_empty {
+        spec.selector = Some(BTreeMap::from([(
+            LABEL_APP.to_string(),
+            project.to_string(),
+        )]));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ingress.
+// ---------------------------------------------------------------------------------------------
+
+/// Parses the `tags` stringMap `k1=v1,k2=v2` (blank entries ignored).
+pub fn parse_tags(value: &str) -> Vec<(String, String)> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (e.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// The jockey tags of the spec for `project`: `deployment=PROJECT,hostname=HOST`.
+pub fn project_tags(project: &ProjectId, cfg: &Config) -> String {
+    format!(
+        "{LABEL_DEPLOYMENT}={project},{LABEL_HOSTNAME}={}",
+        host_of(project, cfg)
+    )
+}
+
+/// The default host rule `PROJECT.<domain>` `/` Prefix -> `svc-PROJECT:80`.
+pub fn default_rule(project: &ProjectId, cfg: &Config) -> IngressRule {
+    IngressRule {
+        host: Some(host_of(project, cfg)),
+        http: Some(HTTPIngressRuleValue {
+            paths: vec![HTTPIngressPath {
+                path: Some("/".to_string()),
+                path_type: "Prefix".to_string(),
+                backend: IngressBackend {
+                    service: Some(IngressServiceBackend {
+                        name: project.service_name(),
+                        port: Some(ServiceBackendPort {
+                            number: Some(SERVICE_PORT),
+                            name: None,
+                        }),
+                    }),
+                    resource: None,
+                },
+            }],
+        }),
+    }
+}
+
+/// `group` is the ALB group the project is placed in (the shared group or a shard).
+pub fn default_ingress(obj: &Ingress, cfg: &Config, group: &str) -> Result<Ingress, DefaultError> {
+    let project = project_of("Ingress", &obj.metadata)?;
+    let mut out = obj.clone();
+    let annotations = out.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    let legacy_class = annotations.contains_key(ANNOTATION_LEGACY_INGRESS_CLASS);
+    for (k, v) in ALB_FIXED_ANNOTATIONS {
+        set_if_absent(annotations, k, v);
+    }
+    set_if_absent(annotations, ALB_GROUP_NAME, group);
+    if let Some(arn) = cfg.certificate_arn.as_deref().filter(|a| !a.is_empty()) {
+        set_if_absent(annotations, ALB_CERTIFICATE_ARN, arn);
+    }
+    // Tags: the user's are kept; the jockey keys are added where missing.
+    match annotations.get_mut(ALB_TAGS) {
+        None => {
+            annotations.insert(ALB_TAGS.to_string(), project_tags(&project, cfg));
+        }
+        Some(existing) => {
+            let tags = parse_tags(existing);
+            let has = |key: &str| tags.iter().any(|(k, _)| k == key);
+            let mut extra = Vec::new();
+            if !has(LABEL_DEPLOYMENT) {
+                extra.push(format!("{LABEL_DEPLOYMENT}={project}"));
+            }
+            if !has(LABEL_HOSTNAME) {
+                extra.push(format!("{LABEL_HOSTNAME}={}", host_of(&project, cfg)));
+            }
+            if !extra.is_empty() {
+                let base = existing.trim().trim_end_matches(',').to_string();
+                *existing = if base.is_empty() {
+                    extra.join(",")
+                } else {
+                    format!("{base},{}", extra.join(","))
+                };
+            }
+        }
+    }
+
+    let spec = out.spec.get_or_insert_with(Default::default);
+    if spec.ingress_class_name.is_none() && !legacy_class {
+        spec.ingress_class_name = Some(INGRESS_CLASS.to_string());
+    }
+    let no_rules = spec.rules.as_ref().is_none_or(|r| r.is_empty());
+    if no_rules && spec.default_backend.is_none() {
+        spec.rules = Some(vec![default_rule(&project, cfg)]);
+    }
+    Ok(out)
+}
+
+/// JSON patch turning `before` into `after`.
+pub fn patch_between<T: serde::Serialize>(before: &T, after: &T) -> json_patch::Patch {
+    let before = serde_json::to_value(before).unwrap_or_default();
+    let after = serde_json::to_value(after).unwrap_or_default();
+    json_patch::diff(&before, &after)
+}
+
+/// Why an object cannot be defaulted; names the object, the field and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {cause}; {fix}")]
+pub struct DefaultError {
+    pub object: String,
+    pub cause: String,
+    pub fix: String,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,701 @@
+use super::*;
+use serde_json::{Value, json};
+
+const P: &str = "0b1c2d3e-aaaa-bbbb-cccc-0123456789ab";
+const H: &str = "0123456789abcdef";
+const REG: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+fn cfg() -> Config {
+    Config::from_lookup(|k| match k {
+        "IMAGE_REGISTRY" => Some(REG.to_string()),
+        _ => None,
+    })
+}
+
+fn project() -> ProjectId {
+    ProjectId::parse(P).unwrap()
+}
+
+fn hash() -> ContentHash {
+    ContentHash::parse_full(&format!("{H}{}", "0".repeat(48))).unwrap()
+}
+
+fn image(h: &str) -> String {
+    format!("{REG}/hosting/{P}:{h}")
+}
+
+fn deployment(v: Value) -> Deployment {
+    serde_json::from_value(v).unwrap()
+}
+
+/// A minimal hand-written labelled Deployment with `containers` as given.
+fn manifest(containers: Value) -> Deployment {
+    deployment(json!({
+        "metadata": {
+            "name": P, "namespace": "team-a",
+            "labels": { LABEL_PROJECT: P },
+            "annotations": { ANNOTATION_INSTANCE: format!("instance-{H}") }
+        },
+        "spec": {
+            "selector": { "matchLabels": { "app": P } },
+            "template": {
+                "metadata": { "labels": { "app": P } },
+                "spec": { "containers": containers }
+            }
+        }
+    }))
+}
+
+fn to_json<T: serde::Serialize>(t: &T) -> Value {
+    serde_json::to_value(t).unwrap()
+}
+
+fn assert_idempotent_deployment(d: &Deployment, c: &Config) -> Deployment {
+    let once = default_deployment(d, c).unwrap();
+    let twice = default_deployment(&once, c).unwrap();
+    assert_eq!(to_json(&once), to_json(&twice));
+    assert!(patch_between(&once, &twice).0.is_empty());
+    once
+}
+
+// --- Deployment ------------------------------------------------------------------------------
+
+#[test]
+fn rendered_deployment_gets_every_default() {
+    let d = default_deployment(&render_deployment(&project(), &hash()), &cfg()).unwrap();
+    let v = to_json(&d);
+    let host = format!("{P}.deploy.agentops.ai");
+    assert_eq!(v["metadata"]["name"], P);
+    assert_eq!(v["metadata"]["labels"][LABEL_PROJECT], P);
+    assert_eq!(v["metadata"]["labels"]["deployment"], P);
+    assert_eq!(v["metadata"]["labels"]["hostname"], host.as_str());
+    assert_eq!(v["metadata"]["labels"][LABEL_CONTENT_HASH], H);
+    assert_eq!(v["spec"]["selector"]["matchLabels"], json!({ "app": P }));
+    let tmpl = &v["spec"]["template"];
+    assert_eq!(tmpl["metadata"]["labels"]["app"], P);
+    assert_eq!(tmpl["metadata"]["labels"]["deployment"], P);
+    assert_eq!(tmpl["metadata"]["labels"]["hostname"], host.as_str());
+    assert_eq!(tmpl["metadata"]["labels"][LABEL_PROJECT], P);
+    let pod = &tmpl["spec"];
+    assert_eq!(
+        pod["volumes"],
+        json!([{ "name": INSTANCE_VOLUME, "configMap": { "name": format!("instance-{H}"), "defaultMode": 420 } }])
+    );
+    assert_eq!(pod["terminationGracePeriodSeconds"], 60);
+    let c = &pod["containers"][0];
+    assert_eq!(c["name"], CONTAINER_NAME);
+    assert_eq!(c["image"], image(H).as_str());
+    assert_eq!(
+        c["ports"],
+        json!([{ "containerPort": 8080, "name": "http", "protocol": "TCP" }])
+    );
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{ "name": INSTANCE_VOLUME, "mountPath": "/app/instance", "readOnly": true }])
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["path"], "/health", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["port"], 8080, "{probe}");
+    }
+    assert_eq!(c["lifecycle"]["preStop"]["sleep"]["seconds"], 35);
+    assert_eq!(
+        c["resources"],
+        json!({ "requests": { "cpu": "100m", "memory": "256Mi" }, "limits": { "cpu": "1", "memory": "1Gi" } })
+    );
+}
+
+#[test]
+fn image_empty_missing_or_placeholder_is_filled() {
+    for img in [
+        json!(""),
+        json!(null),
+        json!("jockey:auto"),
+        json!(" jockey:auto "),
+    ] {
+        let mut c = json!({ "name": "server" });
+        if !img.is_null() {
+            c["image"] = img.clone();
+        }
+        let d = assert_idempotent_deployment(&manifest(json!([c])), &cfg());
+        let got = &d.spec.template.spec.unwrap().containers[0];
+        assert_eq!(got.image.as_deref(), Some(image(H).as_str()), "{img}");
+    }
+}
+
+#[test]
+fn image_without_registry_is_an_error_that_says_so() {
+    let d = render_deployment(&project(), &hash());
+    let err = default_deployment(&d, &Config::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("IMAGE_REGISTRY"), "{msg}");
+    assert!(msg.contains(&format!("Deployment {P}")), "{msg}");
+    assert!(msg.contains("server"), "{msg}");
+}
+
+#[test]
+fn explicit_image_needs_no_registry_and_is_kept() {
+    let d = manifest(json!([{ "name": "web", "image": "nginx:1.27" }]));
+    let out = assert_idempotent_deployment(&d, &Config::default());
+    let pod = out.spec.template.spec.unwrap();
+    assert_eq!(pod.containers[0].image.as_deref(), Some("nginx:1.27"));
+    // The only container is the app container: it still gets port, probes and the mount.
+    assert!(pod.containers[0].readiness_probe.is_some());
+    assert_eq!(pod.volumes.unwrap()[0].name, INSTANCE_VOLUME);
+}
+
+#[test]
+fn placeholder_without_instance_annotation_is_an_error() {
+    let mut d = manifest(json!([{ "name": "server", "image": "jockey:auto" }]));
+    d.metadata.annotations = None;
+    let msg = default_deployment(&d, &cfg()).unwrap_err().to_string();
+    assert!(msg.contains(ANNOTATION_INSTANCE), "{msg}");
+    assert!(msg.contains("team-a/"), "{msg}");
+}
+
+#[test]
+fn no_annotation_and_explicit_image_means_no_instance_volume() {
+    let mut d = manifest(json!([{ "name": "server", "image": "nginx" }]));
+    d.metadata.annotations = None;
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let pod = out.spec.template.spec.as_ref().unwrap();
+    assert!(pod.volumes.as_ref().is_none_or(|v| v.is_empty()));
+    assert!(
+        pod.containers[0]
+            .volume_mounts
+            .as_ref()
+            .is_none_or(|v| v.is_empty())
+    );
+    assert!(
+        !out.metadata
+            .labels
+            .unwrap()
+            .contains_key(LABEL_CONTENT_HASH)
+    );
+}
+
+#[test]
+fn malformed_instance_annotation_is_an_error() {
+    for bad in ["instance-XYZ", "my-files", "instance-0123"] {
+        let mut d = manifest(json!([{ "name": "server" }]));
+        d.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(ANNOTATION_INSTANCE.into(), bad.into());
+        let msg = default_deployment(&d, &cfg()).unwrap_err().to_string();
+        assert!(msg.contains(bad) && msg.contains("instance-<h>"), "{msg}");
+    }
+}
+
+#[test]
+fn missing_or_bad_project_label_is_an_error() {
+    let mut d = manifest(json!([{ "name": "server" }]));
+    d.metadata.labels = None;
+    let msg = default_deployment(&d, &cfg()).unwrap_err().to_string();
+    assert!(
+        msg.contains(LABEL_PROJECT) && msg.contains("missing"),
+        "{msg}"
+    );
+    d.metadata.labels = Some(BTreeMap::from([(LABEL_PROJECT.into(), "Bad_Id".into())]));
+    let msg = default_deployment(&d, &cfg()).unwrap_err().to_string();
+    assert!(msg.contains("DNS-1123"), "{msg}");
+}
+
+#[test]
+fn stale_builder_image_follows_the_annotation() {
+    // Client-side apply of a changed annotation keeps the stored (old) concrete image.
+    let old = "fedcba9876543210";
+    let d = manifest(json!([{ "name": "server", "image": image(old) }]));
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let pod = out.spec.template.spec.unwrap();
+    assert_eq!(pod.containers[0].image.as_deref(), Some(image(H).as_str()));
+    // A builder image under another registry, or a non-hash tag, is a deliberate choice.
+    for keep in [
+        format!("other.registry/hosting/{P}:{old}"),
+        format!("{REG}/hosting/{P}:v1"),
+    ] {
+        let d = manifest(json!([{ "name": "server", "image": keep }]));
+        let out = assert_idempotent_deployment(&d, &cfg());
+        let pod = out.spec.template.spec.unwrap();
+        assert_eq!(pod.containers[0].image.as_deref(), Some(keep.as_str()));
+    }
+}
+
+#[test]
+fn instance_volume_follows_the_annotation() {
+    let d = default_deployment(&render_deployment(&project(), &hash()), &cfg()).unwrap();
+    let mut changed = d.clone();
+    let next = "aaaaaaaaaaaaaaaa";
+    changed
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(ANNOTATION_INSTANCE.into(), format!("instance-{next}"));
+    let out = assert_idempotent_deployment(&changed, &cfg());
+    let pod = out.spec.template.spec.as_ref().unwrap();
+    let vols = pod.volumes.as_ref().unwrap();
+    assert_eq!(vols.len(), 1);
+    assert_eq!(
+        vols[0].config_map.as_ref().unwrap().name,
+        format!("instance-{next}")
+    );
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some(image(next).as_str())
+    );
+    assert_eq!(
+        out.metadata.labels.as_ref().unwrap()[LABEL_CONTENT_HASH],
+        next
+    );
+    let tmpl_labels = out.spec.template.metadata.unwrap().labels.unwrap();
+    assert_eq!(tmpl_labels[LABEL_CONTENT_HASH], next);
+}
+
+#[test]
+fn user_values_are_kept() {
+    let c = json!({
+        "name": "server",
+        "image": "jockey:auto",
+        "ports": [{ "containerPort": 8080, "name": "web", "protocol": "TCP" }],
+        "readinessProbe": { "tcpSocket": { "port": 8080 } },
+        "livenessProbe": { "httpGet": { "path": "/alive", "port": 8080 } },
+        "lifecycle": { "preStop": { "exec": { "command": ["/drain"] } } },
+        "resources": { "requests": { "cpu": "2", "memory": "4Gi" }, "limits": { "cpu": "4", "memory": "8Gi" } },
+        "volumeMounts": [{ "name": "mine", "mountPath": "/app/instance" }]
+    });
+    let mut d = manifest(json!([c]));
+    {
+        let spec = &mut d.spec;
+        spec.selector =
+            serde_json::from_value(json!({ "matchLabels": { "tier": "agent" } })).unwrap();
+        let tmeta = spec.template.metadata.as_mut().unwrap();
+        tmeta
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("tier".into(), "agent".into());
+        tmeta
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("hostname".into(), "custom".into());
+        let pod = spec.template.spec.as_mut().unwrap();
+        pod.termination_grace_period_seconds = Some(120);
+        pod.volumes = Some(vec![
+            serde_json::from_value(json!({ "name": "mine", "emptyDir": {} })).unwrap(),
+        ]);
+    }
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let spec = out.spec;
+    assert_eq!(
+        to_json(&spec.selector),
+        json!({ "matchLabels": { "tier": "agent" } })
+    );
+    let tlabels = spec.template.metadata.unwrap().labels.unwrap();
+    assert_eq!(tlabels["hostname"], "custom");
+    assert_eq!(tlabels["app"], P);
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.termination_grace_period_seconds, Some(120));
+    // The user's volume at /app/instance is theirs; no jockey volume is added beside it.
+    assert_eq!(
+        to_json(&pod.volumes),
+        json!([{ "name": "mine", "emptyDir": {} }])
+    );
+    let got = to_json(&pod.containers[0]);
+    let mut want = c.clone();
+    want["image"] = json!(image(H));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn sidecars_are_left_alone() {
+    let d = manifest(json!([
+        { "name": "proxy", "image": "envoyproxy/envoy:v1.31" },
+        { "name": "server", "image": "jockey:auto" }
+    ]));
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let pod = out.spec.template.spec.unwrap();
+    assert_eq!(
+        to_json(&pod.containers[0]),
+        json!({ "name": "proxy", "image": "envoyproxy/envoy:v1.31" })
+    );
+    assert!(pod.containers[1].readiness_probe.is_some());
+    assert_eq!(pod.containers[1].image.as_deref(), Some(image(H).as_str()));
+}
+
+#[test]
+fn grace_period_outlasts_the_prestop_pause() {
+    // The API server defaults terminationGracePeriodSeconds to 30 before admission.
+    let mut d = manifest(json!([{ "name": "server" }]));
+    d.spec
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .termination_grace_period_seconds = Some(30);
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let g = out
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .termination_grace_period_seconds
+        .unwrap();
+    assert!(g > PRESTOP_SLEEP_SECONDS, "{g}");
+    // A user's own sleep preStop is honoured and the grace period sized to it.
+    let d = manifest(
+        json!([{ "name": "server", "lifecycle": { "preStop": { "sleep": { "seconds": 90 } } } }]),
+    );
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let g = out
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .termination_grace_period_seconds
+        .unwrap();
+    assert_eq!(g, 90 + SHUTDOWN_BUDGET_SECONDS);
+}
+
+#[test]
+fn port_8080_is_added_beside_other_ports_and_named_once() {
+    let d = manifest(
+        json!([{ "name": "server", "ports": [{ "containerPort": 9090, "name": "http" }] }]),
+    );
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let ports = to_json(&out.spec.template.spec.unwrap().containers[0].ports);
+    assert_eq!(
+        ports,
+        json!([{ "containerPort": 9090, "name": "http" }, { "containerPort": 8080, "protocol": "TCP" }])
+    );
+    let d = manifest(json!([{ "name": "server", "ports": [{ "containerPort": 8080 }] }]));
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let ports = to_json(&out.spec.template.spec.unwrap().containers[0].ports);
+    assert_eq!(ports, json!([{ "containerPort": 8080, "name": "http" }]));
+}
+
+#[test]
+fn resources_never_request_more_than_the_limit() {
+    let cases = [
+        // request only, above the default limit: the limit follows the request
+        (
+            json!({ "requests": { "memory": "2Gi" } }),
+            json!({ "requests": { "memory": "2Gi", "cpu": "100m" }, "limits": { "memory": "2Gi", "cpu": "1" } }),
+        ),
+        // request only, below: default limit
+        (
+            json!({ "requests": { "cpu": "200m" } }),
+            json!({ "requests": { "cpu": "200m", "memory": "256Mi" }, "limits": { "cpu": "1", "memory": "1Gi" } }),
+        ),
+        // limit only: the API server defaults the request to it
+        (
+            json!({ "limits": { "memory": "128Mi" } }),
+            json!({ "requests": { "cpu": "100m" }, "limits": { "memory": "128Mi", "cpu": "1" } }),
+        ),
+    ];
+    for (given, want) in cases {
+        let d = manifest(json!([{ "name": "server", "resources": given }]));
+        let out = assert_idempotent_deployment(&d, &cfg());
+        let got = to_json(&out.spec.template.spec.unwrap().containers[0].resources);
+        assert_eq!(got, want, "{given}");
+    }
+}
+
+#[test]
+fn hostname_that_is_no_label_value_goes_to_an_annotation() {
+    let long = format!("{}.example.com", "x".repeat(30));
+    let c = Config::from_lookup(|k| match k {
+        "IMAGE_REGISTRY" => Some(REG.into()),
+        "DEPLOYMENT_DOMAIN" => Some(long.clone()),
+        _ => None,
+    });
+    let out = assert_idempotent_deployment(&render_deployment(&project(), &hash()), &c);
+    let host = format!("{P}.{long}");
+    assert!(host.len() > 63);
+    for meta in [&out.metadata, out.spec.template.metadata.as_ref().unwrap()] {
+        assert!(!meta.labels.as_ref().unwrap().contains_key("hostname"));
+        assert_eq!(
+            meta.annotations.as_ref().unwrap()[ANNOTATION_HOSTNAME],
+            host
+        );
+        assert_eq!(meta.labels.as_ref().unwrap()["deployment"], P);
+    }
+}
+
+#[test]
+fn empty_selector_is_filled_and_spec_created() {
+    let d = deployment(json!({
+        "metadata": { "name": P, "labels": { LABEL_PROJECT: P }, "annotations": { ANNOTATION_INSTANCE: format!("instance-{H}") } },
+        "spec": { "selector": {}, "template": { "spec": { "containers": [{ "name": "server" }] } } }
+    }));
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let spec = out.spec;
+    assert_eq!(
+        to_json(&spec.selector),
+        json!({ "matchLabels": { "app": P } })
+    );
+    assert_eq!(spec.template.metadata.unwrap().labels.unwrap()["app"], P);
+}
+
+#[test]
+fn deployment_defaulting_is_idempotent_over_many_shapes() {
+    let shapes = [
+        json!([{ "name": "server" }]),
+        json!([{ "name": "a", "image": "busybox" }, { "name": "b", "image": "jockey:auto" }]),
+        json!([{ "name": "s", "ports": [{ "containerPort": 8080, "name": "x" }, { "containerPort": 1, "name": "http" }] }]),
+        json!([{ "name": "s", "volumeMounts": [{ "name": INSTANCE_VOLUME, "mountPath": "/elsewhere" }] }]),
+        json!([{ "name": "s", "resources": { "requests": { "cpu": "bogus" } } }]),
+        json!([]),
+    ];
+    for s in shapes {
+        assert_idempotent_deployment(&manifest(s), &cfg());
+    }
+}
+
+// --- Service ---------------------------------------------------------------------------------
+
+#[test]
+fn rendered_service_gets_every_default() {
+    let s = default_service(&render_service(&project()), &cfg()).unwrap();
+    assert_eq!(
+        to_json(&s),
+        json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": { "name": format!("svc-{P}"), "labels": { LABEL_PROJECT: P } },
+            "spec": {
+                "type": "ClusterIP",
+                "ports": [{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }],
+                "selector": { "app": P }
+            }
+        })
+    );
+    let again = default_service(&s, &cfg()).unwrap();
+    assert!(patch_between(&s, &again).0.is_empty());
+}
+
+#[test]
+fn service_target_port_defaulted_by_the_server_is_corrected() {
+    // `ports: [{port: 80}]` arrives at admission as targetPort 80.
+    let s: Service = serde_json::from_value(json!({
+        "metadata": { "name": "svc", "labels": { LABEL_PROJECT: P } },
+        "spec": { "type": "ClusterIP", "ports": [{ "port": 80, "targetPort": 80, "protocol": "TCP" }] }
+    }))
+    .unwrap();
+    let out = default_service(&s, &cfg()).unwrap();
+    let v = to_json(&out);
+    assert_eq!(
+        v["spec"]["ports"],
+        json!([{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }])
+    );
+    assert!(
+        patch_between(&out, &default_service(&out, &cfg()).unwrap())
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
+fn service_user_values_kept() {
+    let s: Service = serde_json::from_value(json!({
+        "metadata": { "name": "svc", "labels": { LABEL_PROJECT: P } },
+        "spec": {
+            "type": "LoadBalancer",
+            "ports": [{ "name": "web", "port": 80, "targetPort": "http" }, { "name": "m", "port": 9090 }],
+            "selector": { "tier": "agent" }
+        }
+    }))
+    .unwrap();
+    let out = default_service(&s, &cfg()).unwrap();
+    // LoadBalancer is refused by validation, not silently rewritten.
+    assert_eq!(to_json(&out), to_json(&s));
+}
+
+#[test]
+fn service_port_80_is_added_beside_others_and_all_are_named() {
+    let s: Service = serde_json::from_value(json!({
+        "metadata": { "name": "svc", "labels": { LABEL_PROJECT: P } },
+        "spec": { "ports": [{ "port": 9090 }] }
+    }))
+    .unwrap();
+    let out = default_service(&s, &cfg()).unwrap();
+    assert_eq!(
+        to_json(&out)["spec"]["ports"],
+        json!([{ "name": "port-9090", "port": 9090 }, { "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }])
+    );
+    assert!(
+        patch_between(&out, &default_service(&out, &cfg()).unwrap())
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
+fn unlabelled_service_is_an_error() {
+    let s: Service =
+        serde_json::from_value(json!({ "metadata": { "name": "x", "namespace": "n" } })).unwrap();
+    let msg = default_service(&s, &cfg()).unwrap_err().to_string();
+    assert!(msg.starts_with("Service n/x:"), "{msg}");
+}
+
+// --- Ingress ---------------------------------------------------------------------------------
+
+#[test]
+fn rendered_ingress_gets_every_default() {
+    let c = Config::from_lookup(|k| match k {
+        "ALB_CERTIFICATE_ARN" => Some("arn:aws:acm:us-east-1:1:certificate/x".into()),
+        _ => None,
+    });
+    let i = default_ingress(&render_ingress(&project()), &c, "alb-deployments-2").unwrap();
+    let host = format!("{P}.deploy.agentops.ai");
+    assert_eq!(
+        to_json(&i),
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {
+                "name": format!("ing-{P}"),
+                "labels": { LABEL_PROJECT: P },
+                "annotations": {
+                    "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                    "alb.ingress.kubernetes.io/target-type": "ip",
+                    "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTP\": 80}, {\"HTTPS\": 443}]",
+                    "alb.ingress.kubernetes.io/ssl-redirect": "443",
+                    "alb.ingress.kubernetes.io/group.name": "alb-deployments-2",
+                    "alb.ingress.kubernetes.io/healthcheck-path": "/health",
+                    "alb.ingress.kubernetes.io/success-codes": "200",
+                    "alb.ingress.kubernetes.io/target-group-attributes": "deregistration_delay.timeout_seconds=30",
+                    "alb.ingress.kubernetes.io/tags": format!("deployment={P},hostname={host}"),
+                    "alb.ingress.kubernetes.io/certificate-arn": "arn:aws:acm:us-east-1:1:certificate/x",
+                }
+            },
+            "spec": {
+                "ingressClassName": "alb",
+                "rules": [{
+                    "host": host,
+                    "http": { "paths": [{
+                        "path": "/", "pathType": "Prefix",
+                        "backend": { "service": { "name": format!("svc-{P}"), "port": { "number": 80 } } }
+                    }] }
+                }]
+            }
+        })
+    );
+    assert!(
+        patch_between(&i, &default_ingress(&i, &c, "other").unwrap())
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
+fn ingress_without_certificate_has_no_certificate_annotation() {
+    let i = default_ingress(&render_ingress(&project()), &Config::default(), "g").unwrap();
+    assert!(
+        !i.metadata
+            .annotations
+            .unwrap()
+            .contains_key(ALB_CERTIFICATE_ARN)
+    );
+}
+
+#[test]
+fn ingress_user_values_kept_and_tags_merged() {
+    let i: Ingress = serde_json::from_value(json!({
+        "metadata": {
+            "name": "ing", "labels": { LABEL_PROJECT: P },
+            "annotations": {
+                "kubernetes.io/ingress.class": "alb",
+                "alb.ingress.kubernetes.io/healthcheck-path": "/ready",
+                "alb.ingress.kubernetes.io/group.name": "custom",
+                "alb.ingress.kubernetes.io/tags": "team=a, deployment=mine,"
+            }
+        },
+        "spec": { "rules": [{ "host": "x.deploy.agentops.ai" }] }
+    }))
+    .unwrap();
+    let out = default_ingress(&i, &cfg(), "alb-deployments").unwrap();
+    let a = out.metadata.annotations.as_ref().unwrap();
+    assert_eq!(a[ALB_HEALTHCHECK_PATH], "/ready");
+    assert_eq!(a[ALB_GROUP_NAME], "custom");
+    assert_eq!(
+        a[ALB_TAGS],
+        format!("team=a, deployment=mine,hostname={P}.deploy.agentops.ai")
+    );
+    let spec = out.spec.as_ref().unwrap();
+    // The legacy class annotation and ingressClassName together are refused by the API server.
+    assert_eq!(spec.ingress_class_name, None);
+    assert_eq!(
+        to_json(&spec.rules),
+        json!([{ "host": "x.deploy.agentops.ai" }])
+    );
+    assert!(
+        patch_between(&out, &default_ingress(&out, &cfg(), "g").unwrap())
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
+fn ingress_with_default_backend_gets_no_rule() {
+    let i: Ingress = serde_json::from_value(json!({
+        "metadata": { "name": "ing", "labels": { LABEL_PROJECT: P } },
+        "spec": { "defaultBackend": { "service": { "name": "s", "port": { "number": 80 } } } }
+    }))
+    .unwrap();
+    let out = default_ingress(&i, &cfg(), "g").unwrap();
+    assert!(out.spec.unwrap().rules.is_none());
+}
+
+#[test]
+fn tags_parse() {
+    assert_eq!(
+        parse_tags(" a=1, b = 2 ,,c"),
+        vec![
+            ("a".into(), "1".into()),
+            ("b".into(), "2".into()),
+            ("c".into(), "".into())
+        ]
+    );
+}
+
+// --- misc ------------------------------------------------------------------------------------
+
+#[test]
+fn quantities() {
+    assert_eq!(parse_quantity("100m"), Some(0.1));
+    assert_eq!(parse_quantity("1"), Some(1.0));
+    assert_eq!(parse_quantity("1Gi"), Some(1073741824.0));
+    assert_eq!(parse_quantity("1G"), Some(1e9));
+    assert_eq!(parse_quantity("1.5Ki"), Some(1536.0));
+    assert_eq!(parse_quantity("1e3"), Some(1000.0));
+    assert_eq!(parse_quantity("bogus"), None);
+    assert_eq!(parse_quantity("1Zi"), None);
+    assert!(parse_quantity("2Gi") > parse_quantity("1Gi"));
+}
+
+#[test]
+fn builder_images() {
+    let p = project();
+    let c = cfg();
+    assert!(is_builder_image(&image(H), &p, &c));
+    assert!(is_builder_image(&format!("r.io/hosting/{P}:v1"), &p, &c));
+    assert!(!is_builder_image(&format!("hosting/{P}:v1"), &p, &c));
+    assert!(!is_builder_image("nginx:1", &p, &c));
+    assert!(!is_builder_image(&format!("r.io/hosting/{P}x:v1"), &p, &c));
+    assert!(!is_builder_image(
+        &format!("r.io/hosting/{P}@sha256:00"),
+        &p,
+        &c
+    ));
+    assert!(!is_builder_image(&format!("r.io/hosting/{P}"), &p, &c));
+}
+
+#[test]
+fn patch_between_describes_the_difference() {
+    let before = render_service(&project());
+    let after = default_service(&before, &cfg()).unwrap();
+    let patch = patch_between(&before, &after);
+    let mut v = to_json(&before);
+    json_patch::patch(&mut v, &patch).unwrap();
+    assert_eq!(v, to_json(&after));
+}
