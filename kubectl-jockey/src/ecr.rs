@@ -1,0 +1,314 @@
+//! ECR for `deploy`: create a project's repository when it is missing, and tell whether the
+//! image tag `<h>` already exists so the build can be skipped.
+//!
+//! ECR is the source of truth for "is this image built" when jockey can reach it; without AWS
+//! access (or when `IMAGE_REGISTRY` is not an ECR registry) `deploy` falls back to the
+//! `jockey.agentops.ai/image` annotation on the instance ConfigMap, see [`Decision::Unavailable`].
+
+use anyhow::{Context, Result};
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::types::ImageIdentifier;
+use jockey_core::{Config, ContentHash, ProjectId};
+
+/// An ECR registry host, `<account>.dkr.ecr.<region>.amazonaws.com` (also `.com.cn` and FIPS
+/// hosts `<account>.dkr.ecr-fips.<region>.amazonaws.com`), split into the parts the API needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrRegistry {
+    pub account: String,
+    pub region: String,
+}
+
+/// Parses `IMAGE_REGISTRY`. None when it is not an ECR registry (a local registry in a dev
+/// cluster, Docker Hub, ...): then there is nothing to create or ask, and `deploy` uses the
+/// annotation check.
+pub fn parse_registry(registry: &str) -> Option<EcrRegistry> {
+    let host = registry
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    // A registry may carry a port or a path only when it is not ECR.
+    if host.contains('/') || host.contains(':') {
+        return None;
+    }
+    let mut parts = host.split('.');
+    let account = parts.next()?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if parts.next()? != "dkr" {
+        return None;
+    }
+    let service = parts.next()?;
+    if service != "ecr" && service != "ecr-fips" {
+        return None;
+    }
+    let region = parts.next()?;
+    let rest: Vec<&str> = parts.collect();
+    if region.is_empty() || !(rest == ["amazonaws", "com"] || rest == ["amazonaws", "com", "cn"]) {
+        return None;
+    }
+    Some(EcrRegistry {
+        account: account.to_string(),
+        region: region.to_string(),
+    })
+}
+
+/// What [`ensure_repository`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repository {
+    Existed,
+    Created,
+}
+
+/// Creates repository `name` in `account` unless it exists.
+///
+/// Tags stay mutable on purpose: a tag is a content hash, so two machines deploying the same
+/// files concurrently push the same content under the same tag, and an immutable repository
+/// would fail the second push for no benefit.
+pub async fn ensure_repository(client: &Client, account: &str, name: &str) -> Result<Repository> {
+    let described = client
+        .describe_repositories()
+        .registry_id(account)
+        .repository_names(name)
+        .send()
+        .await;
+    match described {
+        Ok(_) => return Ok(Repository::Existed),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_repository_not_found_exception()) => {}
+        Err(err) => {
+            return Err(anyhow::anyhow!(crate::aws::error_chain(&err))).with_context(|| {
+                format!(
+                    "looking up ECR repository {name} in account {account}; check the AWS \
+                     credentials allow ecr:DescribeRepositories"
+                )
+            });
+        }
+    }
+    match client
+        .create_repository()
+        .registry_id(account)
+        .repository_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Repository::Created),
+        // Another deploy created it between our two calls: that is what we wanted.
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_repository_already_exists_exception()) =>
+        {
+            Ok(Repository::Existed)
+        }
+        Err(err) => Err(anyhow::anyhow!(crate::aws::error_chain(&err))).with_context(|| {
+            format!(
+                "creating ECR repository {name} in account {account}; check the AWS \
+                 credentials allow ecr:CreateRepository, or create it yourself with \
+                 `aws ecr create-repository --repository-name {name}`"
+            )
+        }),
+    }
+}
+
+/// Whether `repository:tag` exists. A missing repository means the tag is missing too.
+pub async fn image_tag_exists(
+    client: &Client,
+    account: &str,
+    repository: &str,
+    tag: &str,
+) -> Result<bool> {
+    let described = client
+        .describe_images()
+        .registry_id(account)
+        .repository_name(repository)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await;
+    match described {
+        Ok(out) => Ok(out
+            .image_details()
+            .iter()
+            .any(|d| d.image_tags().iter().any(|t| t == tag))),
+        Err(err)
+            if err.as_service_error().is_some_and(|e| {
+                e.is_image_not_found_exception() || e.is_repository_not_found_exception()
+            }) =>
+        {
+            Ok(false)
+        }
+        Err(err) => Err(anyhow::anyhow!(crate::aws::error_chain(&err))).with_context(|| {
+            format!(
+                "looking up image {repository}:{tag} in ECR account {account}; check the AWS \
+                 credentials allow ecr:DescribeImages"
+            )
+        }),
+    }
+}
+
+/// What `deploy` should do about the image of one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The tag exists in ECR: skip the build.
+    Built { image: String },
+    /// The tag is missing (the repository exists now, `created` says whether we made it): build.
+    Build { image: String, created: bool },
+    /// ECR cannot be asked (why): fall back to the annotation check.
+    Unavailable(String),
+}
+
+/// The ECR part of `deploy`: make sure the repository exists and ask whether the tag does.
+/// Errors from ECR (permissions, network) are returned, not papered over: a deploy that cannot
+/// create its repository would fail later in Kaniko with a much worse message.
+pub async fn prepare(cfg: &Config, project: &ProjectId, hash: &ContentHash) -> Result<Decision> {
+    let Some(registry) = cfg.image_registry.as_deref() else {
+        return Ok(Decision::Unavailable(
+            "IMAGE_REGISTRY is not set (set it to your ECR registry, e.g. \
+             123456789012.dkr.ecr.us-east-1.amazonaws.com)"
+                .into(),
+        ));
+    };
+    let Some(ecr) = parse_registry(registry) else {
+        return Ok(Decision::Unavailable(format!(
+            "IMAGE_REGISTRY {registry} is not an ECR registry"
+        )));
+    };
+    // The repository lives in the registry's region, whatever AWS_REGION says.
+    let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
+    if let Err(why) = crate::aws::available(&sdk).await {
+        return Ok(Decision::Unavailable(why));
+    }
+    let client = Client::new(&sdk);
+    let repository = project.repository(&cfg.image_repository_prefix);
+    let image = project.image(registry, &cfg.image_repository_prefix, hash);
+    decide(&client, &ecr.account, &repository, hash.short(), image).await
+}
+
+/// [`prepare`] once the client exists: repository first (so the build can push), then the tag.
+pub async fn decide(
+    client: &Client,
+    account: &str,
+    repository: &str,
+    tag: &str,
+    image: String,
+) -> Result<Decision> {
+    let created = ensure_repository(client, account, repository).await? == Repository::Created;
+    // A repository we just created holds no image: no need to ask.
+    if !created && image_tag_exists(client, account, repository, tag).await? {
+        return Ok(Decision::Built { image });
+    }
+    Ok(Decision::Build { image, created })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ecr_registries_only() {
+        assert_eq!(
+            parse_registry("123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+            Some(EcrRegistry {
+                account: "123456789012".into(),
+                region: "us-east-1".into()
+            })
+        );
+        assert_eq!(
+            parse_registry("https://123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/"),
+            Some(EcrRegistry {
+                account: "123456789012".into(),
+                region: "us-gov-west-1".into()
+            })
+        );
+        assert_eq!(
+            parse_registry("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").map(|r| r.region),
+            Some("cn-north-1".into())
+        );
+        for other in [
+            "",
+            "localhost:5000",
+            "registry.example.com",
+            "docker.io",
+            "12345.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com:443",
+            "123456789012.dkr.ecr.us-east-1.example.com",
+            "123456789012.dkr.ecr..amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/extra",
+        ] {
+            assert_eq!(parse_registry(other), None, "{other}");
+        }
+    }
+
+    /// Against a local moto server: the repository is created once, then found; the tag is
+    /// missing until an image is pushed under it, and then the build is skipped.
+    #[tokio::test]
+    async fn repository_and_tag_against_moto() {
+        let moto = crate::moto::Moto::start();
+        let client = Client::from_conf(
+            aws_sdk_ecr::config::Builder::from(&moto.sdk_config().await)
+                .endpoint_url(moto.url())
+                .build(),
+        );
+        let account = "123456789012";
+        let repo = "hosting/0b6a1c9e-ecr-test";
+        let image = format!("{account}.dkr.ecr.us-east-1.amazonaws.com/{repo}:0123456789abcdef");
+
+        assert!(
+            !image_tag_exists(&client, account, repo, "0123456789abcdef")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            decide(&client, account, repo, "0123456789abcdef", image.clone())
+                .await
+                .unwrap(),
+            Decision::Build {
+                image: image.clone(),
+                created: true
+            }
+        );
+        assert_eq!(
+            ensure_repository(&client, account, repo).await.unwrap(),
+            Repository::Existed
+        );
+        assert_eq!(
+            decide(&client, account, repo, "0123456789abcdef", image.clone())
+                .await
+                .unwrap(),
+            Decision::Build {
+                image: image.clone(),
+                created: false
+            }
+        );
+
+        // What the Kaniko push does, as far as ECR's API is concerned.
+        let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#;
+        client
+            .put_image()
+            .registry_id(account)
+            .repository_name(repo)
+            .image_manifest(manifest)
+            .image_tag("0123456789abcdef")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            image_tag_exists(&client, account, repo, "0123456789abcdef")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !image_tag_exists(&client, account, repo, "fedcba9876543210")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            decide(&client, account, repo, "0123456789abcdef", image.clone())
+                .await
+                .unwrap(),
+            Decision::Built { image }
+        );
+    }
+}
