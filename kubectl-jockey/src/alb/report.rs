@@ -1112,7 +1112,6 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
             s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(svc)
         })
     });
-    let mut service_ok = false;
     match (&backend, service) {
         (None, _) => checks.push(Check::fail(
             "service",
@@ -1151,7 +1150,6 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
             } else if let Some(p) = port {
                 match &p.target_port {
                     Some(IntOrString::Int(8080)) => {
-                        service_ok = true;
                         checks.push(Check::pass(
                             "service",
                             format!(
@@ -1161,7 +1159,6 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
                         ));
                     }
                     Some(IntOrString::String(named)) => {
-                        service_ok = true;
                         checks.push(Check::pass(
                             "service",
                             format!(
@@ -1220,7 +1217,6 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
         }
         _ => checks.push(Check::skip("endpoints", "no backend Service to check")),
     }
-    let _ = service_ok;
 
     // 6. AWS: load balancer, listener rule, target health.
     aws_checks(&mut checks, &host, Some(ing), input.aws);
@@ -1547,3 +1543,7 @@ fn probe_check(checks: &mut Vec<Check>, host: &str, probe: &ProbeResult) {
 pub fn any_failed(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.outcome == Outcome::Fail)
 }
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;
