@@ -29,6 +29,13 @@ else
   # kwokctl merges its context into --kubeconfig; start from an empty file so the file holds this
   # cluster only and never touches ~/.kube/config.
   : > "$kubeconfig"
+  # kwokctl binds several components to 0.0.0.0 by default; choose free ports up front so that
+  # every listener can be pinned to 127.0.0.1.
+  read -r p_api p_etcd p_peer p_kcm p_sched p_kwok < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(6)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])')
   "$bin/kwokctl" create cluster --name "$name" --runtime binary \
     --kube-apiserver-binary "$bin/kube-apiserver" \
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
@@ -36,7 +43,17 @@ else
     --kwok-controller-binary "$bin/kwok" \
     --etcd-binary "$bin/etcd" \
     --kubeconfig "$kubeconfig" \
+    --kube-apiserver-port "$p_api" --etcd-port "$p_etcd" \
+    --kube-controller-manager-port "$p_kcm" --kube-scheduler-port "$p_sched" --controller-port "$p_kwok" \
     --extra-args "kube-apiserver=bind-address=127.0.0.1" \
+    --extra-args "kube-controller-manager=bind-address=127.0.0.1" \
+    --extra-args "kube-scheduler=bind-address=127.0.0.1" \
+    --extra-args "kwok-controller=server-address=127.0.0.1:$p_kwok" \
+    --extra-args "etcd=listen-client-urls=http://127.0.0.1:$p_etcd" \
+    --extra-args "etcd=advertise-client-urls=http://127.0.0.1:$p_etcd" \
+    --extra-args "etcd=listen-peer-urls=http://127.0.0.1:$p_peer" \
+    --extra-args "etcd=initial-advertise-peer-urls=http://127.0.0.1:$p_peer" \
+    --extra-args "etcd=initial-cluster=node0=http://127.0.0.1:$p_peer" \
     --wait 3m
 fi
 

@@ -23,8 +23,9 @@ pub fn repo_root() -> PathBuf {
 
 /// Kubeconfig of the local cluster: `$JOCKEY_KUBECONFIG`, else `.cluster/kubeconfig`.
 pub fn kubeconfig_path() -> PathBuf {
+    // Tests run with tests/ as their directory, so a relative path is taken from the repo root.
     std::env::var_os("JOCKEY_KUBECONFIG")
-        .map(PathBuf::from)
+        .map(|p| repo_root().join(p))
         .unwrap_or_else(|| repo_root().join(".cluster/kubeconfig"))
 }
 
