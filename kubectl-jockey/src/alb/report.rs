@@ -669,6 +669,32 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
                 super::elb::TAG_STACK
             ));
         }
+        // Every host of the group must have a forwarding rule with a healthy target.
+        if let (Some(lb), Some(snap)) = (lb, snapshot) {
+            for ing in members.iter() {
+                for host in hosts(ing) {
+                    let (_, forwards) = route_host(lb, &host);
+                    let who = format!("{}/{}", namespace(ing), name(ing));
+                    if forwards.is_empty() {
+                        problems.push(format!(
+                            "host {host} ({who}): no listener rule on {} forwards it; the \
+                             controller has not written its rule — check its events and \
+                             `kubectl jockey validate-alb-routing {host}`",
+                            lb.name
+                        ));
+                        continue;
+                    }
+                    let (_, bad) = target_health(snap, &forwards);
+                    if !bad.is_empty() {
+                        problems.push(format!(
+                            "host {host} ({who}): {}; see `kubectl jockey validate-alb-routing \
+                             {host}`",
+                            bad.join("; ")
+                        ));
+                    }
+                }
+            }
+        }
         groups.push(GroupStatus {
             group: group.clone(),
             shard: *shard,
@@ -1295,28 +1321,7 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
         ));
     }
 
-    // A forward rule matching the host on some listener; HTTP listeners that only redirect
-    // (ssl-redirect) are fine without one.
-    let mut matched = Vec::new();
-    for l in &lb.listeners {
-        // Rules are evaluated by priority; the first matching host rule wins.
-        let mut rules: Vec<_> = l
-            .rules
-            .iter()
-            .filter(|r| !r.is_default && r.hosts.iter().any(|h| alb_host_matches(h, host)))
-            .collect();
-        rules.sort_by_key(|r| r.priority.parse::<u32>().unwrap_or(u32::MAX));
-        if let Some(r) = rules.first() {
-            matched.push((l, *r));
-        }
-    }
-    let forwards: Vec<_> = matched
-        .iter()
-        .filter_map(|(l, r)| match &r.action {
-            Action::Forward { target_groups } => Some((*l, *r, target_groups)),
-            _ => None,
-        })
-        .collect();
+    let (matched, forwards) = route_host(lb, host);
     if forwards.is_empty() {
         let listeners = lb
             .listeners
@@ -1369,52 +1374,7 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
             .join("; "),
     ));
 
-    let mut tg_arns: Vec<&String> = forwards.iter().flat_map(|(_, _, t)| t.iter()).collect();
-    tg_arns.sort();
-    tg_arns.dedup();
-    let mut healthy_parts = Vec::new();
-    let mut bad = Vec::new();
-    for arn in tg_arns {
-        let Some(tg) = snap.target_group(arn) else {
-            bad.push(format!("target group {arn} does not exist"));
-            continue;
-        };
-        let healthy = tg.healthy();
-        if healthy == 0 {
-            let states = if tg.targets.is_empty() {
-                "no targets registered".to_string()
-            } else {
-                tg.targets
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "{}:{} {}{}",
-                            t.id,
-                            t.port,
-                            t.state,
-                            t.reason.as_ref().map_or(String::new(), |r| format!(
-                                " ({r}{})",
-                                t.description
-                                    .as_ref()
-                                    .map_or(String::new(), |d| format!(": {d}"))
-                            ))
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            bad.push(format!(
-                "target group {} has no healthy target: {states}",
-                tg.name
-            ));
-        } else {
-            healthy_parts.push(format!(
-                "{}: {healthy}/{} healthy",
-                tg.name,
-                tg.targets.len()
-            ));
-        }
-    }
+    let (healthy_parts, bad) = target_health(snap, &forwards);
     if bad.is_empty() {
         checks.push(Check::pass("target-health", healthy_parts.join("; ")));
     } else {
@@ -1426,6 +1386,89 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
              registered targets, and that the pods' security group admits the ALB",
         ));
     }
+}
+
+type Forward<'a> = (
+    &'a super::elb::Listener,
+    &'a super::elb::Rule,
+    &'a Vec<String>,
+);
+
+/// The first rule by priority matching `host` on each listener (`matched`), and those of them
+/// that forward (`forwards`). HTTP listeners that only redirect (ssl-redirect) have none.
+fn route_host<'a>(
+    lb: &'a LoadBalancer,
+    host: &str,
+) -> (
+    Vec<(&'a super::elb::Listener, &'a super::elb::Rule)>,
+    Vec<Forward<'a>>,
+) {
+    let mut matched = Vec::new();
+    for l in &lb.listeners {
+        let mut rules: Vec<_> = l
+            .rules
+            .iter()
+            .filter(|r| !r.is_default && r.hosts.iter().any(|h| alb_host_matches(h, host)))
+            .collect();
+        rules.sort_by_key(|r| r.priority.parse::<u32>().unwrap_or(u32::MAX));
+        if let Some(r) = rules.first() {
+            matched.push((l, *r));
+        }
+    }
+    let forwards = matched
+        .iter()
+        .filter_map(|(l, r)| match &r.action {
+            Action::Forward { target_groups } => Some((*l, *r, target_groups)),
+            _ => None,
+        })
+        .collect();
+    (matched, forwards)
+}
+
+/// Per forwarded target group: "name: h/n healthy" when some target is healthy, else what is
+/// wrong (no such group, no targets, or each target's state and reason).
+fn target_health(snap: &ElbSnapshot, forwards: &[Forward<'_>]) -> (Vec<String>, Vec<String>) {
+    let mut tg_arns: Vec<&String> = forwards.iter().flat_map(|(_, _, t)| t.iter()).collect();
+    tg_arns.sort();
+    tg_arns.dedup();
+    let mut healthy_parts = Vec::new();
+    let mut bad = Vec::new();
+    for arn in tg_arns {
+        let Some(tg) = snap.target_group(arn) else {
+            bad.push(format!("target group {arn} does not exist"));
+            continue;
+        };
+        let healthy = tg.healthy();
+        if healthy > 0 {
+            healthy_parts.push(format!(
+                "{}: {healthy}/{} healthy",
+                tg.name,
+                tg.targets.len()
+            ));
+            continue;
+        }
+        let states = if tg.targets.is_empty() {
+            "no targets registered".to_string()
+        } else {
+            tg.targets
+                .iter()
+                .map(|t| {
+                    let why = match (&t.reason, &t.description) {
+                        (Some(r), Some(d)) => format!(" ({r}: {d})"),
+                        (Some(r), None) => format!(" ({r})"),
+                        _ => String::new(),
+                    };
+                    format!("{}:{} {}{why}", t.id, t.port, t.state)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        bad.push(format!(
+            "target group {} has no healthy target: {states}",
+            tg.name
+        ));
+    }
+    (healthy_parts, bad)
 }
 
 fn dns_check(checks: &mut Vec<Check>, host: &str, addrs: &[String], dns: &DnsView) {

@@ -923,3 +923,29 @@ fn the_probe_result_is_a_check_only_when_requested() {
     let err = validate(&input(&ProbeResult::Error("timeout".into())));
     assert_eq!(outcome(&err, "probe"), Outcome::Fail);
 }
+
+#[test]
+fn status_with_elbv2_names_hosts_without_a_rule_or_a_healthy_target() {
+    let mut cluster = healthy_cluster();
+    cluster.ingresses = vec![
+        ingress("team-a", "p1", Some(BASE), Some(ALB)),
+        ingress("team-b", "p2", Some(BASE), Some(ALB)),
+        ingress("team-c", "p3", Some(BASE), Some(ALB)),
+    ];
+    let snap = snapshot(
+        vec![
+            forward("1", HOST, "arn:tg/p1"),
+            forward("2", "p2.deploy.agentops.ai", "arn:tg/p2"),
+        ],
+        vec![
+            tg("arn:tg/p1", &[("10.0.1.10", "healthy")]),
+            tg("arn:tg/p2", &[("i-0abc", "unused")]),
+        ],
+    );
+    let s = status(&cluster, &AwsView::Read(snap), BASE, "d");
+    assert_eq!(s.problems.len(), 2, "{:#?}", s.problems);
+    assert!(s.problems[0].contains("p2.deploy.agentops.ai (team-b/ing-p2)"));
+    assert!(s.problems[0].contains("i-0abc:8080 unused"));
+    assert!(s.problems[1].contains("p3.deploy.agentops.ai (team-c/ing-p3): no listener rule"));
+    assert!(!s.problems.iter().any(|p| p.contains("p1.")));
+}
