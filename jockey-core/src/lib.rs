@@ -7,6 +7,8 @@ pub mod bundle;
 pub mod config;
 pub mod defaults;
 pub mod names;
+pub mod policy;
+pub mod sharding;
 
 pub use config::Config;
 pub use names::{ContentHash, ProjectId};
