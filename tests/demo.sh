@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make demo`: start the local cluster, run jockey-webhook next to it (registered by URL, as the
+# tests do), and deploy examples/agent with `kubectl jockey deploy`, ending with its URL.
+# The cluster and the webhook keep running afterwards; `make cluster-down` stops both.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH=$root/target/debug:$root/.cache/bin:$PATH
+export KUBECONFIG=$root/.cluster/kubeconfig
+# A registry name for the demo: KWOK's fake nodes never pull, and the Kaniko Job "completes".
+export IMAGE_REGISTRY=${IMAGE_REGISTRY:-registry.local:5000}
+project=${DEMO_PROJECT:-demo-agent}
+
+tests/cluster/up.sh
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "kubectl jockey version"
+kubectl jockey version
+
+if [ -x tests/webhook-local.sh ]; then
+  step "jockey-webhook next to the cluster"
+  tests/webhook-local.sh start
+fi
+
+step "kubectl jockey setup-builder"
+kubectl jockey setup-builder
+
+step "kubectl jockey deploy examples/agent --project $project"
+kubectl jockey deploy examples/agent --project "$project" --timeout 3m
+
+step "kubectl jockey status $project"
+kubectl jockey status "$project"
