@@ -7,6 +7,8 @@ bin=$root/.cache/bin
 state=$root/.cluster
 name=${JOCKEY_CLUSTER_NAME:-jockey}
 export KWOK_WORKDIR=$state/kwok
+# The webhook make demo runs next to the cluster goes with it.
+if [ -f "$state/webhook/pid" ]; then kill "$(cat "$state/webhook/pid")" 2>/dev/null || true; fi
 if [ -x "$bin/kwokctl" ]; then
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
 fi
