@@ -3,6 +3,7 @@
 //! bundles, object defaulting and ingress policy. Everything here is pure: objects in, objects or
 //! JSON patches out.
 
+pub mod admission;
 pub mod bundle;
 pub mod config;
 pub mod defaults;

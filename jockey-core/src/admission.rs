@@ -1,0 +1,457 @@
+//! AdmissionReview in, AdmissionReview out, for `/mutate` and `/validate`: the webhook's whole
+//! decision, pure, so the server is a thin adapter.
+//!
+//! Never panics on any input. A body that is not an `admission.k8s.io/v1` AdmissionReview with a
+//! request is a [`BadRequest`] (the server answers 400). Anything jockey does not handle — other
+//! kinds, subresources, DELETE/CONNECT, unlabelled objects — is allowed unchanged.
+
+use crate::Config;
+use crate::defaults::{self, default_deployment, default_ingress, default_service, patch_between};
+use crate::names::LABEL_PROJECT;
+use crate::policy::{self, Context, IngressIndex, Policy, Verdict, object_name};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+
+/// Which endpoint was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Mutate,
+    Validate,
+}
+
+impl Endpoint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Mutate => "mutate",
+            Endpoint::Validate => "validate",
+        }
+    }
+}
+
+/// The kinds jockey handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Deployment,
+    Service,
+    Ingress,
+}
+
+impl Kind {
+    fn from_gvk(group: &str, version: &str, kind: &str) -> Option<Self> {
+        match (group, version, kind) {
+            ("apps", "v1", "Deployment") => Some(Kind::Deployment),
+            ("", "v1", "Service") => Some(Kind::Service),
+            ("networking.k8s.io", "v1", "Ingress") => Some(Kind::Ingress),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::Service => "Service",
+            Kind::Ingress => "Ingress",
+        }
+    }
+}
+
+/// What the decision needs besides the request: configuration, policy, the watch-fed index and
+/// a lookup of a namespace's `jockey.agentops.ai/project` label.
+pub struct Env<'a> {
+    pub cfg: &'a Config,
+    pub policy: &'a Policy,
+    pub index: &'a IngressIndex,
+    pub namespace_project: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The body could not be understood; the server answers 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
+
+/// How the request ended, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Allowed without change.
+    Allowed,
+    /// Allowed with a patch.
+    Patched,
+    Denied,
+    /// Not jockey's business (kind, label, operation): allowed unchanged.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Patched => "patched",
+            Outcome::Denied => "denied",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The answer: the review to send back, and labels for metrics/logs.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub review: AdmissionReview<DynamicObject>,
+    /// `Deployment`, `Service`, `Ingress` or the unexpected kind's name.
+    pub kind: String,
+    /// `CREATE`, `UPDATE`, ...
+    pub operation: String,
+    pub outcome: Outcome,
+    /// `namespace/name` of the object, for logs.
+    pub object: String,
+    /// The denial message, for logs.
+    pub message: Option<String>,
+}
+
+impl Handled {
+    /// The response body. The patch is sent base64-encoded, the encoding Go gives `[]byte`
+    /// (kube-core would write an array of numbers, four times the size).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_value(&self.review).unwrap_or(Value::Null);
+        if let Some(slot) = v.pointer_mut("/response/patch")
+            && let Some(bytes) = slot.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect::<Vec<u8>>()
+            })
+        {
+            use base64::Engine;
+            *slot = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+}
+
+fn operation_str(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+/// Decides one AdmissionReview.
+pub fn handle(endpoint: Endpoint, body: &[u8], env: &Env) -> Result<Handled, BadRequest> {
+    let raw: Value = serde_json::from_slice(body).map_err(|e| {
+        BadRequest(format!(
+            "the body is not JSON ({e}); send an admission.k8s.io/v1 AdmissionReview"
+        ))
+    })?;
+    let api_version = raw.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = raw.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind != "AdmissionReview" || api_version != ADMISSION_API_VERSION {
+        return Err(BadRequest(format!(
+            "expected kind AdmissionReview, apiVersion {ADMISSION_API_VERSION}; got kind {kind:?}, apiVersion {api_version:?}; register the webhook with admissionReviewVersions: [v1]"
+        )));
+    }
+    let Some(raw_request) = raw.get("request").filter(|r| !r.is_null()) else {
+        return Err(BadRequest(
+            "the AdmissionReview has no request; send the review the API server built".into(),
+        ));
+    };
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(raw.clone())
+        .map_err(|e| BadRequest(format!("the AdmissionReview is malformed: {e}")))?;
+    let request: AdmissionRequest<DynamicObject> = review
+        .try_into()
+        .map_err(|_| BadRequest("the AdmissionReview has no request".into()))?;
+    let raw_object = raw_request.get("object").filter(|o| !o.is_null());
+    let raw_old = raw_request.get("oldObject").filter(|o| !o.is_null());
+    Ok(decide(endpoint, &request, raw_object, raw_old, env))
+}
+
+fn decide(
+    endpoint: Endpoint,
+    req: &AdmissionRequest<DynamicObject>,
+    raw_object: Option<&Value>,
+    raw_old: Option<&Value>,
+    env: &Env,
+) -> Handled {
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let mut handled = Handled {
+        review: AdmissionResponse::from(req).into_review(),
+        kind: req.kind.kind.clone(),
+        operation: operation_str(&req.operation).to_string(),
+        outcome: Outcome::Skipped,
+        object: if namespace.is_empty() {
+            req.name.clone()
+        } else {
+            format!("{namespace}/{}", req.name)
+        },
+        message: None,
+    };
+    let kind = match Kind::from_gvk(&req.kind.group, &req.kind.version, &req.kind.kind) {
+        Some(k) => k,
+        None => return handled,
+    };
+    if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty())
+        || !matches!(req.operation, Operation::Create | Operation::Update)
+    {
+        return handled;
+    }
+    let Some(raw_object) = raw_object else {
+        return handled;
+    };
+    let labelled = |v: Option<&Value>| {
+        v.and_then(|o| o.pointer("/metadata/labels"))
+            .and_then(|l| l.get(LABEL_PROJECT))
+            .is_some()
+    };
+    // The webhook's object selector matches when either version carries the label; an object
+    // that never had it is not jockey's.
+    if !labelled(Some(raw_object)) && !labelled(raw_old) {
+        return handled;
+    }
+
+    let result = match (endpoint, kind) {
+        (Endpoint::Mutate, Kind::Deployment) => {
+            mutate::<Deployment>(req, raw_object, raw_old, env, kind)
+        }
+        (Endpoint::Mutate, Kind::Service) => mutate::<Service>(req, raw_object, raw_old, env, kind),
+        (Endpoint::Mutate, Kind::Ingress) => mutate::<Ingress>(req, raw_object, raw_old, env, kind),
+        (Endpoint::Validate, _) => validate(kind, raw_object, raw_old, &namespace, env),
+    };
+    let response = handled
+        .review
+        .response
+        .take()
+        .unwrap_or_else(|| AdmissionResponse::from(req));
+    let response = match result {
+        Decision::Unchanged(warnings) => {
+            handled.outcome = Outcome::Allowed;
+            with_warnings(response, warnings)
+        }
+        Decision::Patch(patch, warnings) => match response.clone().with_patch(patch) {
+            Ok(r) => {
+                handled.outcome = Outcome::Patched;
+                with_warnings(r, warnings)
+            }
+            Err(e) => {
+                let msg = format!(
+                    "{} {}: jockey-webhook could not encode its patch ({e}); this is a bug in jockey-webhook, please report it",
+                    kind.as_str(),
+                    handled.object
+                );
+                handled.outcome = Outcome::Denied;
+                handled.message = Some(msg.clone());
+                response.deny(msg)
+            }
+        },
+        Decision::Deny(msg, warnings) => {
+            handled.outcome = Outcome::Denied;
+            handled.message = Some(msg.clone());
+            let mut r = with_warnings(response, warnings).deny(msg);
+            // 403 like the API server's own admission denials (kubectl prints the message).
+            r.result.code = 403;
+            r.result.reason = "Forbidden".into();
+            r
+        }
+    };
+    handled.review = response.into_review();
+    handled
+}
+
+fn with_warnings(mut r: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
+    if !warnings.is_empty() {
+        r.warnings = Some(warnings);
+    }
+    r
+}
+
+enum Decision {
+    Unchanged(Vec<String>),
+    Patch(json_patch::Patch, Vec<String>),
+    Deny(String, Vec<String>),
+}
+
+fn parse<T: DeserializeOwned>(kind: Kind, v: &Value, what: &str) -> Result<T, Decision> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        Decision::Deny(
+            format!(
+                "{} {what} could not be read as {}: {e}; send a valid object",
+                kind.as_str(),
+                kind.as_str()
+            ),
+            Vec::new(),
+        )
+    })
+}
+
+/// Typed access to the three kinds for the generic mutation.
+trait Defaultable: Sized + serde::Serialize + DeserializeOwned {
+    fn meta(&self) -> &ObjectMeta;
+    fn default_with(&self, env: &Env, old: Option<&Self>) -> Result<Self, defaults::DefaultError>;
+}
+
+impl Defaultable for Deployment {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn default_with(&self, env: &Env, _old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
+        default_deployment(self, env.cfg)
+    }
+}
+
+impl Defaultable for Service {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn default_with(&self, env: &Env, _old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
+        default_service(self, env.cfg)
+    }
+}
+
+impl Defaultable for Ingress {
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn default_with(&self, env: &Env, old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
+        // An Ingress keeps the group it has, or had (an apply that drops the annotation must not
+        // move it to another ALB); only a new one is placed.
+        let group_of = |i: &Ingress| {
+            i.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(defaults::ALB_GROUP_NAME))
+                .cloned()
+        };
+        let group = match old.and_then(group_of) {
+            Some(g) => g,
+            None => {
+                let project = self
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(LABEL_PROJECT))
+                    .cloned()
+                    .unwrap_or_default();
+                env.policy.place(env.cfg, env.index, &project)
+            }
+        };
+        default_ingress(self, env.cfg, &group)
+    }
+}
+
+fn mutate<T: Defaultable>(
+    req: &AdmissionRequest<DynamicObject>,
+    raw_object: &Value,
+    raw_old: Option<&Value>,
+    env: &Env,
+    kind: Kind,
+) -> Decision {
+    let run = || -> Result<Decision, Decision> {
+        let obj: T = parse(kind, raw_object, "object")?;
+        let meta = obj.meta();
+        if meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_PROJECT))
+            .is_none()
+        {
+            // Label removed on update: validation decides; nothing to default.
+            return Ok(Decision::Unchanged(Vec::new()));
+        }
+        let old: Option<T> = match raw_old {
+            Some(v) => Some(parse(kind, v, "oldObject")?),
+            None => None,
+        };
+        let mut meta_ns = meta.clone();
+        if meta_ns.namespace.is_none() {
+            meta_ns.namespace = req.namespace.clone();
+        }
+        if meta_ns.name.is_none() && !req.name.is_empty() {
+            meta_ns.name = Some(req.name.clone());
+        }
+        let defaulted = obj.default_with(env, old.as_ref()).map_err(|e| {
+            let mut e = e;
+            e.object = object_name(kind.as_str(), &meta_ns, "");
+            Decision::Deny(e.to_string(), Vec::new())
+        })?;
+        let patch = patch_between(&obj, &defaulted);
+        if patch.0.is_empty() {
+            return Ok(Decision::Unchanged(Vec::new()));
+        }
+        // The patch is computed between typed round-trips; prove it applies to the object as the
+        // API server sent it before answering with it.
+        let mut check = raw_object.clone();
+        if let Err(e) = json_patch::patch(&mut check, &patch) {
+            return Err(Decision::Deny(
+                format!(
+                    "{}: jockey-webhook computed a patch that does not apply ({e}); this is a bug in jockey-webhook, please report it with the object",
+                    object_name(kind.as_str(), &meta_ns, "")
+                ),
+                Vec::new(),
+            ));
+        }
+        Ok(Decision::Patch(patch, Vec::new()))
+    };
+    run().unwrap_or_else(|d| d)
+}
+
+fn validate(
+    kind: Kind,
+    raw_object: &Value,
+    raw_old: Option<&Value>,
+    namespace: &str,
+    env: &Env,
+) -> Decision {
+    let namespace_project = (env.namespace_project)(namespace);
+    let ctx = Context {
+        cfg: env.cfg,
+        policy: env.policy,
+        index: env.index,
+        namespace,
+        namespace_project: namespace_project.as_deref(),
+    };
+    fn typed<T: DeserializeOwned>(
+        kind: Kind,
+        o: &Value,
+        old: Option<&Value>,
+    ) -> Result<(T, Option<T>), Decision> {
+        let obj = parse(kind, o, "object")?;
+        let old = match old {
+            Some(v) => Some(parse(kind, v, "oldObject")?),
+            None => None,
+        };
+        Ok((obj, old))
+    }
+    let result = match kind {
+        Kind::Deployment => typed::<Deployment>(kind, raw_object, raw_old).map(|(o, old)| {
+            (
+                policy::validate_deployment(&ctx, &o, old.as_ref()),
+                o.metadata,
+            )
+        }),
+        Kind::Service => typed::<Service>(kind, raw_object, raw_old)
+            .map(|(o, old)| (policy::validate_service(&ctx, &o, old.as_ref()), o.metadata)),
+        Kind::Ingress => typed::<Ingress>(kind, raw_object, raw_old)
+            .map(|(o, old)| (policy::validate_ingress(&ctx, &o, old.as_ref()), o.metadata)),
+    };
+    match result {
+        Err(d) => d,
+        Ok((verdict, meta)) => verdict_decision(kind, &meta, namespace, verdict),
+    }
+}
+
+fn verdict_decision(kind: Kind, meta: &ObjectMeta, namespace: &str, v: Verdict) -> Decision {
+    let name = object_name(kind.as_str(), meta, namespace);
+    match v.message(&name) {
+        Some(msg) => Decision::Deny(msg, v.warnings),
+        None => Decision::Unchanged(v.warnings),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,543 @@
+use super::*;
+use crate::defaults::{render_deployment, render_ingress, render_service};
+use crate::policy::IngressRecord;
+use crate::{ContentHash, ProjectId};
+use serde_json::json;
+
+const P: &str = "demo";
+const REG: &str = "reg.example";
+
+fn cfg() -> Config {
+    Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| REG.to_string()))
+}
+
+fn no_ns(_: &str) -> Option<String> {
+    None
+}
+
+struct World {
+    cfg: Config,
+    policy: Policy,
+    index: IngressIndex,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            cfg: cfg(),
+            policy: Policy::default(),
+            index: IngressIndex::new(),
+        }
+    }
+    fn call(&self, endpoint: Endpoint, body: &Value) -> Result<Handled, BadRequest> {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.call_bytes(endpoint, &bytes)
+    }
+    fn call_bytes(&self, endpoint: Endpoint, body: &[u8]) -> Result<Handled, BadRequest> {
+        let env = Env {
+            cfg: &self.cfg,
+            policy: &self.policy,
+            index: &self.index,
+            namespace_project: &no_ns,
+        };
+        handle(endpoint, body, &env)
+    }
+}
+
+fn gvk(kind: &str) -> Value {
+    match kind {
+        "Deployment" => json!({ "group": "apps", "version": "v1", "kind": "Deployment" }),
+        "Service" => json!({ "group": "", "version": "v1", "kind": "Service" }),
+        "Ingress" => json!({ "group": "networking.k8s.io", "version": "v1", "kind": "Ingress" }),
+        other => json!({ "group": "", "version": "v1", "kind": other }),
+    }
+}
+
+fn gvr(kind: &str) -> Value {
+    match kind {
+        "Deployment" => json!({ "group": "apps", "version": "v1", "resource": "deployments" }),
+        "Service" => json!({ "group": "", "version": "v1", "resource": "services" }),
+        "Ingress" => {
+            json!({ "group": "networking.k8s.io", "version": "v1", "resource": "ingresses" })
+        }
+        _ => json!({ "group": "", "version": "v1", "resource": "pods" }),
+    }
+}
+
+fn review(kind: &str, op: &str, object: Value, old: Option<Value>) -> Value {
+    let name = object
+        .pointer("/metadata/name")
+        .cloned()
+        .unwrap_or(json!(""));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": gvk(kind),
+            "resource": gvr(kind),
+            "name": name,
+            "namespace": "team-a",
+            "operation": op,
+            "userInfo": { "username": "alice" },
+            "object": object,
+            "oldObject": old,
+            "dryRun": false
+        }
+    })
+}
+
+fn project() -> ProjectId {
+    ProjectId::parse(P).unwrap()
+}
+
+fn hash() -> ContentHash {
+    ContentHash::from_digest(&[0x12; 32])
+}
+
+fn with_ns<T: serde::Serialize>(t: &T) -> Value {
+    let mut v = serde_json::to_value(t).unwrap();
+    v["metadata"]["namespace"] = json!("team-a");
+    v
+}
+
+fn response(h: &Handled) -> Value {
+    serde_json::from_slice(&h.to_json()).unwrap()
+}
+
+/// Applies the response's patch to `object`.
+fn patched(h: &Handled, object: &Value) -> Value {
+    let r = response(h);
+    let mut obj = object.clone();
+    if let Some(p) = r["response"]["patch"].as_str() {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+        json_patch::patch(&mut obj, &patch).unwrap();
+        assert_eq!(r["response"]["patchType"], "JSONPatch");
+    }
+    obj
+}
+
+#[test]
+fn response_echoes_uid_and_version() {
+    let w = World::new();
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review(
+                "Pod",
+                "CREATE",
+                json!({ "metadata": { "name": "p" } }),
+                None,
+            ),
+        )
+        .unwrap();
+    let r = response(&h);
+    assert_eq!(r["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(r["kind"], "AdmissionReview");
+    assert_eq!(r["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    assert_eq!(r["response"]["allowed"], true);
+    assert!(r["response"].get("patch").is_none());
+    assert_eq!(h.outcome, Outcome::Skipped);
+    assert_eq!(h.kind, "Pod");
+}
+
+#[test]
+fn bad_bodies_are_bad_requests() {
+    let w = World::new();
+    for (body, word) in [
+        (&b"not json"[..], "not JSON"),
+        (&b""[..], "not JSON"),
+        (&b"[]"[..], "expected kind AdmissionReview"),
+        (
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1beta1","request":{}}"#,
+            "v1beta1",
+        ),
+        (
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1"}"#,
+            "no request",
+        ),
+        (
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":null}"#,
+            "no request",
+        ),
+        (
+            br#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":5}}"#,
+            "malformed",
+        ),
+    ] {
+        for e in [Endpoint::Mutate, Endpoint::Validate] {
+            let err = w.call_bytes(e, body).unwrap_err();
+            assert!(
+                err.0.contains(word),
+                "{}: {err}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
+
+#[test]
+fn unlabelled_objects_are_untouched() {
+    let w = World::new();
+    let mut d = with_ns(&render_deployment(&project(), &hash()));
+    d["metadata"]["labels"] = json!({ "app": "x" });
+    for e in [Endpoint::Mutate, Endpoint::Validate] {
+        let h = w
+            .call(e, &review("Deployment", "CREATE", d.clone(), None))
+            .unwrap();
+        assert_eq!(h.outcome, Outcome::Skipped);
+        assert!(response(&h)["response"].get("patch").is_none());
+        assert_eq!(response(&h)["response"]["allowed"], true);
+    }
+}
+
+#[test]
+fn deployment_is_defaulted_and_the_patch_settles() {
+    let w = World::new();
+    let d = with_ns(&render_deployment(&project(), &hash()));
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Deployment", "CREATE", d.clone(), None),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Patched, "{:?}", h.message);
+    let after = patched(&h, &d);
+    let want = default_deployment(&serde_json::from_value(d.clone()).unwrap(), &w.cfg).unwrap();
+    assert_eq!(after, serde_json::to_value(&want).unwrap());
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("{REG}/hosting/{P}:{}", hash().short())
+    );
+    // Re-invocation (reinvocationPolicy IfNeeded) and re-apply: no patch.
+    let h2 = w
+        .call(
+            Endpoint::Mutate,
+            &review("Deployment", "UPDATE", after.clone(), Some(after.clone())),
+        )
+        .unwrap();
+    assert_eq!(h2.outcome, Outcome::Allowed);
+    assert!(response(&h2)["response"].get("patch").is_none());
+}
+
+#[test]
+fn patch_applies_to_objects_with_fields_the_types_do_not_know() {
+    let w = World::new();
+    let mut d = with_ns(&render_deployment(&project(), &hash()));
+    d["spec"]["template"]["spec"]["someFutureField"] = json!({ "x": 1 });
+    d["metadata"]["creationTimestamp"] = Value::Null;
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Deployment", "CREATE", d.clone(), None),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Patched);
+    let after = patched(&h, &d);
+    assert_eq!(
+        after["spec"]["template"]["spec"]["someFutureField"],
+        json!({ "x": 1 })
+    );
+}
+
+#[test]
+fn defaulting_errors_deny_with_the_message() {
+    let w = World {
+        cfg: Config::default(),
+        ..World::new()
+    };
+    let d = with_ns(&render_deployment(&project(), &hash()));
+    let h = w
+        .call(Endpoint::Mutate, &review("Deployment", "CREATE", d, None))
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Denied);
+    let r = response(&h);
+    assert_eq!(r["response"]["allowed"], false);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Deployment team-a/demo") && msg.contains("IMAGE_REGISTRY"),
+        "{msg}"
+    );
+    assert_eq!(r["response"]["status"]["code"], 403);
+}
+
+#[test]
+fn service_and_ingress_are_defaulted() {
+    let w = World::new();
+    let s = with_ns(&render_service(&project()));
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Service", "CREATE", s.clone(), None),
+        )
+        .unwrap();
+    let after = patched(&h, &s);
+    assert_eq!(after["spec"]["ports"][0]["targetPort"], 8080);
+    let i = with_ns(&render_ingress(&project()));
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Ingress", "CREATE", i.clone(), None),
+        )
+        .unwrap();
+    let after = patched(&h, &i);
+    assert_eq!(after["spec"]["ingressClassName"], "alb");
+    assert_eq!(
+        after["metadata"]["annotations"][defaults::ALB_GROUP_NAME],
+        "alb-deployments"
+    );
+    assert_eq!(after["spec"]["rules"][0]["host"], "demo.deploy.agentops.ai");
+    // And the defaulted Ingress passes validation.
+    let h = w
+        .call(
+            Endpoint::Validate,
+            &review("Ingress", "CREATE", after, None),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Allowed, "{:?}", h.message);
+}
+
+#[test]
+fn ingress_group_comes_from_sharding_and_never_moves() {
+    let mut w = World::new();
+    w.policy.sharding.capacity = 1;
+    let other = {
+        let p = ProjectId::parse("other").unwrap();
+        let mut i = default_ingress(&render_ingress(&p), &w.cfg, "alb-deployments").unwrap();
+        i.metadata.namespace = Some("team-b".into());
+        i
+    };
+    w.index.upsert(IngressRecord::from_ingress(&other));
+    let i = with_ns(&render_ingress(&project()));
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Ingress", "CREATE", i.clone(), None),
+        )
+        .unwrap();
+    let after = patched(&h, &i);
+    assert_eq!(
+        after["metadata"]["annotations"][defaults::ALB_GROUP_NAME],
+        "alb-deployments-2"
+    );
+    // An update whose new version lost the annotation keeps the old group, even though the
+    // first group now has room.
+    w.index.remove("team-b", "ing-other");
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Ingress", "UPDATE", i.clone(), Some(after.clone())),
+        )
+        .unwrap();
+    let again = patched(&h, &i);
+    assert_eq!(
+        again["metadata"]["annotations"][defaults::ALB_GROUP_NAME],
+        "alb-deployments-2"
+    );
+}
+
+#[test]
+fn validation_denies_with_403_and_message() {
+    let w = World::new();
+    let mut s = with_ns(&render_service(&project()));
+    s["spec"]["type"] = json!("LoadBalancer");
+    let h = w
+        .call(Endpoint::Validate, &review("Service", "CREATE", s, None))
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Denied);
+    let r = response(&h);
+    assert_eq!(r["response"]["allowed"], false);
+    assert_eq!(r["response"]["status"]["code"], 403);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Service team-a/svc-demo denied by jockey policy: spec.type"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn label_removal_on_update_is_validated_but_not_mutated() {
+    let w = World::new();
+    let old = with_ns(&render_service(&project()));
+    let mut new = old.clone();
+    new["metadata"]["labels"] = json!({});
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Service", "UPDATE", new.clone(), Some(old.clone())),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Allowed);
+    let h = w
+        .call(
+            Endpoint::Validate,
+            &review("Service", "UPDATE", new, Some(old)),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Denied);
+}
+
+#[test]
+fn warnings_are_returned() {
+    let w = World::new();
+    let mut s = with_ns(&default_service(&render_service(&project()), &w.cfg).unwrap());
+    s["spec"]["selector"] = json!({ "app": "someone-else" });
+    let h = w
+        .call(Endpoint::Validate, &review("Service", "CREATE", s, None))
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Allowed);
+    assert_eq!(
+        response(&h)["response"]["warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn deletes_subresources_and_objectless_requests_are_skipped() {
+    let w = World::new();
+    let d = with_ns(&render_deployment(&project(), &hash()));
+    let h = w
+        .call(
+            Endpoint::Validate,
+            &review("Deployment", "DELETE", Value::Null, Some(d.clone())),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Skipped);
+    let mut r = review("Deployment", "UPDATE", d.clone(), Some(d));
+    r["request"]["subResource"] = json!("scale");
+    assert_eq!(
+        w.call(Endpoint::Mutate, &r).unwrap().outcome,
+        Outcome::Skipped
+    );
+}
+
+#[test]
+fn a_known_kind_with_an_unreadable_object_is_denied_not_a_panic() {
+    let w = World::new();
+    let d = json!({ "metadata": { "name": "x", "labels": { LABEL_PROJECT: P } }, "spec": { "replicas": "many" } });
+    for e in [Endpoint::Mutate, Endpoint::Validate] {
+        let h = w
+            .call(e, &review("Deployment", "CREATE", d.clone(), None))
+            .unwrap();
+        assert_eq!(h.outcome, Outcome::Denied);
+        assert!(
+            h.message
+                .unwrap()
+                .contains("could not be read as Deployment")
+        );
+    }
+}
+
+/// A deterministic generator for the fuzz tests.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+/// Every JSON pointer in `v`.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                pointers(c, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_input_panics() {
+    let w = World::new();
+    let samples = [
+        review(
+            "Deployment",
+            "CREATE",
+            with_ns(&render_deployment(&project(), &hash())),
+            None,
+        ),
+        review(
+            "Service",
+            "CREATE",
+            with_ns(&render_service(&project())),
+            None,
+        ),
+        review(
+            "Ingress",
+            "UPDATE",
+            with_ns(&render_ingress(&project())),
+            Some(with_ns(&render_ingress(&project()))),
+        ),
+    ];
+    let replacements = [
+        Value::Null,
+        json!(0),
+        json!(-1),
+        json!(1e300),
+        json!(""),
+        json!("jockey:auto"),
+        json!([]),
+        json!({}),
+        json!([null]),
+        json!({ LABEL_PROJECT: "x" }),
+        json!(true),
+    ];
+    let mut cases = 0;
+    for sample in &samples {
+        // Every node replaced by every kind of value.
+        let mut ptrs = Vec::new();
+        pointers(sample, String::new(), &mut ptrs);
+        for p in ptrs.iter().filter(|p| !p.is_empty()) {
+            for r in &replacements {
+                let mut v = sample.clone();
+                if let Some(slot) = v.pointer_mut(p) {
+                    *slot = r.clone();
+                }
+                for e in [Endpoint::Mutate, Endpoint::Validate] {
+                    let _ = w.call(e, &v);
+                    cases += 1;
+                }
+            }
+        }
+        // Every truncation and random byte flips.
+        let bytes = serde_json::to_vec(sample).unwrap();
+        for n in 0..bytes.len() {
+            let _ = w.call_bytes(Endpoint::Mutate, &bytes[..n]);
+        }
+        let mut rng = Lcg(7);
+        for _ in 0..2000 {
+            let mut b = bytes.clone();
+            for _ in 0..(1 + rng.next() % 4) {
+                let i = (rng.next() as usize) % b.len();
+                b[i] = (rng.next() % 256) as u8;
+            }
+            let _ = w.call_bytes(Endpoint::Validate, &b);
+            let _ = w.call_bytes(Endpoint::Mutate, &b);
+        }
+    }
+    assert!(cases > 1000, "{cases}");
+    // Deeply nested input hits serde_json's recursion limit, not the stack.
+    let deep = "[".repeat(100_000);
+    assert!(w.call_bytes(Endpoint::Mutate, deep.as_bytes()).is_err());
+}
