@@ -12,6 +12,7 @@ use std::time::Duration;
 /// Loads the SDK configuration. `region` overrides the environment and profile.
 pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         // A missing or unreachable endpoint must not hang a status command for the SDK's
         // default timeouts; these are generous for the few small calls jockey makes.
         .timeout_config(
@@ -24,6 +25,18 @@ pub async fn sdk_config(region: Option<&str>) -> SdkConfig {
         loader = loader.region(Region::new(region.trim().to_string()));
     }
     loader.load().await
+}
+
+/// The SDK's HTTPS client on rustls with the ring provider, chosen explicitly: kube uses ring
+/// too, and a second provider (the SDK's default aws-lc-rs) would leave rustls without a
+/// process-wide default, which makes every kube client panic.
+pub fn https_client() -> aws_sdk_ecr::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Whether AWS is usable at all: credentials and a region are configured. Commands whose AWS

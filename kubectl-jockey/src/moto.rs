@@ -50,6 +50,7 @@ impl Moto {
     /// An SDK configuration with moto's dummy account: static credentials, us-east-1.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(crate::aws::https_client())
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_ecr::config::Credentials::new(
                 "testing", "testing", None, None, "moto",
