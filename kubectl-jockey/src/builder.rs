@@ -1,19 +1,38 @@
 //! The builder namespace: `setup-builder` (namespace, service account, `aws-credentials` secret)
-//! and `logs-builder`. Here the global `-n/--namespace` names the builder namespace.
+//! and `logs-builder`. Here the global `-n/--namespace` names the builder namespace (default:
+//! `$BUILDER_NAMESPACE`, then `builder`), as in the design document's
+//! `jockey logs-builder --namespace custom-builder`.
 
-use crate::cluster::KubeArgs;
-use anyhow::{Result, bail};
+use crate::build::{
+    AWS_ACCESS_KEY_KEY, AWS_CREDENTIALS_SECRET, AWS_SECRET_KEY_KEY, AWS_SESSION_TOKEN_KEY,
+    BUILDER_SERVICE_ACCOUNT, KANIKO_CONTAINER, build_selector,
+};
+use crate::cluster::{KubeArgs, apply_params};
+use anyhow::{Context, Result, bail};
+use aws_sdk_ecr::config::ProvideCredentials;
+use futures::{AsyncBufReadExt, StreamExt};
+use jockey_core::Config;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{ListParams, LogParams, Patch};
+use std::collections::BTreeMap;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SetupBuilderArgs {
-    /// AWS profile to read credentials from (default: $AWS_PROFILE, then `default`).
+    /// AWS profile to read credentials from (default: the standard chain: environment,
+    /// $AWS_PROFILE in ~/.aws, SSO, web identity, instance metadata).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Do not create the `aws-credentials` secret: for a registry that needs no credentials
+    /// (a local one), or when the nodes' IAM role may push to ECR.
+    #[arg(long)]
+    pub no_aws_credentials: bool,
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LogsBuilderArgs {
-    /// Keep streaming new log lines.
+    /// Keep streaming new log lines of the newest build.
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// Only the builds of this project.
@@ -24,12 +43,221 @@ pub struct LogsBuilderArgs {
     pub tail: i64,
 }
 
+/// The builder namespace: `-n`, else BUILDER_NAMESPACE, else `builder`. The kubeconfig
+/// context's namespace is deliberately not used: it names where projects live, not builds.
+fn builder_namespace(kube: &KubeArgs) -> String {
+    kube.namespace
+        .clone()
+        .unwrap_or_else(|| Config::from_lookup(|k| std::env::var(k).ok()).builder_namespace)
+}
+
+fn managed_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_string(),
+        "kubectl-jockey".to_string(),
+    )])
+}
+
+/// The objects `setup-builder` applies. Pure; the secret only when credentials were found.
+pub fn builder_objects(
+    namespace: &str,
+    credentials: Option<(String, String, Option<String>)>,
+) -> (Namespace, ServiceAccount, Option<Secret>) {
+    let meta = |name: &str, ns: Option<&str>| ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: ns.map(str::to_string),
+        labels: Some(managed_labels()),
+        ..Default::default()
+    };
+    let namespace_obj = Namespace {
+        metadata: meta(namespace, None),
+        ..Default::default()
+    };
+    let sa = ServiceAccount {
+        metadata: meta(BUILDER_SERVICE_ACCOUNT, Some(namespace)),
+        // Kaniko needs no API access; no token is mounted.
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    };
+    let secret = credentials.map(|(access, secret, token)| {
+        let mut data = BTreeMap::from([
+            (AWS_ACCESS_KEY_KEY.to_string(), access),
+            (AWS_SECRET_KEY_KEY.to_string(), secret),
+        ]);
+        if let Some(t) = token {
+            data.insert(AWS_SESSION_TOKEN_KEY.to_string(), t);
+        }
+        Secret {
+            metadata: meta(AWS_CREDENTIALS_SECRET, Some(namespace)),
+            type_: Some("Opaque".to_string()),
+            string_data: Some(data),
+            ..Default::default()
+        }
+    });
+    (namespace_obj, sa, secret)
+}
+
+/// Credentials from the standard AWS sources, as the AWS CLI would find them.
+async fn aws_credentials(profile: Option<&str>) -> Result<(String, String, Option<String>)> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    let sdk = loader.load().await;
+    let provider = sdk.credentials_provider().context(
+        "no AWS credential provider is configured; configure credentials (aws configure, \
+         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE), or pass --no-aws-credentials",
+    )?;
+    let creds = provider.provide_credentials().await.map_err(|e| {
+        anyhow::anyhow!(
+            "no AWS credentials found ({}); configure them (aws configure, \
+             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE), or pass \
+             --no-aws-credentials for a registry that needs none",
+            crate::aws::error_chain(&e)
+        )
+    })?;
+    Ok((
+        creds.access_key_id().to_string(),
+        creds.secret_access_key().to_string(),
+        creds.session_token().map(str::to_string),
+    ))
+}
+
 pub async fn setup(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
-    let _ = (kube, args);
-    bail!("setup-builder: not implemented yet")
+    let ns = builder_namespace(kube);
+    // Credentials first: failing to find them must not leave a half-prepared namespace behind.
+    let credentials = if args.no_aws_credentials {
+        None
+    } else {
+        Some(aws_credentials(args.profile.as_deref()).await?)
+    };
+    let client = kube.connect().await?.client;
+    let (namespace, sa, secret) = builder_objects(&ns, credentials);
+    Api::<Namespace>::all(client.clone())
+        .patch(&ns, &apply_params(false), &Patch::Apply(&namespace))
+        .await
+        .with_context(|| format!("applying namespace {ns}"))?;
+    println!("namespace/{ns} ready");
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .patch(
+            BUILDER_SERVICE_ACCOUNT,
+            &apply_params(false),
+            &Patch::Apply(&sa),
+        )
+        .await
+        .with_context(|| format!("applying service account {ns}/{BUILDER_SERVICE_ACCOUNT}"))?;
+    println!("serviceaccount/{BUILDER_SERVICE_ACCOUNT} ready");
+    match secret {
+        Some(secret) => {
+            Api::<Secret>::namespaced(client.clone(), &ns)
+                .patch(
+                    AWS_CREDENTIALS_SECRET,
+                    &apply_params(false),
+                    &Patch::Apply(&secret),
+                )
+                .await
+                .with_context(|| format!("applying secret {ns}/{AWS_CREDENTIALS_SECRET}"))?;
+            println!(
+                "secret/{AWS_CREDENTIALS_SECRET} ready (keys {AWS_ACCESS_KEY_KEY}, {AWS_SECRET_KEY_KEY})"
+            );
+        }
+        None => println!(
+            "secret/{AWS_CREDENTIALS_SECRET} not created (--no-aws-credentials): builds push \
+             without credentials"
+        ),
+    }
+    println!("builder namespace {ns} is ready for `kubectl jockey deploy`");
+    Ok(())
 }
 
 pub async fn logs(kube: &KubeArgs, args: LogsBuilderArgs) -> Result<()> {
-    let _ = (kube, args);
-    bail!("logs-builder: not implemented yet")
+    let ns = builder_namespace(kube);
+    let client = kube.connect().await?.client;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let selector = build_selector(args.project.as_deref());
+    let mut list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .with_context(|| format!("listing build pods in namespace {ns}"))?
+        .items;
+    if list.is_empty() {
+        bail!(
+            "no build pods in namespace {ns}{}; builds are kept for an hour after they finish \
+             (is -n the builder namespace?)",
+            args.project
+                .as_deref()
+                .map(|p| format!(" for project {p}"))
+                .unwrap_or_default()
+        );
+    }
+    list.sort_by_key(|p| p.metadata.creation_timestamp.clone());
+    let last = list.len() - 1;
+    for (i, pod) in list.iter().enumerate() {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let project = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(jockey_core::names::LABEL_PROJECT))
+            .cloned()
+            .unwrap_or_default();
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        println!("==> {ns}/{name} (project {project}, {phase}) <==");
+        let follow = args.follow && i == last;
+        print_log(&pods, &name, args.tail, follow).await;
+    }
+    Ok(())
+}
+
+/// Prints (or follows) one pod's Kaniko log; a log that cannot be read is said so, not fatal,
+/// so that the other builds still show.
+async fn print_log(pods: &Api<Pod>, name: &str, tail: i64, follow: bool) {
+    let params = LogParams {
+        container: Some(KANIKO_CONTAINER.to_string()),
+        tail_lines: Some(tail),
+        follow,
+        ..Default::default()
+    };
+    if follow {
+        match pods.log_stream(name, &params).await {
+            Ok(stream) => {
+                let mut lines = stream.lines();
+                while let Some(Ok(line)) = lines.next().await {
+                    println!("{line}");
+                }
+            }
+            Err(e) => println!("(log unavailable: {e})"),
+        }
+    } else {
+        match pods.logs(name, &params).await {
+            Ok(text) => print!("{text}"),
+            Err(e) => println!("(log unavailable: {e})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_labelled_and_the_secret_has_the_documented_keys() {
+        let (ns, sa, secret) = builder_objects(
+            "builder",
+            Some(("AKIA".into(), "s3cret".into(), Some("tok".into()))),
+        );
+        assert_eq!(ns.metadata.name.as_deref(), Some("builder"));
+        assert_eq!(sa.metadata.name.as_deref(), Some(BUILDER_SERVICE_ACCOUNT));
+        assert_eq!(sa.automount_service_account_token, Some(false));
+        let secret = secret.unwrap();
+        let data = secret.string_data.unwrap();
+        assert_eq!(data["access-key"], "AKIA");
+        assert_eq!(data["secret-key"], "s3cret");
+        assert_eq!(data["session-token"], "tok");
+        assert!(builder_objects("b", None).2.is_none());
+    }
 }

@@ -48,12 +48,18 @@ impl KubeArgs {
                 Config::from_custom_kubeconfig(kc, &self.options())
                     .await
                     .with_context(|| {
-                        format!("loading kubeconfig {} (context {:?})", path.display(), self.context)
+                        format!(
+                            "loading kubeconfig {} (context {:?})",
+                            path.display(),
+                            self.context
+                        )
                     })?
             }
             None if self.context.is_some() => Config::from_kubeconfig(&self.options())
                 .await
-                .with_context(|| format!("loading context {:?} from the kubeconfig", self.context))?,
+                .with_context(|| {
+                    format!("loading context {:?} from the kubeconfig", self.context)
+                })?,
             None => Config::infer().await.context(
                 "no Kubernetes configuration found; pass --kubeconfig FILE, set KUBECONFIG, \
                  or run inside a cluster",
@@ -84,4 +90,18 @@ impl KubeArgs {
             Err(_) => "default".to_string(),
         }
     }
+}
+
+/// Whether a kube error is the API server's 404.
+pub fn is_not_found(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 404)
+}
+
+/// Server-side apply parameters of every write jockey makes. `force` because the plugin is the
+/// owner of these objects' fields: a field another manager took over (e.g. `kubectl scale`) is
+/// taken back, as `kubectl apply --server-side --force-conflicts` would.
+pub fn apply_params(dry_run: bool) -> kube::api::PatchParams {
+    let mut params = kube::api::PatchParams::apply(jockey_core::names::FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    params
 }

@@ -2,12 +2,20 @@
 //! image (skipped when already built), server-side apply the labelled objects and wait for the
 //! rollout.
 
-use crate::cluster::KubeArgs;
-use crate::output::OutputFormat;
+use crate::build::{self, BuildPlan};
+use crate::cluster::{KubeArgs, apply_params};
+use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result};
+use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
+use jockey_core::{Config, ProjectId, defaults};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
+use kube::api::Patch;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `--dry-run` as kubectl spells it.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +69,8 @@ impl DeployArgs {
 
 /// Parses kubectl-style durations: `90`, `90s`, `5m`, `1h`, `1m30s`.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("invalid duration {value:?}; use a number with a unit, e.g. 90s, 5m or 1h")
-    };
+    let bad =
+        || format!("invalid duration {value:?}; use a number with a unit, e.g. 90s, 5m or 1h");
     if value.is_empty() {
         return Err(bad());
     }
@@ -92,9 +99,346 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// The objects `deploy` writes, in the order it writes them.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub configmap: ConfigMap,
+    pub deployment: Deployment,
+    pub service: Service,
+    pub ingress: Ingress,
+}
+
+/// Renders every object of a deploy through the same core code the webhook uses
+/// (`render_*` then `default_*`), so that `deploy` and a labelled `kubectl apply` agree. Pure.
+pub fn render(
+    project: &ProjectId,
+    bundle: &Bundle,
+    cfg: &Config,
+    namespace: &str,
+    group: &str,
+) -> Result<Rendered> {
+    let mut configmap = instance_configmap(project, bundle);
+    configmap.metadata.namespace = Some(namespace.to_string());
+    let mut deployment =
+        defaults::default_deployment(&defaults::render_deployment(project, &bundle.hash), cfg)?;
+    deployment.metadata.namespace = Some(namespace.to_string());
+    let mut service = defaults::default_service(&defaults::render_service(project), cfg)?;
+    service.metadata.namespace = Some(namespace.to_string());
+    let mut ingress = defaults::default_ingress(&defaults::render_ingress(project), cfg, group)?;
+    ingress.metadata.namespace = Some(namespace.to_string());
+    Ok(Rendered {
+        configmap,
+        deployment,
+        service,
+        ingress,
+    })
+}
+
+/// Prints objects the way kubectl does: YAML documents separated by `---`, or a JSON `List`.
+pub fn print_objects(objects: &[serde_json::Value], format: OutputFormat) -> Result<()> {
+    match format {
+        OutputFormat::Json => print_structured(
+            &serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects }),
+            OutputFormat::Json,
+        ),
+        _ => {
+            let mut out = String::new();
+            for (i, o) in objects.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("---\n");
+                }
+                out.push_str(&serde_yaml::to_string(o).context("rendering YAML")?);
+            }
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// What the API server would keep of an object, for "did anything change": the fields a write
+/// could change, without the bookkeeping every read differs in.
+pub fn comparable(obj: &serde_json::Value) -> serde_json::Value {
+    let mut v = obj.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "uid",
+        ] {
+            meta.remove(k);
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    v
+}
+
+/// kubectl's words for what a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Change::Created => "created",
+            Change::Configured => "configured",
+            Change::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// Server-side applies `obj` unless the server says the result would equal what is live:
+/// a redeploy of unchanged files must not bump any resourceVersion. With `dry_run`, only asks.
+async fn apply_if_changed<K>(
+    api: &Api<K>,
+    obj: &K,
+    dry_run: bool,
+) -> Result<(Change, serde_json::Value)>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    let what = format!(
+        "{} {}/{name}",
+        K::kind(&()),
+        obj.meta().namespace.clone().unwrap_or_default()
+    );
+    let live = api
+        .get_opt(&name)
+        .await
+        .with_context(|| format!("reading {what}"))?;
+    let would = api
+        .patch(&name, &apply_params(true), &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("checking {what} with the API server (dry run)"))?;
+    let would_json = serde_json::to_value(&would)?;
+    let change = match &live {
+        None => Change::Created,
+        Some(live) if comparable(&serde_json::to_value(live)?) == comparable(&would_json) => {
+            return Ok((Change::Unchanged, serde_json::to_value(live)?));
+        }
+        Some(_) => Change::Configured,
+    };
+    if dry_run {
+        return Ok((change, would_json));
+    }
+    let applied = api
+        .patch(&name, &apply_params(false), &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("applying {what}"))?;
+    Ok((change, serde_json::to_value(&applied)?))
+}
+
 pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
-    let _ = (kube, args);
-    bail!("deploy: not implemented yet")
+    let started = Instant::now();
+    let deadline = started + args.timeout;
+    // Every refusal comes before any cluster contact: nothing is written on bad input.
+    let project = ProjectId::parse(&args.project)?;
+    let cfg = args.config.resolve();
+    let bundle = bundle_dir(&args.dir)
+        .map_err(|e| anyhow::anyhow!("cannot package {}: {e}", args.dir.display()))?;
+    if !bundle.secrets_left_out.is_empty() {
+        eprintln!(
+            "left out {} secret-looking path(s), never packaged: {} (pass secrets to the server \
+             as Kubernetes Secrets, not files)",
+            bundle.secrets_left_out.len(),
+            bundle.secrets_left_out.join(", ")
+        );
+    }
+    eprintln!(
+        "packaged {} file(s) of {} as {} ({} compressed)",
+        bundle.files.len(),
+        args.dir.display(),
+        bundle.hash.configmap_name(),
+        jockey_core::bundle::human_bytes(bundle.gz.len() as u64)
+    );
+    let format = args.output_format();
+
+    if args.dry_run == DryRun::Client {
+        let namespace = kube.namespace_offline().await;
+        let rendered = render(
+            &project,
+            &bundle,
+            &cfg,
+            &namespace,
+            &cfg.alb_shared_group_name,
+        )?;
+        let objects = vec![
+            serde_json::to_value(&rendered.configmap)?,
+            serde_json::to_value(&rendered.deployment)?,
+            serde_json::to_value(&rendered.service)?,
+            serde_json::to_value(&rendered.ingress)?,
+        ];
+        print_objects(&objects, format.unwrap_or(OutputFormat::Yaml))?;
+        eprintln!("(dry run: nothing was sent to any cluster)");
+        return Ok(());
+    }
+
+    let cluster = kube.connect().await?;
+    let client = &cluster.client;
+    let ns = cluster.namespace.as_str();
+    let dry = args.dry_run == DryRun::Server;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+
+    // An existing Ingress keeps its ALB group: moving it would mean a new ALB and new DNS.
+    let group = ingresses
+        .get_opt(&project.ingress_name())
+        .await
+        .with_context(|| format!("reading Ingress {ns}/{}", project.ingress_name()))?
+        .and_then(|i| {
+            i.metadata
+                .annotations?
+                .get(defaults::ALB_GROUP_NAME)
+                .cloned()
+        })
+        .unwrap_or_else(|| cfg.alb_shared_group_name.clone());
+    let rendered = render(&project, &bundle, &cfg, ns, &group)?;
+    let cm_name = bundle.hash.configmap_name();
+
+    // 1. The instance ConfigMap: named by its content, so an existing one is already right.
+    let live_cm = cms
+        .get_opt(&cm_name)
+        .await
+        .with_context(|| format!("reading ConfigMap {ns}/{cm_name}"))?;
+    let mut changes: Vec<(String, Change)> = Vec::new();
+    let mut printed: Vec<serde_json::Value> = Vec::new();
+    let cm_change = match &live_cm {
+        Some(cm) => {
+            printed.push(serde_json::to_value(cm)?);
+            Change::Unchanged
+        }
+        None => {
+            let applied = cms
+                .patch(
+                    &cm_name,
+                    &apply_params(dry),
+                    &Patch::Apply(&rendered.configmap),
+                )
+                .await
+                .with_context(|| format!("writing ConfigMap {ns}/{cm_name}"))?;
+            printed.push(serde_json::to_value(&applied)?);
+            Change::Created
+        }
+    };
+    changes.push((format!("configmap/{cm_name}"), cm_change));
+
+    // 2. The image: skipped when ECR has the tag or the ConfigMap recorded a finished build.
+    let image = cfg
+        .image_registry
+        .as_deref()
+        .map(|r| project.image(r, &cfg.image_repository_prefix, &bundle.hash));
+    let recorded = live_cm
+        .as_ref()
+        .and_then(build::recorded_image)
+        .map(str::to_string);
+    let built = matches!((&image, &recorded), (Some(image), Some(rec)) if image == rec);
+    if dry {
+        if !built {
+            eprintln!("(dry run: the image would be built first)");
+        }
+    } else if built {
+        eprintln!(
+            "image {} already built; skipping the build",
+            recorded.unwrap_or_default()
+        );
+    } else {
+        let ecr_decision = crate::ecr::prepare(&cfg, &project, &bundle.hash).await?;
+        match ecr_decision {
+            crate::ecr::Decision::Built { image } => {
+                eprintln!("image {image} exists in ECR; skipping the build");
+                build::record_image(client, ns, &cm_name, &image).await?;
+            }
+            other => {
+                if let crate::ecr::Decision::Unavailable(why) = &other {
+                    tracing::debug!("ECR check skipped: {why}");
+                }
+                let plan = BuildPlan::new(&cfg, &project, &bundle, args.timeout)?;
+                build::check_builder(client, &plan.namespace).await?;
+                build::run_build(build::BuildRun {
+                    client,
+                    plan: &plan,
+                    bundle: &bundle,
+                    follow: args.follow,
+                    deadline,
+                    timeout: args.timeout,
+                })
+                .await?;
+                build::record_image(client, ns, &cm_name, &plan.image).await?;
+            }
+        }
+    }
+
+    // 3. Deployment, Service, Ingress: written only where the server says something changes.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let (c, v) = apply_if_changed(&deployments, &rendered.deployment, dry).await?;
+    changes.push((format!("deployment.apps/{}", project.deployment_name()), c));
+    printed.push(v);
+    let (c, v) = apply_if_changed(&services, &rendered.service, dry).await?;
+    changes.push((format!("service/{}", project.service_name()), c));
+    printed.push(v);
+    let (c, v) = apply_if_changed(&ingresses, &rendered.ingress, dry).await?;
+    changes.push((
+        format!("ingress.networking.k8s.io/{}", project.ingress_name()),
+        c,
+    ));
+    printed.push(v);
+
+    let suffix = if dry { " (server dry run)" } else { "" };
+    for (what, change) in &changes {
+        eprintln!("{what} {change}{suffix}");
+    }
+    if let Some(format) = format {
+        print_objects(&printed, format)?;
+    }
+    if dry {
+        eprintln!("(dry run: the API server accepted everything; nothing was written)");
+        return Ok(());
+    }
+    if changes.iter().all(|(_, c)| *c == Change::Unchanged) {
+        eprintln!("nothing changed: {cm_name} is already deployed; no object was written");
+    }
+
+    // 4. The rollout.
+    let url = format!("https://{}", project.host(&cfg.deployment_domain));
+    let say = |line: String| {
+        // stdout carries -o output when asked for; the URL then goes to stderr.
+        if format.is_some() {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    if args.no_wait {
+        say(format!(
+            "URL: {url} (not waiting for the rollout: --no-wait)"
+        ));
+        return Ok(());
+    }
+    crate::rollout::wait(client, ns, &project, deadline, args.timeout).await?;
+    say(format!(
+        "deployment {ns}/{project} is available ({cm_name})"
+    ));
+    say(format!("URL: {url}"));
+    let address = crate::rollout::ingress_address(&ingresses, &project.ingress_name()).await;
+    say(match address {
+        Some(a) => format!("Ingress address: {a}"),
+        None => "Ingress address: pending (the load balancer controller has not reported one yet)"
+            .to_string(),
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `kubectl jockey`: a thin clap dispatcher. Each command group lives in its own module so that
 //! a reader finds a behaviour by the command's name:
 //!
-//! - [`deploy`]: `deploy` (package, build, apply, wait for rollout)
+//! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout)
 //! - [`build`]: the Kaniko build Job and its runner, used by `deploy`
 //! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`
 //! - [`builder`]: `setup-builder`, `logs-builder`
@@ -19,6 +19,7 @@ mod lifecycle;
 #[cfg(test)]
 mod moto;
 mod output;
+mod rollout;
 mod settings;
 
 use clap::{CommandFactory, Parser, Subcommand};

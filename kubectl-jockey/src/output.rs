@@ -123,12 +123,10 @@ impl Progress {
         }
     }
 
-    /// Prints a line without disturbing the spinner (e.g. a followed log line).
-    pub fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
-        }
+    /// A printer for lines that must not tear the spinner (e.g. a followed log), usable from
+    /// another task.
+    pub fn line_printer(&self) -> LinePrinter {
+        LinePrinter(self.bar.clone())
     }
 
     /// Ends the spinner and leaves `message` as the step's final line.
@@ -137,6 +135,19 @@ impl Progress {
             bar.finish_and_clear();
         }
         eprintln!("{}: {message}", self.prefix);
+    }
+}
+
+/// Prints lines on stderr above a running spinner (or plainly when there is none).
+#[derive(Clone)]
+pub struct LinePrinter(Option<indicatif::ProgressBar>);
+
+impl LinePrinter {
+    pub fn println(&self, line: &str) {
+        match &self.0 {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
     }
 }
 
