@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod elb;
 pub mod fetch;
+pub mod probe;
 pub mod report;
 
 use crate::cluster::KubeArgs;
@@ -450,7 +451,7 @@ pub async fn validate(kube: &KubeArgs, args: ValidateArgs) -> Result<()> {
     };
 
     let probe = if args.probe {
-        probe(&host).await
+        probe::probe(&host).await
     } else {
         ProbeResult::NotRequested
     };
@@ -481,33 +482,27 @@ pub async fn validate(kube: &KubeArgs, args: ValidateArgs) -> Result<()> {
             }
         }
     }
+    if !report::any_failed(&checks) {
+        let skipped = checks.iter().filter(|c| c.outcome == Outcome::Skip).count();
+        eprintln!(
+            "routing for {host}: all {} evaluated checks passed{}",
+            checks.len() - skipped,
+            if skipped > 0 {
+                format!(" ({skipped} skipped)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(());
+    }
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c.outcome == Outcome::Fail)
         .map(|c| c.name)
         .collect();
-    if !failed.is_empty() {
-        bail!(
-            "routing for {host} is broken: {} check(s) failed ({}); see the fixes above",
-            failed.len(),
-            failed.join(", ")
-        );
-    }
-    let skipped = checks.iter().filter(|c| c.outcome == Outcome::Skip).count();
-    eprintln!(
-        "routing for {host}: all {} evaluated checks passed{}",
-        checks.len() - skipped,
-        if skipped > 0 {
-            format!(" ({skipped} skipped)")
-        } else {
-            String::new()
-        }
-    );
-    Ok(())
-}
-
-/// `GET https://HOST/health` through the system's DNS, certificate checked.
-async fn probe(host: &str) -> ProbeResult {
-    let _ = host;
-    ProbeResult::Error("--probe is not available in this build".into())
+    bail!(
+        "routing for {host} is broken: {} check(s) failed ({}); see the fixes above",
+        failed.len(),
+        failed.join(", ")
+    )
 }
