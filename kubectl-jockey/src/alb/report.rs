@@ -75,12 +75,13 @@ pub enum AwsView {
 /// The shard number of `group` in the family of `base`: `base` is 1, `base-N` is N (N >= 2).
 /// The placement itself is the webhook's (jockey-core sharding); this only reads it back.
 pub fn shard_index(group: &str, base: &str) -> Option<u32> {
+    if !jockey_core::sharding::is_shard_of(base, group) {
+        return None;
+    }
     if group == base {
         return Some(1);
     }
-    let n: u32 = group.strip_prefix(base)?.strip_prefix('-')?.parse().ok()?;
-    // `base-01` or `base-1` are not names the placement produces.
-    (n >= 2 && group.ends_with(&n.to_string()) && !group.ends_with(&format!("-0{n}"))).then_some(n)
+    group.get(base.len() + 1..)?.parse().ok()
 }
 
 fn annotation<'a>(ing: &'a Ingress, key: &str) -> Option<&'a str> {
