@@ -1077,8 +1077,11 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
         (None, None) => checks.push(Check::fail(
             "address",
             format!("Ingress {} has no ALB address in its status", describe(ing)),
-            "check that the AWS Load Balancer Controller runs (`kubectl jockey alb-status`) \
-             and read its events: `kubectl describe ingress -n NAMESPACE NAME`",
+            format!(
+                "check that the AWS Load Balancer Controller runs (`kubectl jockey alb-status`) \
+                 and read its events: `kubectl describe ingress -n {ns} {}`",
+                name(ing)
+            ),
         )),
         (Some(a), None) => checks.push(Check::pass("address", format!("ALB address {a}"))),
     }
