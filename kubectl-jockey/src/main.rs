@@ -12,9 +12,9 @@ mod alb;
 mod aws;
 mod build;
 mod builder;
+mod cluster;
 mod deploy;
 mod ecr;
-mod cluster;
 mod lifecycle;
 #[cfg(test)]
 mod moto;
