@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod bundle;
+pub mod certs;
 pub mod config;
 pub mod defaults;
 pub mod names;

@@ -1,26 +1,226 @@
-use clap::{Parser, Subcommand};
+//! `jockey-webhook`: the mutating and validating admission webhook for jockey-labelled
+//! Deployments, Services and Ingresses. A thin adapter: TLS, HTTP, caches and metrics here; every
+//! decision in `jockey_core::admission`.
 
-/// Admission webhook that defaults and validates jockey-labelled Deployments, Services and Ingresses.
-#[derive(Parser)]
+mod metrics;
+mod server;
+mod state;
+mod tls;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use jockey_core::Config;
+use jockey_core::policy::Policy;
+use state::App;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Admission webhook that defaults and validates jockey-labelled Deployments, Services and
+/// Ingresses. Serves POST /mutate and /validate (AdmissionReview admission.k8s.io/v1), GET
+/// /healthz, /readyz and /metrics, over TLS only.
+#[derive(Parser, Debug)]
 #[command(name = "jockey-webhook", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Address to listen on (TLS), e.g. 0.0.0.0:8443 or 127.0.0.1:9443.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// PEM serving certificate (chain); reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the serving certificate; reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+    /// The cluster admin's policy (YAML or JSON); without it, the defaults.
+    #[arg(long, value_name = "FILE")]
+    policy_file: Option<PathBuf>,
+    /// Kubeconfig to watch the cluster with; in a pod, the service account is used.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN]
+    #[arg(long)]
+    deployment_domain: Option<String>,
+    /// Shared ALB group [env: ALB_SHARED_GROUP_NAME]
+    #[arg(long)]
+    alb_shared_group_name: Option<String>,
+    /// Registry of builder images [env: IMAGE_REGISTRY]
+    #[arg(long)]
+    image_registry: Option<String>,
+    /// Repository prefix of builder images [env: IMAGE_REPOSITORY_PREFIX]
+    #[arg(long)]
+    image_repository_prefix: Option<String>,
+    /// ACM certificate for the ALB's HTTPS listener [env: ALB_CERTIFICATE_ARN]
+    #[arg(long)]
+    certificate_arn: Option<String>,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    cert_poll_interval: f64,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Print the version.
     Version,
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::Version) => println!("jockey-webhook {}", env!("CARGO_PKG_VERSION")),
-        None => {
-            eprintln!("jockey-webhook: the server is not implemented yet; see --help");
-            std::process::exit(2);
+    if let Some(Command::Version) = cli.command {
+        println!("jockey-webhook {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jockey-webhook: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "jockey-webhook stopped");
+            eprintln!("jockey-webhook: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// flag > environment > default.
+fn config(cli: &Cli) -> Config {
+    let flags: Vec<(&str, Option<&String>)> = vec![
+        ("DEPLOYMENT_DOMAIN", cli.deployment_domain.as_ref()),
+        ("ALB_SHARED_GROUP_NAME", cli.alb_shared_group_name.as_ref()),
+        ("IMAGE_REGISTRY", cli.image_registry.as_ref()),
+        (
+            "IMAGE_REPOSITORY_PREFIX",
+            cli.image_repository_prefix.as_ref(),
+        ),
+        ("ALB_CERTIFICATE_ARN", cli.certificate_arn.as_ref()),
+    ];
+    Config::from_lookup(|k| {
+        flags
+            .iter()
+            .find(|(name, _)| *name == k)
+            .and_then(|(_, v)| v.cloned())
+            .or_else(|| std::env::var(k).ok())
+    })
+}
+
+async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading --kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("loading --kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer().await.context(
+            "finding the cluster: no in-cluster service account and no kubeconfig; pass --kubeconfig FILE",
+        )?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    // Several rustls providers may be compiled in across the dependency tree; pin ring for the
+    // Kubernetes client (the server passes its provider explicitly).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let listen = cli
+        .listen
+        .context("--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:8443)")?;
+    let cert_file = cli
+        .tls_cert_file
+        .clone()
+        .context("--tls-cert-file FILE is required: the webhook serves TLS only")?;
+    let key_file = cli
+        .tls_key_file
+        .clone()
+        .context("--tls-key-file FILE is required: the webhook serves TLS only")?;
+    let cfg = config(&cli);
+    let policy = match &cli.policy_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --policy-file {}", path.display()))?;
+            Policy::parse(&path.display().to_string(), &text)?
+        }
+        None => Policy::default(),
+    };
+
+    let provider = tls::provider();
+    let cert = Arc::new(tls::ReloadingCert::new(
+        cert_file,
+        key_file,
+        provider.clone(),
+    )?);
+    let tls_config = Arc::new(tls::server_config(cert.clone(), provider)?);
+    let client = kube_client(cli.kubeconfig.as_ref()).await?;
+
+    let app = Arc::new(App::new(cfg.clone(), policy));
+    tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
+    tokio::spawn(state::watch_namespaces(client, app.clone()));
+    {
+        let app = app.clone();
+        let interval = Duration::from_secs_f64(cli.cert_poll_interval.clamp(0.05, 3600.0));
+        cert.clone().spawn_watch(interval, move |ok| {
+            let result = if ok { "ok" } else { "error" };
+            app.metrics
+                .cert_reloads
+                .get_or_create(&metrics::ResultLabels {
+                    result: result.into(),
+                })
+                .inc();
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(
+        %listen,
+        domain = %cfg.deployment_domain,
+        group = %cfg.alb_shared_group_name,
+        registry = cfg.image_registry.as_deref().unwrap_or(""),
+        "jockey-webhook serving"
+    );
+    server::serve(listener, tls_config, server::router(app), shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests;

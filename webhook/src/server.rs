@@ -1,0 +1,222 @@
+//! The HTTPS server: routes, the admission handlers (thin: the decision is
+//! `jockey_core::admission::handle`), and an accept loop with graceful shutdown.
+
+use crate::state::App;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use jockey_core::admission::{self, Endpoint, Env};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Largest request body accepted. The API server's own limit for a request is 3 MiB and an
+/// AdmissionReview carries the object twice (object and oldObject) plus its envelope, so 8 MiB
+/// leaves room for the largest reviews it can send.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// How long a request waits for the caches' first sync before the webhook answers 503 (and the
+/// webhook configuration's failurePolicy decides).
+pub const READY_WAIT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+/// A client that does not finish its TLS handshake in this time is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .route("/validate", post(validate))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.is_ready() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the Ingress and Namespace caches have not synced yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn mutate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    admit(app, Endpoint::Mutate, headers, body).await
+}
+
+async fn validate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    admit(app, Endpoint::Validate, headers, body).await
+}
+
+fn plain(status: StatusCode, msg: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg + "\n",
+    )
+        .into_response()
+}
+
+async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Bytes) -> Response {
+    let start = Instant::now();
+    let ep = endpoint.as_str();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let is_json = content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        app.metrics
+            .observe(ep, "", "", "bad_request", start.elapsed().as_secs_f64());
+        tracing::warn!(endpoint = ep, content_type, "rejected: wrong content type");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Content-Type is {content_type:?}; POST an admission.k8s.io/v1 AdmissionReview as application/json"
+            ),
+        );
+    }
+    if !app.wait_ready(READY_WAIT).await {
+        app.metrics
+            .observe(ep, "", "", "unavailable", start.elapsed().as_secs_f64());
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "jockey-webhook is starting: its Ingress cache has not synced with the API server yet; retry".into(),
+        );
+    }
+    // The decision is pure and fast; it runs under the caches' read locks. A panic would be a
+    // bug: it is caught and answered as 500 rather than dropping the connection.
+    let decided = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let index = app.index.read().unwrap_or_else(|p| p.into_inner());
+        let lookup = |ns: &str| app.namespace_project(ns);
+        let env = Env {
+            cfg: &app.cfg,
+            policy: &app.policy,
+            index: &index,
+            namespace_project: &lookup,
+        };
+        admission::handle(endpoint, &body, &env)
+    }));
+    let seconds = start.elapsed().as_secs_f64();
+    match decided {
+        Ok(Ok(h)) => {
+            app.metrics
+                .observe(ep, &h.kind, &h.operation, h.outcome.as_str(), seconds);
+            tracing::info!(
+                endpoint = ep,
+                kind = %h.kind,
+                operation = %h.operation,
+                object = %h.object,
+                result = h.outcome.as_str(),
+                message = h.message.as_deref().unwrap_or(""),
+                latency_ms = seconds * 1000.0,
+                "admission"
+            );
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                h.to_json(),
+            )
+                .into_response()
+        }
+        Ok(Err(bad)) => {
+            app.metrics.observe(ep, "", "", "bad_request", seconds);
+            tracing::warn!(endpoint = ep, error = %bad, "rejected: bad request");
+            plain(StatusCode::BAD_REQUEST, bad.0)
+        }
+        Err(_) => {
+            app.metrics.observe(ep, "", "", "internal_error", seconds);
+            tracing::error!(endpoint = ep, "admission decision panicked; this is a bug");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "jockey-webhook failed internally; this is a bug, please report it with the object"
+                    .into(),
+            )
+        }
+    }
+}
+
+/// Accepts TLS connections until `shutdown` resolves, then stops accepting and waits (up to
+/// [`DRAIN_TIMEOUT`]) for in-flight requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let service = TowerToHyperService::new(router.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(tls), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("drain timeout; closing the remaining connections"),
+    }
+}

@@ -1,0 +1,198 @@
+//! TLS: rustls with TLS 1.2 and 1.3 only, and a certificate resolver that reloads the serving
+//! certificate when its files change.
+//!
+//! Why a resolver rather than rebuilding the acceptor: every new handshake asks the resolver,
+//! so a swap takes effect for the next connection while established connections keep their
+//! session. Nothing restarts and no request is dropped. The files are polled (by content, once a
+//! second) rather than watched with inotify, because a mounted Secret is updated by swapping a
+//! `..data` symlink, which inotify reports unreliably; a poll also survives the files being
+//! replaced by a new inode.
+
+use anyhow::{Context, Result, anyhow, bail};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The crypto provider: ring, as the workspace's rustls is built with.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Parses a PEM certificate chain and private key into a key rustls can serve, checking that
+/// they belong together. Errors name the file and the fix.
+pub fn load_certified_key(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_path: &Path,
+    key_path: &Path,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("{}: not a PEM certificate chain: {e}", cert_path.display()))?;
+    if chain.is_empty() {
+        bail!(
+            "{}: contains no certificate; point --tls-cert-file at the PEM serving certificate (tls.crt)",
+            cert_path.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        anyhow!(
+            "{}: not a PEM private key ({e}); point --tls-key-file at the PEM key (tls.key)",
+            key_path.display()
+        )
+    })?;
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| {
+        anyhow!(
+            "{} and {}: the key does not fit the certificate ({e}); write both files from the same Secret",
+            cert_path.display(),
+            key_path.display()
+        )
+    })
+}
+
+/// Serves the current certificate; [`ReloadingCert::reload_if_changed`] swaps it.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Loaded>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+}
+
+/// What a reload attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reload {
+    Unchanged,
+    Reloaded,
+}
+
+impl ReloadingCert {
+    /// Loads the files once; failing here stops the server at start with the reason.
+    pub fn new(
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self> {
+        let cert_pem = std::fs::read(&cert_path)
+            .with_context(|| format!("reading --tls-cert-file {}", cert_path.display()))?;
+        let key_pem = std::fs::read(&key_path)
+            .with_context(|| format!("reading --tls-key-file {}", key_path.display()))?;
+        let key = load_certified_key(&cert_pem, &key_pem, &cert_path, &key_path, &provider)?;
+        Ok(Self {
+            cert_path,
+            key_path,
+            provider,
+            current: RwLock::new(Loaded {
+                key: Arc::new(key),
+                cert_pem,
+                key_pem,
+            }),
+        })
+    }
+
+    /// Re-reads the files; swaps the certificate when they changed and form a valid pair. A
+    /// half-written pair (certificate updated, key not yet) fails the check and is retried on
+    /// the next poll while the old certificate keeps serving.
+    pub fn reload_if_changed(&self) -> Result<Reload> {
+        let cert_pem = std::fs::read(&self.cert_path)
+            .with_context(|| format!("reading {}", self.cert_path.display()))?;
+        let key_pem = std::fs::read(&self.key_path)
+            .with_context(|| format!("reading {}", self.key_path.display()))?;
+        {
+            let cur = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if cur.cert_pem == cert_pem && cur.key_pem == key_pem {
+                return Ok(Reload::Unchanged);
+            }
+        }
+        let key = load_certified_key(
+            &cert_pem,
+            &key_pem,
+            &self.cert_path,
+            &self.key_path,
+            &self.provider,
+        )?;
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *cur = Loaded {
+            key: Arc::new(key),
+            cert_pem,
+            key_pem,
+        };
+        Ok(Reload::Reloaded)
+    }
+
+    /// Polls the files every `interval` until the process ends.
+    pub fn spawn_watch(
+        self: Arc<Self>,
+        interval: Duration,
+        on_reload: impl Fn(bool) + Send + 'static,
+    ) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_error: Option<String> = None;
+            loop {
+                tick.tick().await;
+                let this = self.clone();
+                let outcome = tokio::task::spawn_blocking(move || this.reload_if_changed()).await;
+                match outcome {
+                    Ok(Ok(Reload::Reloaded)) => {
+                        tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
+                        last_error = None;
+                        on_reload(true);
+                    }
+                    Ok(Ok(Reload::Unchanged)) => last_error = None,
+                    Ok(Err(e)) => {
+                        let msg = format!("{e:#}");
+                        // Log a persisting problem once, not every second.
+                        if last_error.as_deref() != Some(msg.as_str()) {
+                            tracing::warn!(error = %msg, "serving certificate not reloaded; still serving the previous one");
+                            on_reload(false);
+                        }
+                        last_error = Some(msg);
+                    }
+                    Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
+                }
+            }
+        });
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .key
+                .clone(),
+        )
+    }
+}
+
+/// The server's TLS configuration: TLS 1.3 and 1.2 only, no client certificates (the API server
+/// authenticates us, not the other way round), ALPN h2 and http/1.1.
+pub fn server_config(
+    resolver: Arc<ReloadingCert>,
+    provider: Arc<CryptoProvider>,
+) -> Result<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .context("building the TLS configuration")?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
