@@ -97,6 +97,17 @@ pub fn is_not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 404)
 }
 
+/// A kube error in one line: the API server's own message when it sent one (instead of the
+/// whole Status structure), the error otherwise.
+pub fn api_message(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) if !status.message.is_empty() => {
+            format!("{} ({})", status.message, status.reason)
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Server-side apply parameters of every write jockey makes. `force` because the plugin is the
 /// owner of these objects' fields: a field another manager took over (e.g. `kubectl scale`) is
 /// taken back, as `kubectl apply --server-side --force-conflicts` would.
