@@ -28,6 +28,8 @@ pub struct SetupBuilderArgs {
     /// (a local one), or when the nodes' IAM role may push to ECR.
     #[arg(long)]
     pub no_aws_credentials: bool,
+    #[command(flatten)]
+    pub config: crate::settings::ConfigArgs,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -99,7 +101,8 @@ pub fn builder_objects(
 
 /// Credentials from the standard AWS sources, as the AWS CLI would find them.
 async fn aws_credentials(profile: Option<&str>) -> Result<(String, String, Option<String>)> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::aws::https_client());
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
@@ -124,12 +127,32 @@ async fn aws_credentials(profile: Option<&str>) -> Result<(String, String, Optio
 }
 
 pub async fn setup(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
-    let ns = builder_namespace(kube);
+    let ns = kube
+        .namespace
+        .clone()
+        .unwrap_or_else(|| args.config.resolve().builder_namespace);
     // Credentials first: failing to find them must not leave a half-prepared namespace behind.
+    // They are for pushing to ECR; with a registry that is not ECR (a local one), missing
+    // credentials are expected and said so, not an error.
+    let registry = args.config.resolve().image_registry;
+    let needs_aws = registry
+        .as_deref()
+        .is_none_or(|r| crate::ecr::parse_registry(r).is_some());
     let credentials = if args.no_aws_credentials {
         None
     } else {
-        Some(aws_credentials(args.profile.as_deref()).await?)
+        match aws_credentials(args.profile.as_deref()).await {
+            Ok(c) => Some(c),
+            Err(e) if needs_aws => return Err(e),
+            Err(_) => {
+                eprintln!(
+                    "no AWS credentials found; IMAGE_REGISTRY {} is not ECR, so builds push \
+                     without them",
+                    registry.as_deref().unwrap_or_default()
+                );
+                None
+            }
+        }
     };
     let client = kube.connect().await?.client;
     let (namespace, sa, secret) = builder_objects(&ns, credentials);
@@ -161,10 +184,9 @@ pub async fn setup(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
                 "secret/{AWS_CREDENTIALS_SECRET} ready (keys {AWS_ACCESS_KEY_KEY}, {AWS_SECRET_KEY_KEY})"
             );
         }
-        None => println!(
-            "secret/{AWS_CREDENTIALS_SECRET} not created (--no-aws-credentials): builds push \
-             without credentials"
-        ),
+        None => {
+            println!("secret/{AWS_CREDENTIALS_SECRET} not created: builds push without credentials")
+        }
     }
     println!("builder namespace {ns} is ready for `kubectl jockey deploy`");
     Ok(())
