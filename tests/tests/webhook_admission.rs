@@ -1,0 +1,509 @@
+//! `jockey-webhook` against the real kube-apiserver: a plain `kubectl apply -f` of a labelled
+//! manifest is defaulted, re-applying changes nothing, every policy denial comes back from the
+//! API server with its message and stores nothing, unlabelled objects are never touched, and a
+//! second namespace cannot claim the first one's host.
+
+mod webhook_support;
+
+use anyhow::Result;
+use jockey_e2e::{TestNamespace, client, kubectl, wait_for};
+use serde_json::{Value, json};
+use std::time::Duration;
+use webhook_support::{REGISTRY, Webhook, apply, get_json, ingress, minimal_manifest, project};
+
+const HASH: &str = "0123456789abcdef";
+const DOMAIN: &str = "deploy.agentops.ai";
+
+fn rv(v: &Value) -> String {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> Result<()> {
+    let client = client().await?;
+    let ns = TestNamespace::create(&client, "wh-defaults").await?;
+    let mut wh = Webhook::start("defaults", None).await?;
+    wh.scope(&client, &ns.name, None).await?;
+    wh.register(&client, &ns.name).await?;
+
+    let p = project("defaults");
+    let host = format!("{p}.{DOMAIN}");
+    let (ok, out) = apply(&ns.name, &minimal_manifest(&p, HASH))?;
+    assert!(ok, "kubectl apply failed:\n{out}\n{}", wh.log());
+
+    // Deployment.
+    let d = get_json(&ns.name, "deployment", &p)?.expect("deployment stored");
+    for meta in [&d["metadata"], &d["spec"]["template"]["metadata"]] {
+        assert_eq!(meta["labels"]["deployment"], p.as_str(), "{meta}");
+        assert_eq!(meta["labels"]["hostname"], host.as_str(), "{meta}");
+        assert_eq!(
+            meta["labels"]["jockey.agentops.ai/content-hash"], HASH,
+            "{meta}"
+        );
+    }
+    assert_eq!(
+        d["spec"]["template"]["metadata"]["labels"]["app"],
+        p.as_str()
+    );
+    assert_eq!(d["spec"]["selector"]["matchLabels"], json!({ "app": p }));
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(pod["terminationGracePeriodSeconds"], 60);
+    assert_eq!(
+        pod["volumes"],
+        json!([{ "name": "jockey-instance", "configMap": { "name": format!("instance-{HASH}"), "defaultMode": 420 } }])
+    );
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], format!("{REGISTRY}/hosting/{p}:{HASH}"));
+    assert_eq!(
+        c["volumeMounts"],
+        json!([{ "name": "jockey-instance", "mountPath": "/app/instance", "readOnly": true }])
+    );
+    assert_eq!(
+        c["ports"],
+        json!([{ "containerPort": 8080, "name": "http", "protocol": "TCP" }])
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["path"], "/health");
+        assert_eq!(c[probe]["httpGet"]["port"], 8080);
+    }
+    assert_eq!(c["lifecycle"]["preStop"]["sleep"]["seconds"], 35);
+    assert_eq!(
+        c["resources"],
+        json!({ "requests": { "cpu": "100m", "memory": "256Mi" }, "limits": { "cpu": "1", "memory": "1Gi" } })
+    );
+
+    // Service.
+    let s = get_json(&ns.name, "service", &format!("svc-{p}"))?.expect("service stored");
+    assert_eq!(s["spec"]["type"], "ClusterIP");
+    assert_eq!(s["spec"]["selector"], json!({ "app": p }));
+    let port = &s["spec"]["ports"][0];
+    assert_eq!(
+        (&port["port"], &port["targetPort"], &port["name"]),
+        (&json!(80), &json!(8080), &json!("http"))
+    );
+
+    // Ingress.
+    let i = get_json(&ns.name, "ingress", &format!("ing-{p}"))?.expect("ingress stored");
+    assert_eq!(i["spec"]["ingressClassName"], "alb");
+    let a = &i["metadata"]["annotations"];
+    for (k, v) in [
+        ("scheme", "internet-facing"),
+        ("target-type", "ip"),
+        ("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
+        ("ssl-redirect", "443"),
+        ("group.name", "alb-deployments"),
+        ("healthcheck-path", "/health"),
+        ("success-codes", "200"),
+        (
+            "target-group-attributes",
+            "deregistration_delay.timeout_seconds=30",
+        ),
+    ] {
+        assert_eq!(a[format!("alb.ingress.kubernetes.io/{k}")], v, "{k}: {a}");
+    }
+    assert_eq!(
+        a["alb.ingress.kubernetes.io/tags"],
+        format!("deployment={p},hostname={host}")
+    );
+    assert_eq!(
+        i["spec"]["rules"],
+        json!([{ "host": host, "http": { "paths": [{ "path": "/", "pathType": "Prefix",
+            "backend": { "service": { "name": format!("svc-{p}"), "port": { "number": 80 } } } }] } }])
+    );
+
+    // Re-applying the same manifest changes no resourceVersion (the mutation is idempotent, so
+    // the API server sees a no-op).
+    let before = [rv(&d), rv(&s), rv(&i)];
+    let (ok, out) = apply(&ns.name, &minimal_manifest(&p, HASH))?;
+    assert!(ok, "{out}");
+    assert!(out.contains("unchanged"), "{out}");
+    let after = [
+        rv(&get_json(&ns.name, "deployment", &p)?.expect("deployment")),
+        rv(&get_json(&ns.name, "service", &format!("svc-{p}"))?.expect("service")),
+        rv(&get_json(&ns.name, "ingress", &format!("ing-{p}"))?.expect("ingress")),
+    ];
+    assert_eq!(before, after);
+    // Server-side apply of the same manifest: also no change.
+    let (ok, out) = webhook_support::kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-n",
+            &ns.name,
+            "-f",
+            "-",
+        ],
+        &minimal_manifest(&p, HASH),
+    )?;
+    assert!(ok, "{out}");
+
+    // A new instance through a client-side apply that only changes the annotation: the image
+    // and the volume follow it.
+    let next = "fedcba9876543210";
+    let (ok, out) = apply(&ns.name, &minimal_manifest(&p, next))?;
+    assert!(ok, "{out}");
+    let d2 = get_json(&ns.name, "deployment", &p)?.expect("deployment");
+    let pod2 = &d2["spec"]["template"]["spec"];
+    assert_eq!(
+        pod2["containers"][0]["image"],
+        format!("{REGISTRY}/hosting/{p}:{next}")
+    );
+    assert_eq!(
+        pod2["volumes"][0]["configMap"]["name"],
+        format!("instance-{next}")
+    );
+
+    // An unlabelled object in the same namespace is never touched.
+    let plain = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: plain
+spec:
+  selector:
+    matchLabels: {app: plain}
+  template:
+    metadata:
+      labels: {app: plain}
+    spec:
+      containers:
+      - name: web
+        image: jockey:auto
+"#;
+    let (ok, out) = apply(&ns.name, plain)?;
+    assert!(ok, "{out}");
+    let u = get_json(&ns.name, "deployment", "plain")?.expect("plain stored");
+    let uc = &u["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(uc["image"], "jockey:auto");
+    assert!(
+        uc.get("readinessProbe").is_none() && uc.get("ports").is_none(),
+        "{uc}"
+    );
+    assert!(u["spec"]["template"]["spec"].get("volumes").is_none());
+    assert!(u["metadata"]["labels"].get("deployment").is_none());
+    assert_eq!(
+        u["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+        30
+    );
+
+    drop(wh);
+    ns.cleanup().await?;
+    Ok(())
+}
+
+/// Applies `yaml` expecting a denial that mentions every one of `words`; then checks that
+/// `kind/name` was not stored.
+fn assert_denied(ns: &str, yaml: &str, kind: &str, name: &str, words: &[&str]) -> Result<()> {
+    let (ok, out) = apply(ns, yaml)?;
+    assert!(!ok, "expected a denial, kubectl said:\n{out}");
+    assert!(out.contains("denied the request"), "{out}");
+    for w in words {
+        assert!(out.contains(w), "{w:?} missing from:\n{out}");
+    }
+    assert!(
+        get_json(ns, kind, name)?.is_none(),
+        "{kind}/{name} was stored"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored() -> Result<()> {
+    let client = client().await?;
+    let ns = TestNamespace::create(&client, "wh-deny").await?;
+    let claimed = TestNamespace::create(&client, "wh-deny-claimed").await?;
+    let mut wh = Webhook::start("deny", None).await?;
+    wh.scope(&client, &ns.name, None).await?;
+    wh.register(&client, &ns.name).await?;
+    let p = project("deny");
+    let other = project("other");
+    let own = format!("{p}.{DOMAIN}");
+
+    // Hosts.
+    assert_denied(
+        &ns.name,
+        &ingress(&p, "ing-evil", "www.evil.example", &[]),
+        "ingress",
+        "ing-evil",
+        &[
+            "spec.rules[0].host",
+            "outside the deployment domain",
+            "rule:",
+            "fix:",
+            "extraHosts",
+        ],
+    )?;
+    assert_denied(
+        &ns.name,
+        &ingress(&p, "ing-theirs", &format!("{other}.{DOMAIN}"), &[]),
+        "ingress",
+        "ing-theirs",
+        &["is not project", "own host", &own],
+    )?;
+    // ALB group and group-wide settings.
+    assert_denied(
+        &ns.name,
+        &ingress(
+            &p,
+            "ing-group",
+            &own,
+            &[("alb.ingress.kubernetes.io/group.name", "my-own-alb")],
+        ),
+        "ingress",
+        "ing-group",
+        &["group.name", "\"my-own-alb\"", "alb-deployments"],
+    )?;
+    assert_denied(
+        &ns.name,
+        &ingress(
+            &p,
+            "ing-scheme",
+            &own,
+            &[("alb.ingress.kubernetes.io/scheme", "internal")],
+        ),
+        "ingress",
+        "ing-scheme",
+        &[
+            "alb.ingress.kubernetes.io/scheme",
+            "group's setting is \"internet-facing\"",
+        ],
+    )?;
+    for (key, value) in [
+        ("ip-address-type", "dualstack"),
+        ("load-balancer-name", "mine"),
+        ("ssl-redirect", "8443"),
+    ] {
+        let name = format!("ing-{key}").replace('.', "-");
+        assert_denied(
+            &ns.name,
+            &ingress(
+                &p,
+                &name,
+                &own,
+                &[(&format!("alb.ingress.kubernetes.io/{key}"), value)],
+            ),
+            "ingress",
+            &name,
+            &[key, "group"],
+        )?;
+    }
+    // Conflicting tag keys within the group: the first Ingress sets team=red, the second blue.
+    let first = ingress(
+        &p,
+        "ing-red",
+        &own,
+        &[("alb.ingress.kubernetes.io/tags", "team=red")],
+    );
+    let (ok, out) = apply(&ns.name, &first)?;
+    assert!(ok, "{out}");
+    let q = project("blue");
+    wait_for(
+        "the webhook cache to see ing-red",
+        Duration::from_secs(10),
+        || {
+            let ns = ns.name.clone();
+            let q = q.clone();
+            async move {
+                let yaml = ingress(
+                    &q,
+                    "ing-blue",
+                    &format!("{q}.{DOMAIN}"),
+                    &[("alb.ingress.kubernetes.io/tags", "team=blue")],
+                );
+                let (ok, out) = webhook_support::kubectl_stdin(
+                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+                    &yaml,
+                )?;
+                Ok((!ok && out.contains("conflicts with")).then_some(()))
+            }
+        },
+    )
+    .await?;
+    assert_denied(
+        &ns.name,
+        &ingress(
+            &q,
+            "ing-blue",
+            &format!("{q}.{DOMAIN}"),
+            &[("alb.ingress.kubernetes.io/tags", "team=blue")],
+        ),
+        "ingress",
+        "ing-blue",
+        &[
+            "team=blue conflicts with team=red",
+            &format!("{}/ing-red", ns.name),
+        ],
+    )?;
+
+    // Services.
+    for t in ["LoadBalancer", "NodePort"] {
+        let name = format!("svc-{}", t.to_lowercase());
+        let yaml = format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  labels:\n    jockey.agentops.ai/project: {p}\nspec:\n  type: {t}\n  ports:\n  - port: 80\n"
+        );
+        assert_denied(
+            &ns.name,
+            &yaml,
+            "service",
+            &name,
+            &["spec.type", t, "ClusterIP"],
+        )?;
+    }
+
+    // A Deployment whose image must be filled but names no instance: the mutation refuses.
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: noinst\n  labels:\n    jockey.agentops.ai/project: {p}\nspec:\n  selector:\n    matchLabels: {{app: {p}}}\n  template:\n    metadata:\n      labels: {{app: {p}}}\n    spec:\n      containers:\n      - name: server\n        image: jockey:auto\n"
+    );
+    assert_denied(
+        &ns.name,
+        &yaml,
+        "deployment",
+        "noinst",
+        &["jockey.agentops.ai/instance", "missing"],
+    )?;
+
+    // Changing an object's project label.
+    let svc = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{p}\n  labels:\n    jockey.agentops.ai/project: {p}\nspec:\n  ports:\n  - port: 80\n"
+    );
+    let (ok, out) = apply(&ns.name, &svc)?;
+    assert!(ok, "{out}");
+    let out = kubectl(&[
+        "label",
+        "service",
+        &format!("svc-{p}"),
+        "-n",
+        &ns.name,
+        "--overwrite",
+        &format!("jockey.agentops.ai/project={other}"),
+    ])?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("changes the project"),
+        "{text}"
+    );
+    let out = kubectl(&[
+        "label",
+        "service",
+        &format!("svc-{p}"),
+        "-n",
+        &ns.name,
+        "jockey.agentops.ai/project-",
+    ])?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("removes the project label"),
+        "{text}"
+    );
+    let s = get_json(&ns.name, "service", &format!("svc-{p}"))?.expect("service");
+    assert_eq!(
+        s["metadata"]["labels"]["jockey.agentops.ai/project"],
+        p.as_str()
+    );
+
+    // A project claimed from a namespace labelled for another project.
+    wh.scope(&client, &claimed.name, Some(&other)).await?;
+    wait_for(
+        "the webhook cache to see the namespace label",
+        Duration::from_secs(10),
+        || {
+            let ns = claimed.name.clone();
+            let svc = svc.clone();
+            async move {
+                let (ok, out) = webhook_support::kubectl_stdin(
+                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+                    &svc,
+                )?;
+                Ok((!ok && out.contains("labelled for project")).then_some(()))
+            }
+        },
+    )
+    .await?;
+    assert_denied(
+        &claimed.name,
+        &svc,
+        "service",
+        &format!("svc-{p}"),
+        &["labelled for project", &other],
+    )?;
+
+    // Warnings come back to kubectl.
+    let warn = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-warn\n  labels:\n    jockey.agentops.ai/project: {p}\nspec:\n  selector: {{app: someone-else}}\n  ports:\n  - port: 80\n"
+    );
+    let (ok, out) = apply(&ns.name, &warn)?;
+    assert!(
+        ok && out.contains("Warning:") && out.contains("does not select"),
+        "{out}"
+    );
+
+    drop(wh);
+    ns.cleanup().await?;
+    claimed.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_second_namespace_cannot_claim_the_first_ones_host() -> Result<()> {
+    let client = client().await?;
+    let first = TestNamespace::create(&client, "wh-tenant-a").await?;
+    let second = TestNamespace::create(&client, "wh-tenant-b").await?;
+    let mut wh = Webhook::start("tenants", Some("extraHosts: {}\n")).await?;
+    wh.scope(&client, &first.name, None).await?;
+    wh.scope(&client, &second.name, None).await?;
+    wh.register(&client, &first.name).await?;
+    let a = project("tenant-a");
+    let b = project("tenant-b");
+    let host_a = format!("{a}.{DOMAIN}");
+
+    let (ok, out) = apply(&first.name, &minimal_manifest(&a, HASH))?;
+    assert!(ok, "{out}");
+    // Project b, in the second namespace, claiming a's host (policy aside, isolation first).
+    let theft = ingress(&b, "ing-theft", &host_a, &[]);
+    wait_for(
+        "the webhook cache to see the first tenant's Ingress",
+        Duration::from_secs(10),
+        || {
+            let ns = second.name.clone();
+            let theft = theft.clone();
+            async move {
+                let (ok, out) = webhook_support::kubectl_stdin(
+                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+                    &theft,
+                )?;
+                Ok((!ok && out.contains("already served by")).then_some(()))
+            }
+        },
+    )
+    .await?;
+    assert_denied(
+        &second.name,
+        &theft,
+        "ingress",
+        "ing-theft",
+        &[
+            "already served by",
+            &format!("Ingress {}/ing-{a} of project {a}", first.name),
+            "tenant isolation",
+        ],
+    )?;
+    // Using a's project id from the second namespace is no way around it.
+    assert_denied(
+        &second.name,
+        &ingress(&a, "ing-a-copy", &host_a, &[]),
+        "ingress",
+        "ing-a-copy",
+        &[&format!("already belongs to namespace {}", first.name)],
+    )?;
+    // b's own host in the second namespace is fine.
+    let (ok, out) = apply(&second.name, &minimal_manifest(&b, HASH))?;
+    assert!(ok, "{out}");
+
+    drop(wh);
+    first.cleanup().await?;
+    second.cleanup().await?;
+    Ok(())
+}

@@ -1,0 +1,516 @@
+//! Runs the real `jockey-webhook` binary next to the local control plane and registers it by URL
+//! (`https://127.0.0.1:PORT/...` with a caBundle), scoped to the test's namespaces.
+//!
+//! The binary is `$JOCKEY_WEBHOOK_BIN` when set; otherwise the tests run
+//! `cargo build -p jockey-webhook` once and use `<target>/debug/jockey-webhook`.
+//!
+//! Every webhook configuration is named after the test and process, selects only namespaces
+//! labelled `jockey-e2e-webhook=<that name>`, and is deleted when the [`Webhook`] is dropped (also
+//! on panic), so a dead server never breaks another test.
+
+#![allow(dead_code)]
+
+use anyhow::{Context, Result, bail};
+use jockey_core::certs::{self, Pair};
+use jockey_e2e::{kubeconfig_path, kubectl, repo_root};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const CA_CN: &str = "jockey-e2e-webhook-ca";
+pub const REGISTRY: &str = "reg.example.com";
+pub const SCOPE_LABEL: &str = "jockey-e2e-webhook";
+
+static BUILD: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The webhook binary: `$JOCKEY_WEBHOOK_BIN`, or built once per test process.
+pub fn webhook_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("JOCKEY_WEBHOOK_BIN") {
+        return Ok(repo_root().join(p));
+    }
+    let mut built = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.as_ref() {
+        return Ok(p.clone());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "jockey-webhook", "--quiet"])
+        .current_dir(repo_root())
+        .status()
+        .context("running cargo build -p jockey-webhook")?;
+    if !status.success() {
+        bail!("cargo build -p jockey-webhook failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| repo_root().join(t))
+        .unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug/jockey-webhook");
+    if !bin.exists() {
+        bail!(
+            "{} missing after the build; set JOCKEY_WEBHOOK_BIN",
+            bin.display()
+        );
+    }
+    *built = Some(bin.clone());
+    Ok(bin)
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Writes a certificate pair the way a Secret volume update lands: both files renamed into place.
+pub fn write_pair(dir: &Path, pair: &Pair) -> Result<()> {
+    std::fs::write(dir.join("tls.key.tmp"), &pair.key_pem)?;
+    std::fs::write(dir.join("tls.crt.tmp"), &pair.cert_pem)?;
+    std::fs::rename(dir.join("tls.key.tmp"), dir.join("tls.key"))?;
+    std::fs::rename(dir.join("tls.crt.tmp"), dir.join("tls.crt"))?;
+    Ok(())
+}
+
+pub fn serving_for(ca: &Pair) -> Result<Pair> {
+    Ok(certs::issue_serving(
+        ca,
+        CA_CN,
+        &["127.0.0.1".into(), "localhost".into()],
+        2,
+    )?)
+}
+
+pub fn ca_bundle(cas: &[&Pair]) -> String {
+    use base64::Engine;
+    let pem: String = cas.iter().map(|c| c.cert_pem.as_str()).collect();
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
+
+/// A running `jockey-webhook` and its registration.
+pub struct Webhook {
+    pub name: String,
+    pub port: u16,
+    pub ca: Pair,
+    pub dir: PathBuf,
+    child: Child,
+    registered: bool,
+}
+
+impl Webhook {
+    /// Starts the binary on a free port with a fresh CA and waits for `/readyz`.
+    pub async fn start(tag: &str, policy_yaml: Option<&str>) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let name = format!("jockey-e2e-{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let ca = certs::new_ca(CA_CN, 2)?;
+        write_pair(&dir, &serving_for(&ca)?)?;
+        let port = free_port()?;
+        let mut cmd = Command::new(webhook_bin()?);
+        cmd.arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--tls-cert-file")
+            .arg(dir.join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.join("tls.key"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig_path())
+            .arg("--cert-poll-interval")
+            .arg("0.2")
+            .env("IMAGE_REGISTRY", REGISTRY)
+            .env_remove("DEPLOYMENT_DOMAIN")
+            .env_remove("ALB_SHARED_GROUP_NAME")
+            .env_remove("ALB_CERTIFICATE_ARN")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("webhook.log"))?);
+        if let Some(p) = policy_yaml {
+            std::fs::write(dir.join("policy.yaml"), p)?;
+            cmd.arg("--policy-file").arg(dir.join("policy.yaml"));
+        }
+        let child = cmd.spawn().context("starting jockey-webhook")?;
+        let mut wh = Self {
+            name,
+            port,
+            ca,
+            dir,
+            child,
+            registered: false,
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok((status, _)) = wh.get("/readyz", &[&wh.ca.clone()]).await
+                && status == 200
+            {
+                break;
+            }
+            if let Ok(Some(code)) = wh.child.try_wait() {
+                bail!("jockey-webhook exited ({code}):\n{}", wh.log());
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("jockey-webhook not ready after 60 s:\n{}", wh.log());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(wh)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default()
+    }
+
+    /// `GET path` over TLS trusting `cas`; (status, body). Also returns nothing else: the
+    /// served certificate is available from [`Webhook::served_cert`].
+    pub async fn get(&self, path: &str, cas: &[&Pair]) -> Result<(u16, String)> {
+        let (status, body, _) = https_get(self.port, path, cas).await?;
+        Ok((status, body))
+    }
+
+    /// DER of the certificate the server presents now.
+    pub async fn served_cert(&self, cas: &[&Pair]) -> Result<Vec<u8>> {
+        Ok(https_get(self.port, "/healthz", cas).await?.2)
+    }
+
+    pub async fn metrics(&self, cas: &[&Pair]) -> Result<String> {
+        Ok(self.get("/metrics", cas).await?.1)
+    }
+
+    /// Registers mutating and validating configurations by URL for namespaces labelled
+    /// `jockey-e2e-webhook=<name>`, and waits until the API server calls both.
+    pub async fn register(&mut self, client: &Client, probe_ns: &str) -> Result<()> {
+        let bundle = ca_bundle(&[&self.ca]);
+        let (m, v) = self.configurations(&bundle);
+        let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+        let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+        self.registered = true;
+        mutating
+            .create(&PostParams::default(), &serde_json::from_value(m)?)
+            .await
+            .context("creating the MutatingWebhookConfiguration")?;
+        validating
+            .create(&PostParams::default(), &serde_json::from_value(v)?)
+            .await
+            .context("creating the ValidatingWebhookConfiguration")?;
+        // The API server loads webhook configurations through an informer: probe with server-side
+        // dry-runs until a labelled Service comes back mutated and a LoadBalancer one is denied.
+        let services: Api<Service> = Api::namespaced(client.clone(), probe_ns);
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        loop {
+            let probe: Service = serde_json::from_value(json!({
+                "metadata": { "name": "probe", "labels": { "jockey.agentops.ai/project": "probe" } },
+                "spec": { "ports": [{ "port": 80 }] }
+            }))?;
+            let mutated = services
+                .create(&dry, &probe)
+                .await
+                .ok()
+                .and_then(|s| s.spec?.ports?.first()?.target_port.clone())
+                .is_some_and(|t| {
+                    t == k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080)
+                });
+            let mut lb = probe.clone();
+            if let Some(spec) = lb.spec.as_mut() {
+                spec.type_ = Some("LoadBalancer".into());
+            }
+            let denied = services
+                .create(&dry, &lb)
+                .await
+                .err()
+                .is_some_and(|e| e.to_string().contains("jockey policy"));
+            if mutated && denied {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                bail!(
+                    "the API server did not call the webhook within 30 s (mutated {mutated}, denied {denied}):\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Points both configurations at `cas` (the caBundle), e.g. during a CA rotation.
+    pub async fn set_ca_bundle(&self, client: &Client, cas: &[&Pair]) -> Result<()> {
+        let bundle = ca_bundle(cas);
+        let (m, v) = self.configurations(&bundle);
+        let pp = PatchParams::default();
+        Api::<MutatingWebhookConfiguration>::all(client.clone())
+            .patch(
+                &self.name,
+                &pp,
+                &Patch::Merge(&json!({ "webhooks": m["webhooks"] })),
+            )
+            .await?;
+        Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .patch(
+                &self.name,
+                &pp,
+                &Patch::Merge(&json!({ "webhooks": v["webhooks"] })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn configurations(&self, bundle: &str) -> (Value, Value) {
+        let rules = json!([
+            { "apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"], "scope": "Namespaced" },
+            { "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"], "scope": "Namespaced" },
+            { "apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"], "scope": "Namespaced" }
+        ]);
+        let common = |path: &str| {
+            json!({
+                "clientConfig": { "url": format!("https://127.0.0.1:{}{path}", self.port), "caBundle": bundle },
+                "rules": rules,
+                "objectSelector": { "matchExpressions": [{ "key": "jockey.agentops.ai/project", "operator": "Exists" }] },
+                // Only this test's namespaces: a leftover never touches anything else.
+                "namespaceSelector": { "matchLabels": { SCOPE_LABEL: self.name } },
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "matchPolicy": "Equivalent",
+                "timeoutSeconds": 10,
+                // Fail, so that a denial or an unreachable webhook is visible to the test.
+                "failurePolicy": "Fail"
+            })
+        };
+        let mut m = common("/mutate");
+        m["name"] = json!("mutate.jockey.agentops.ai");
+        m["reinvocationPolicy"] = json!("IfNeeded");
+        let mut v = common("/validate");
+        v["name"] = json!("validate.jockey.agentops.ai");
+        (
+            json!({ "metadata": { "name": self.name }, "webhooks": [m] }),
+            json!({ "metadata": { "name": self.name }, "webhooks": [v] }),
+        )
+    }
+
+    /// Labels `ns` so this webhook applies to it (and, optionally, claims it for a project).
+    pub async fn scope(&self, client: &Client, ns: &str, project: Option<&str>) -> Result<()> {
+        let mut labels = json!({ SCOPE_LABEL: self.name });
+        if let Some(p) = project {
+            labels["jockey.agentops.ai/project"] = json!(p);
+        }
+        Api::<Namespace>::all(client.clone())
+            .patch(
+                ns,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "metadata": { "labels": labels } })),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        if self.registered {
+            for kind in [
+                "mutatingwebhookconfiguration",
+                "validatingwebhookconfiguration",
+            ] {
+                let _ = kubectl(&[
+                    "delete",
+                    kind,
+                    &self.name,
+                    "--ignore-not-found",
+                    "--wait=false",
+                ]);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- jockey-webhook log ({}) ---\n{}", self.name, self.log());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A minimal HTTPS GET over a fresh connection: (status, body, served certificate DER).
+pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, String, Vec<u8>)> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots.add(rustls::pki_types::CertificateDer::from_pem_slice(
+            ca.cert_pem.as_bytes(),
+        )?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1")?.to_owned(), tcp)
+        .await?;
+    let cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .unwrap_or_default();
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf)).await??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body, cert))
+}
+
+/// `kubectl apply -f -` of `yaml` in `ns`; (success, stdout+stderr).
+pub fn apply(ns: &str, yaml: &str) -> Result<(bool, String)> {
+    kubectl_stdin(&["apply", "-n", ns, "-f", "-"], yaml)
+}
+
+pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<(bool, String)> {
+    let mut child = Command::new(jockey_e2e::tool_bin_dir().join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running kubectl")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
+/// `kubectl get KIND NAME -n NS -o json`, None when it does not exist.
+pub fn get_json(ns: &str, kind: &str, name: &str) -> Result<Option<Value>> {
+    let out = kubectl(&["get", kind, name, "-n", ns, "-o", "json"])?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("NotFound") || err.contains("not found") {
+            return Ok(None);
+        }
+        bail!("kubectl get {kind} {name}: {err}");
+    }
+    Ok(Some(serde_json::from_slice(&out.stdout)?))
+}
+
+/// A project id unique to this test process.
+pub fn project(tag: &str) -> String {
+    format!("e2e{}-{tag}", std::process::id() % 100_000)
+}
+
+/// The minimal labelled manifest a user writes by hand.
+pub fn minimal_manifest(project: &str, instance_hash: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {project}
+  labels:
+    jockey.agentops.ai/project: {project}
+  annotations:
+    jockey.agentops.ai/instance: instance-{instance_hash}
+spec:
+  selector:
+    matchLabels:
+      app: {project}
+  template:
+    metadata:
+      labels:
+        app: {project}
+    spec:
+      containers:
+      - name: server
+        image: jockey:auto
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: svc-{project}
+  labels:
+    jockey.agentops.ai/project: {project}
+spec:
+  ports:
+  - port: 80
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: ing-{project}
+  labels:
+    jockey.agentops.ai/project: {project}
+"#
+    )
+}
+
+/// A labelled Ingress with `annotations` (YAML map lines) and `host`.
+pub fn ingress(project: &str, name: &str, host: &str, annotations: &[(&str, &str)]) -> String {
+    let ann: String = annotations
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "    {k}: {}\n",
+                serde_json::to_string(v).unwrap_or_default()
+            )
+        })
+        .collect();
+    let ann = if ann.is_empty() {
+        String::new()
+    } else {
+        format!("  annotations:\n{ann}")
+    };
+    format!(
+        r#"apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  labels:
+    jockey.agentops.ai/project: {project}
+{ann}spec:
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service:
+            name: svc-{project}
+            port:
+              number: 80
+"#
+    )
+}
