@@ -547,8 +547,16 @@ fn lb_rules(lb: &LoadBalancer) -> usize {
 const WARN_PERCENT: usize = 90;
 
 pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -> Status {
-    let failures = failure_events(&cluster.events);
     let rows = ingress_rows(&cluster.ingresses, &cluster.events, base);
+    // Only failures of the shared groups' Ingresses: other teams' ALBs are not ours to report,
+    // and an event about a deleted Ingress outlives the problem it described.
+    let failures: Vec<FailureEvent> = failure_events(&cluster.events)
+        .into_iter()
+        .filter(|f| {
+            rows.iter()
+                .any(|r| r.namespace == f.namespace && r.name == f.ingress)
+        })
+        .collect();
     let mut problems = Vec::new();
 
     let mut by_group: BTreeMap<(u32, String), Vec<&Ingress>> = BTreeMap::new();

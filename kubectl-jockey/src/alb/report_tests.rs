@@ -949,3 +949,28 @@ fn status_with_elbv2_names_hosts_without_a_rule_or_a_healthy_target() {
     assert!(s.problems[1].contains("p3.deploy.agentops.ai (team-c/ing-p3): no listener rule"));
     assert!(!s.problems.iter().any(|p| p.contains("p1.")));
 }
+
+#[test]
+fn status_reports_failures_of_the_shared_groups_only() {
+    let mut cluster = healthy_cluster();
+    cluster
+        .ingresses
+        .push(ingress("team-x", "px", Some("private"), Some(ALB)));
+    cluster.events = vec![
+        event(
+            "team-x",
+            "ing-px",
+            "FailedBuildModel",
+            "2026-01-01T10:00:00Z",
+        ),
+        event(
+            "gone",
+            "ing-deleted",
+            "FailedDeployModel",
+            "2026-01-01T10:00:00Z",
+        ),
+    ];
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(s.failures.is_empty(), "{:#?}", s.failures);
+    assert!(s.problems.is_empty(), "{:#?}", s.problems);
+}
