@@ -2,17 +2,19 @@
 //! directories, a per-test builder namespace, resourceVersion snapshots, and a "node without a
 //! kubelet" that lets a test play the kubelet for the pods it wants to fail.
 //!
-//! Why the last one: KWOK makes every pod on its nodes Running and Ready, and every Job pod
-//! Succeeded, at once. To show `deploy` failing on a crashing pod or a failed build, a test pins
-//! the pods of its own namespace (through a MutatingAdmissionPolicy bound to that namespace only)
-//! to a Node object KWOK does not manage, and then writes the pod status a real kubelet would
-//! write: CrashLoopBackOff, or a Kaniko container that exited 1.
+//! Why the last one: KWOK makes every pod on any node Running and Ready, and every Job pod
+//! Succeeded, at once (it manages all nodes). To show `deploy` failing on a crashing pod or a
+//! failed build, a test binds the pods of its own namespace (through a MutatingAdmissionPolicy
+//! bound to that namespace only) to a node name no Node object has, so KWOK never touches them,
+//! and then writes the pod status a real kubelet would write: CrashLoopBackOff, or a Kaniko
+//! container that exited 1. (The pod garbage collector removes such orphans after 40 s; the
+//! tests are done long before.)
 
 #![allow(dead_code)]
 
 use anyhow::{Context, Result, bail};
 use jockey_e2e::{TestNamespace, kubeconfig_path, repo_root, wait_for};
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client};
@@ -300,17 +302,11 @@ fn map_resource(kind: &str, plural: &str) -> ApiResource {
 }
 
 impl NoKubelet {
-    /// Every pod created in `ns` from now on is bound to a Node that KWOK does not manage.
+    /// Every pod created in `ns` from now on is bound to a node that does not exist, which KWOK
+    /// therefore leaves alone.
     pub async fn pin(client: &Client, ns: &str) -> Result<Self> {
         let node = format!("nokubelet-{ns}");
         let policy = format!("e2e-nokubelet-{ns}");
-        let n: Node = serde_json::from_value(json!({
-            "metadata": {"name": node, "labels": {"jockey-e2e": "no-kubelet"}},
-        }))?;
-        Api::<Node>::all(client.clone())
-            .create(&PostParams::default(), &n)
-            .await
-            .context("creating the kubelet-less node")?;
         let policies: Api<DynamicObject> = Api::all_with(
             client.clone(),
             &map_resource("MutatingAdmissionPolicy", "mutatingadmissionpolicies"),
@@ -399,9 +395,6 @@ impl NoKubelet {
         );
         let _ = policies
             .delete(&self.policy, &DeleteParams::default())
-            .await;
-        let _ = Api::<Node>::all(self.client.clone())
-            .delete(&self.node, &DeleteParams::default())
             .await;
         Ok(())
     }

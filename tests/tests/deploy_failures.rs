@@ -1,0 +1,182 @@
+//! A build Job that fails and a Deployment whose pods crash (or cannot pull, or cannot be
+//! created) make `deploy` exit non-zero with the reason, well before its `--timeout`.
+//!
+//! KWOK would make every pod succeed, so these tests pin the pods of one namespace to a node
+//! without a kubelet and write the failing status themselves (see `deploy_support::NoKubelet`).
+
+mod deploy_support;
+
+use anyhow::Result;
+use deploy_support::{Env, NoKubelet, play_kubelet};
+use jockey_e2e::{client, repo_root};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ResourceQuota;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+use std::time::Duration;
+
+const TIMEOUT: &str = "180s";
+/// "Well before its timeout": a third of it.
+const FAST: Duration = Duration::from_secs(60);
+
+fn example() -> String {
+    repo_root()
+        .join("examples/agent")
+        .to_string_lossy()
+        .to_string()
+}
+
+/// Runs `deploy` on a blocking thread while the test plays the kubelet.
+fn spawn_deploy(env: &Env, project: &str) -> tokio::task::JoinHandle<Result<deploy_support::Run>> {
+    let (ns, builder) = (env.ns.name.clone(), env.builder.name.clone());
+    let project = project.to_string();
+    tokio::task::spawn_blocking(move || {
+        deploy_support::jockey(
+            &[
+                "deploy",
+                &example(),
+                "--project",
+                &project,
+                "--timeout",
+                TIMEOUT,
+                "-n",
+                &ns,
+            ],
+            &builder,
+            &[],
+        )
+    })
+}
+
+#[tokio::test]
+async fn failed_build_exits_non_zero_with_the_job_reason_and_log_tail() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-buildfail").await?;
+    let pin = NoKubelet::pin(&client, &env.builder.name).await?;
+    let deploy = spawn_deploy(&env, "broken-build");
+    // Kaniko fails the way it does on a bad requirements.txt.
+    play_kubelet(
+        &client,
+        &env.builder.name,
+        "app.kubernetes.io/component=build",
+        json!({
+            "phase": "Failed",
+            "containerStatuses": [{
+                "name": "kaniko", "image": "gcr.io/kaniko-project/executor", "imageID": "",
+                "ready": false, "restartCount": 0,
+                "state": {"terminated": {"exitCode": 1, "reason": "Error",
+                    "message": "error building image: error building stage: failed to execute command: RUN pip install: exit status 1"}}
+            }]
+        }),
+    )
+    .await?;
+    let run = deploy.await??;
+    assert!(
+        !run.ok,
+        "a failed build must fail the deploy: {}",
+        run.all()
+    );
+    assert!(run.stderr.contains("BackoffLimitExceeded"), "{}", run.all());
+    assert!(run.stderr.contains("exit status 1"), "{}", run.all());
+    assert!(
+        run.stderr.contains("logs-builder"),
+        "the fix: {}",
+        run.all()
+    );
+    assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
+    // Nothing was rolled out with a missing image.
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), &env.ns.name)
+            .get_opt("broken-build")
+            .await?
+            .is_none()
+    );
+    pin.cleanup().await?;
+    env.cleanup().await
+}
+
+async fn crashing_rollout(
+    tag: &str,
+    container_status: serde_json::Value,
+    expect: &[&str],
+) -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, tag).await?;
+    let pin = NoKubelet::pin(&client, &env.ns.name).await?;
+    let deploy = spawn_deploy(&env, "crashy");
+    play_kubelet(
+        &client,
+        &env.ns.name,
+        "app=crashy",
+        json!({"phase": "Running", "containerStatuses": [container_status]}),
+    )
+    .await?;
+    let run = deploy.await??;
+    assert!(
+        !run.ok,
+        "a crashing rollout must fail the deploy: {}",
+        run.all()
+    );
+    for e in expect {
+        assert!(run.stderr.contains(e), "expected {e:?} in: {}", run.all());
+    }
+    assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
+    pin.cleanup().await?;
+    env.cleanup().await
+}
+
+#[tokio::test]
+async fn crashing_pods_exit_non_zero_with_the_pod_reason() -> Result<()> {
+    crashing_rollout(
+        "deploy-crash",
+        json!({
+            "name": "server", "image": "registry.local:5000/hosting/crashy:x", "imageID": "",
+            "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff",
+                "message": "back-off 40s restarting failed container=server"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                "message": "ModuleNotFoundError: No module named 'fastapi'"}}
+        }),
+        &[
+            "CrashLoopBackOff",
+            "ModuleNotFoundError",
+            "kubectl jockey logs crashy",
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn unpullable_image_exits_non_zero_with_the_pod_reason() -> Result<()> {
+    crashing_rollout(
+        "deploy-pull",
+        json!({
+            "name": "server", "image": "registry.local:5000/hosting/crashy:x", "imageID": "",
+            "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff",
+                "message": "Back-off pulling image \"registry.local:5000/hosting/crashy:x\""}}
+        }),
+        &["ImagePullBackOff", "Back-off pulling image"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn replica_failure_exits_non_zero_with_the_reason() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-quota").await?;
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "metadata": {"name": "no-pods"},
+        "spec": {"hard": {"pods": "0"}}
+    }))?;
+    Api::<ResourceQuota>::namespaced(client.clone(), &env.ns.name)
+        .create(&PostParams::default(), &quota)
+        .await?;
+    let run = spawn_deploy(&env, "no-room").await??;
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("ReplicaFailure"), "{}", run.all());
+    assert!(run.stderr.contains("exceeded quota"), "{}", run.all());
+    assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
+    env.cleanup().await
+}
