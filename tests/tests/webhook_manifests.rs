@@ -1,0 +1,101 @@
+//! Every object of `manifests/` is accepted by the real API server (`kubectl apply
+//! --dry-run=server -k manifests/`), and the cert-manager overlay renders with CA injection.
+
+use anyhow::Result;
+use jockey_e2e::{kubectl, repo_root};
+use std::time::Duration;
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
+    let manifests = repo_root().join("manifests");
+    let manifests = manifests.to_string_lossy().to_string();
+    // A server-side dry run does not create the namespace, so the namespaced objects need it to
+    // exist; create it for the test when it is missing (waiting out a previous run's deletion)
+    // and remove it again afterwards.
+    let phase = || -> Result<Option<String>> {
+        let out = kubectl(&[
+            "get",
+            "namespace",
+            "jockey-system",
+            "-o",
+            "jsonpath={.status.phase}",
+        ])?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string()))
+    };
+    let mut created = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        match phase()?.as_deref() {
+            Some("Active") => break,
+            Some(_) => {}
+            None => {
+                if kubectl(&["create", "namespace", "jockey-system"])?
+                    .status
+                    .success()
+                {
+                    created = true;
+                    let _ = kubectl(&["label", "namespace", "jockey-system", "jockey-e2e=true"]);
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespace jockey-system did not become usable"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let out = kubectl(&["apply", "--dry-run=server", "-k", &manifests])?;
+    let all = text(&out);
+    if created {
+        let _ = kubectl(&["delete", "namespace", "jockey-system", "--wait=false"]);
+    }
+    assert!(out.status.success(), "{all}");
+    for object in [
+        "namespace/jockey-system",
+        "serviceaccount/jockey-webhook",
+        "clusterrole.rbac.authorization.k8s.io/jockey-webhook",
+        "clusterrolebinding.rbac.authorization.k8s.io/jockey-webhook",
+        "configmap/jockey-webhook-config-",
+        "configmap/jockey-webhook-policy-",
+        "service/jockey-webhook",
+        "deployment.apps/jockey-webhook",
+        "poddisruptionbudget.policy/jockey-webhook",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/jockey-webhook",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/jockey-webhook",
+    ] {
+        assert!(all.contains(object), "{object} missing from:\n{all}");
+    }
+    assert!(!all.contains("PodSecurity"), "{all}");
+
+    // The cert-manager overlay: its base objects are the same; its own objects are
+    // cert-manager kinds (CRDs this cluster does not have), so it is checked rendered.
+    let out = kubectl(&["kustomize", &format!("{manifests}/cert-manager")])?;
+    let rendered = text(&out);
+    assert!(out.status.success(), "{rendered}");
+    assert_eq!(
+        rendered
+            .matches("cert-manager.io/inject-ca-from: jockey-system/jockey-webhook")
+            .count(),
+        2,
+        "{rendered}"
+    );
+    for kind in [
+        "kind: Certificate",
+        "kind: Issuer",
+        "secretName: jockey-webhook-tls",
+    ] {
+        assert!(rendered.contains(kind), "{kind} missing:\n{rendered}");
+    }
+    Ok(())
+}
