@@ -6,7 +6,7 @@
 
 mod deploy_support;
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use deploy_support::{Env, NoKubelet, play_kubelet};
 use jockey_e2e::{client, repo_root};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -54,6 +54,8 @@ async fn failed_build_exits_non_zero_with_the_job_reason_and_log_tail() -> Resul
     let client = client().await?;
     let env = Env::new(&client, "deploy-buildfail").await?;
     let pin = NoKubelet::pin(&client, &env.builder.name).await?;
+    // Checks run inside, so that the cluster-wide policy is removed whatever they find.
+    let outcome = async {
     let deploy = spawn_deploy(&env, "broken-build");
     // Kaniko fails the way it does on a bad requirements.txt.
     play_kubelet(
@@ -72,28 +74,32 @@ async fn failed_build_exits_non_zero_with_the_job_reason_and_log_tail() -> Resul
     )
     .await?;
     let run = deploy.await??;
-    assert!(
+    ensure!(
         !run.ok,
         "a failed build must fail the deploy: {}",
         run.all()
     );
-    assert!(run.stderr.contains("BackoffLimitExceeded"), "{}", run.all());
-    assert!(run.stderr.contains("exit status 1"), "{}", run.all());
-    assert!(
+    ensure!(run.stderr.contains("BackoffLimitExceeded"), "{}", run.all());
+    ensure!(run.stderr.contains("exit status 1"), "{}", run.all());
+    ensure!(
         run.stderr.contains("logs-builder"),
         "the fix: {}",
         run.all()
     );
-    assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
+    ensure!(run.elapsed < FAST, "took {:?}", run.elapsed);
     // Nothing was rolled out with a missing image.
-    assert!(
+    ensure!(
         Api::<Deployment>::namespaced(client.clone(), &env.ns.name)
             .get_opt("broken-build")
             .await?
             .is_none()
     );
+    Ok(())
+    }
+    .await;
     pin.cleanup().await?;
-    env.cleanup().await
+    env.cleanup().await?;
+    outcome
 }
 
 async fn crashing_rollout(
@@ -104,26 +110,31 @@ async fn crashing_rollout(
     let client = client().await?;
     let env = Env::new(&client, tag).await?;
     let pin = NoKubelet::pin(&client, &env.ns.name).await?;
-    let deploy = spawn_deploy(&env, "crashy");
-    play_kubelet(
-        &client,
-        &env.ns.name,
-        "app=crashy",
-        json!({"phase": "Running", "containerStatuses": [container_status]}),
-    )
-    .await?;
-    let run = deploy.await??;
-    assert!(
-        !run.ok,
-        "a crashing rollout must fail the deploy: {}",
-        run.all()
-    );
-    for e in expect {
-        assert!(run.stderr.contains(e), "expected {e:?} in: {}", run.all());
+    let outcome = async {
+        let deploy = spawn_deploy(&env, "crashy");
+        play_kubelet(
+            &client,
+            &env.ns.name,
+            "app=crashy",
+            json!({"phase": "Running", "containerStatuses": [container_status]}),
+        )
+        .await?;
+        let run = deploy.await??;
+        ensure!(
+            !run.ok,
+            "a crashing rollout must fail the deploy: {}",
+            run.all()
+        );
+        for e in expect {
+            ensure!(run.stderr.contains(e), "expected {e:?} in: {}", run.all());
+        }
+        ensure!(run.elapsed < FAST, "took {:?}", run.elapsed);
+        Ok(())
     }
-    assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
+    .await;
     pin.cleanup().await?;
-    env.cleanup().await
+    env.cleanup().await?;
+    outcome
 }
 
 #[tokio::test]
