@@ -1,0 +1,125 @@
+//! Every refusal of `deploy` exits non-zero with a message naming the file (or value) and the fix,
+//! and leaves the cluster unchanged: no ConfigMap, Deployment or build Job appears.
+
+mod deploy_support;
+
+use anyhow::Result;
+use deploy_support::{Env, Scratch, example_copy, resource_versions};
+use jockey_e2e::client;
+use std::os::unix::ffi::OsStrExt;
+
+/// Incompressible bytes, deterministically.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+struct Case {
+    what: &'static str,
+    dir: Scratch,
+    project: &'static str,
+    /// Every one of these must appear in the error output.
+    expect: Vec<&'static str>,
+}
+
+fn cases() -> Result<Vec<Case>> {
+    let mut out = Vec::new();
+
+    let d = example_copy("refuse-symlink")?;
+    std::os::unix::fs::symlink("/etc/hostname", d.path().join("providers/host.txt"))?;
+    out.push(Case {
+        what: "symlink leading outside DIR",
+        dir: d,
+        project: "refused",
+        expect: vec![
+            "providers/host.txt",
+            "outside the project directory",
+            ".jockeyignore",
+        ],
+    });
+
+    let d = example_copy("refuse-fifo")?;
+    let status = std::process::Command::new("mkfifo")
+        .arg(d.path().join("agent.pipe"))
+        .status()?;
+    anyhow::ensure!(status.success(), "mkfifo failed");
+    out.push(Case {
+        what: "fifo",
+        dir: d,
+        project: "refused",
+        expect: vec!["agent.pipe", "fifo", ".jockeyignore"],
+    });
+
+    let d = example_copy("refuse-utf8")?;
+    std::fs::write(
+        d.path()
+            .join(std::ffi::OsStr::from_bytes(b"notes-\xff.txt")),
+        "x",
+    )?;
+    out.push(Case {
+        what: "path that is not UTF-8",
+        dir: d,
+        project: "refused",
+        expect: vec!["notes-", "UTF-8", "rename it"],
+    });
+
+    let d = example_copy("refuse-large")?;
+    std::fs::create_dir_all(d.path().join("models"))?;
+    std::fs::write(d.path().join("models/weights.bin"), noise(1200 * 1024))?;
+    out.push(Case {
+        what: "bundle over the ConfigMap limit",
+        dir: d,
+        project: "refused",
+        expect: vec!["models/weights.bin", "1 MiB", ".jockeyignore"],
+    });
+
+    out.push(Case {
+        what: "empty directory",
+        dir: Scratch::new("refuse-empty")?,
+        project: "refused",
+        expect: vec!["no files to package"],
+    });
+
+    out.push(Case {
+        what: "invalid project",
+        dir: example_copy("refuse-project")?,
+        project: "Not_A_Label",
+        expect: vec!["invalid project id", "DNS-1123"],
+    });
+    Ok(out)
+}
+
+#[tokio::test]
+async fn each_refusal_names_file_and_fix_and_writes_nothing() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-refuse").await?;
+    let before = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    let mut failures = Vec::new();
+    for case in cases()? {
+        let dir = case.dir.path().to_string_lossy().to_string();
+        let run = env.jockey(&["deploy", &dir, "--project", case.project])?;
+        if run.ok {
+            failures.push(format!("{}: deploy succeeded: {}", case.what, run.all()));
+            continue;
+        }
+        for e in &case.expect {
+            if !run.stderr.contains(e) {
+                failures.push(format!("{}: {e:?} missing from: {}", case.what, run.stderr));
+            }
+        }
+    }
+    let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    if before != after {
+        failures.push(format!("the cluster changed: {before:?} -> {after:?}"));
+    }
+    env.cleanup().await?;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
