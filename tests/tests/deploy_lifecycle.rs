@@ -1,0 +1,289 @@
+//! The lifecycle commands on the local control plane: `rollback` re-points the Deployment at an
+//! earlier instance and its image without a rebuild; `delete` leaves nothing of the project
+//! behind; `gc` removes only instance ConfigMaps that nothing references, keeping what a
+//! retained ReplicaSet still uses; plus `status`, `list`, `logs-builder` and `completion`.
+
+mod deploy_support;
+
+use anyhow::Result;
+use deploy_support::{Env, example_copy};
+use jockey_core::names::{ANNOTATION_INSTANCE, LABEL_PROJECT};
+use jockey_e2e::{client, wait_for};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client};
+use std::path::Path;
+use std::time::Duration;
+
+/// Writes a distinct version of the example into `dir` and deploys it; returns its instance.
+fn deploy_version(env: &Env, dir: &Path, project: &str, version: u32) -> Result<String> {
+    std::fs::write(
+        dir.join("providers/version.py"),
+        format!("VERSION = {version}\n"),
+    )?;
+    let run = env.jockey(&[
+        "deploy",
+        &dir.to_string_lossy(),
+        "--project",
+        project,
+        "--timeout",
+        "120s",
+    ])?;
+    anyhow::ensure!(run.ok, "deploy v{version} failed: {}", run.all());
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("is available ("))
+        .unwrap_or_default();
+    let instance = line
+        .rsplit('(')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(')')
+        .to_string();
+    anyhow::ensure!(instance.starts_with("instance-"), "{}", run.all());
+    Ok(instance)
+}
+
+async fn current_instance(client: &Client, ns: &str, project: &str) -> Result<(String, String)> {
+    let dep = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get(project)
+        .await?;
+    let instance =
+        dep.metadata.annotations.clone().unwrap_or_default()[ANNOTATION_INSTANCE].clone();
+    let image = dep.spec.template.spec.unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap_or_default();
+    Ok((instance, image))
+}
+
+async fn build_jobs(client: &Client, builder: &str, project: &str) -> Result<usize> {
+    Ok(Api::<Job>::namespaced(client.clone(), builder)
+        .list(&ListParams::default().labels(&format!("{LABEL_PROJECT}={project}")))
+        .await?
+        .items
+        .len())
+}
+
+#[tokio::test]
+async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-rollback").await?;
+    let ns = env.ns.name.clone();
+    let dir = example_copy("rollback")?;
+    let v1 = deploy_version(&env, dir.path(), "rb", 1)?;
+    let v2 = deploy_version(&env, dir.path(), "rb", 2)?;
+    assert_ne!(v1, v2);
+    let jobs = build_jobs(&client, &env.builder.name, "rb").await?;
+    assert_eq!(jobs, 2);
+
+    let run = env.jockey(&["rollback", "rb", "--timeout", "60s"])?;
+    assert!(run.ok, "{}", run.all());
+    let (instance, image) = current_instance(&client, &ns, "rb").await?;
+    assert_eq!(instance, v1, "{}", run.all());
+    assert!(
+        image.ends_with(&format!(":{}", v1.trim_start_matches("instance-"))),
+        "{image}"
+    );
+    assert_eq!(
+        build_jobs(&client, &env.builder.name, "rb").await?,
+        jobs,
+        "a rollback never builds"
+    );
+
+    // --to goes anywhere known, by hash prefix.
+    let to = &v2.trim_start_matches("instance-")[..8];
+    let run = env.jockey(&["rollback", "rb", "--to", to, "--timeout", "60s"])?;
+    assert!(run.ok, "{}", run.all());
+    assert_eq!(current_instance(&client, &ns, "rb").await?.0, v2);
+
+    // An unknown hash is refused and changes nothing.
+    let run = env.jockey(&["rollback", "rb", "--to", "ffffffffffff"])?;
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("no instance ConfigMap matches"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(current_instance(&client, &ns, "rb").await?.0, v2);
+
+    // status and list report the project and its instance.
+    let status = env.jockey(&["status", "rb", "-o", "json"])?;
+    assert!(status.ok, "{}", status.all());
+    let st: serde_json::Value = serde_json::from_str(&status.stdout)?;
+    assert_eq!(st["instance"], v2);
+    assert_eq!(st["url"], "https://rb.deploy.agentops.ai");
+    let list = env.jockey(&["list"])?;
+    assert!(list.ok && list.stdout.contains("rb"), "{}", list.all());
+
+    // logs-builder finds the project's builds (KWOK serves no log text).
+    let logs = deploy_support::jockey(
+        &["logs-builder", "-n", &env.builder.name, "--project", "rb"],
+        &env.builder.name,
+        &[],
+    )?;
+    assert!(logs.ok, "{}", logs.all());
+    assert_eq!(logs.stdout.matches("==> ").count(), 2, "{}", logs.all());
+
+    env.cleanup().await
+}
+
+#[tokio::test]
+async fn delete_leaves_nothing_of_the_project_behind() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-delete").await?;
+    let ns = env.ns.name.clone();
+    let dir = example_copy("delete")?;
+    deploy_version(&env, dir.path(), "gone", 1)?;
+    deploy_version(&env, dir.path(), "gone", 2)?;
+    // A second project in the namespace must survive.
+    deploy_version(&env, dir.path(), "stays", 3)?;
+
+    let run = env.jockey(&["delete", "gone", "--timeout", "60s"])?;
+    assert!(run.ok, "{}", run.all());
+
+    let sel = ListParams::default().labels(&format!("{LABEL_PROJECT}=gone"));
+    let app = ListParams::default().labels("app=gone");
+    wait_for(
+        "the project's objects to be gone",
+        Duration::from_secs(60),
+        || {
+            let (client, ns, sel, app) = (client.clone(), ns.clone(), sel.clone(), app.clone());
+            async move {
+                let left = Api::<Deployment>::namespaced(client.clone(), &ns)
+                    .list(&sel)
+                    .await?
+                    .items
+                    .len()
+                    + Api::<ReplicaSet>::namespaced(client.clone(), &ns)
+                        .list(&app)
+                        .await?
+                        .items
+                        .len()
+                    + Api::<Pod>::namespaced(client.clone(), &ns)
+                        .list(&app)
+                        .await?
+                        .items
+                        .len()
+                    + Api::<Service>::namespaced(client.clone(), &ns)
+                        .list(&sel)
+                        .await?
+                        .items
+                        .len()
+                    + Api::<Ingress>::namespaced(client.clone(), &ns)
+                        .list(&sel)
+                        .await?
+                        .items
+                        .len()
+                    + Api::<ConfigMap>::namespaced(client.clone(), &ns)
+                        .list(&sel)
+                        .await?
+                        .items
+                        .len();
+                Ok((left == 0).then_some(()))
+            }
+        },
+    )
+    .await?;
+    assert_eq!(build_jobs(&client, &env.builder.name, "gone").await?, 0);
+    // The other project is untouched.
+    assert!(current_instance(&client, &ns, "stays").await.is_ok());
+
+    // Deleting what is not there says so and fails.
+    let again = env.jockey(&["delete", "gone"])?;
+    assert!(!again.ok);
+    assert!(
+        again.stderr.contains("has nothing in namespace"),
+        "{}",
+        again.all()
+    );
+    env.cleanup().await
+}
+
+#[tokio::test]
+async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-gc").await?;
+    let ns = env.ns.name.clone();
+    let dir = example_copy("gc")?;
+    let v1 = deploy_version(&env, dir.path(), "collect", 1)?;
+    let v2 = deploy_version(&env, dir.path(), "collect", 2)?;
+    let v3 = deploy_version(&env, dir.path(), "collect", 3)?;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let names = |list: Vec<ConfigMap>| -> Vec<String> {
+        let mut v: Vec<String> = list.into_iter().filter_map(|c| c.metadata.name).collect();
+        v.sort();
+        v
+    };
+    let sel = ListParams::default().labels(&format!("{LABEL_PROJECT}=collect"));
+
+    // Every instance is referenced (v3 by the Deployment, v1 and v2 by retained ReplicaSets).
+    let run = env.jockey(&["gc", "--keep", "0"])?;
+    assert!(run.ok, "{}", run.all());
+    assert_eq!(names(cms.list(&sel).await?.items).len(), 3, "{}", run.all());
+
+    // Once v1's ReplicaSet is gone (as revisionHistoryLimit would prune it), v1 is garbage.
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    for rs in rss
+        .list(&ListParams::default().labels("app=collect"))
+        .await?
+        .items
+    {
+        let annotations = rs.metadata.annotations.clone().unwrap_or_default();
+        if annotations.get(ANNOTATION_INSTANCE) == Some(&v1) {
+            rss.delete(
+                rs.metadata.name.as_deref().unwrap_or_default(),
+                &DeleteParams::background(),
+            )
+            .await?;
+        }
+    }
+    let dry = env.jockey(&["gc", "--keep", "0", "--dry-run"])?;
+    assert!(dry.ok, "{}", dry.all());
+    assert!(
+        dry.stdout.contains(&format!("{v1} would be deleted")),
+        "{}",
+        dry.all()
+    );
+    assert!(
+        !dry.stdout.contains(&v2) && !dry.stdout.contains(&v3),
+        "{}",
+        dry.all()
+    );
+    assert_eq!(
+        names(cms.list(&sel).await?.items).len(),
+        3,
+        "a dry run deletes nothing"
+    );
+
+    // --keep 1 keeps the newest (v3); v1 is neither among the newest nor referenced: removed.
+    let run = env.jockey(&["gc", "--keep", "1"])?;
+    assert!(run.ok, "{}", run.all());
+    let mut expected = vec![v2.clone(), v3.clone()];
+    expected.sort();
+    assert_eq!(
+        names(cms.list(&sel).await?.items),
+        expected,
+        "{}",
+        run.all()
+    );
+
+    env.cleanup().await
+}
+
+#[test]
+fn completion_scripts_name_the_commands() -> Result<()> {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = deploy_support::jockey(&["completion", shell], "builder", &[])?;
+        assert!(run.ok, "{shell}: {}", run.all());
+        assert!(run.stdout.contains("kubectl-jockey"), "{shell}");
+        assert!(run.stdout.contains("rollback"), "{shell}");
+    }
+    let bad = deploy_support::jockey(&["completion", "cmd.exe"], "builder", &[])?;
+    assert!(!bad.ok);
+    Ok(())
+}
