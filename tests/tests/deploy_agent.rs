@@ -13,8 +13,9 @@ use jockey_e2e::{client, repo_root};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, Patch, PatchParams};
 
 const PROJECT: &str = "demo-agent";
 
@@ -177,6 +178,24 @@ async fn deploy_builds_applies_rolls_out_and_an_unchanged_redeploy_writes_nothin
     let tar = gunzip(gz)?;
     assert!(String::from_utf8_lossy(&tar).contains("return text + \"!\""));
     assert!(!String::from_utf8_lossy(&tar).contains("sk-test"));
+
+    // Once the load balancer controller reports an address, status shows it.
+    Api::<Ingress>::namespaced(client.clone(), &ns)
+        .patch_status(
+            &format!("ing-{PROJECT}"),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"loadBalancer": {"ingress": [
+                {"hostname": "k8s-albdeployments-0123.us-east-1.elb.amazonaws.com"}]}}})),
+        )
+        .await?;
+    let status = env.jockey(&["status", PROJECT, "-o", "json"])?;
+    assert!(status.ok, "{}", status.all());
+    let st: serde_json::Value = serde_json::from_str(&status.stdout)?;
+    assert_eq!(
+        st["ingressAddress"],
+        "k8s-albdeployments-0123.us-east-1.elb.amazonaws.com"
+    );
+    assert_eq!(st["instance"], new_instance);
 
     env.cleanup().await
 }

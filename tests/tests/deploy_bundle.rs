@@ -64,3 +64,38 @@ fn same_files_same_configmap_name_one_byte_another() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn client_dry_run_prints_every_object_as_yaml_without_a_cluster() -> Result<()> {
+    let run = deploy_support::jockey(
+        &[
+            "deploy",
+            &repo_root().join("examples/agent").to_string_lossy(),
+            "--project",
+            "yaml-demo",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+            "-n",
+            "team-a",
+        ],
+        "builder",
+        &[("KUBECONFIG", "/nonexistent/jockey-e2e/kubeconfig")],
+    )?;
+    assert!(run.ok, "{}", run.all());
+    for kind in ["ConfigMap", "Deployment", "Service", "Ingress"] {
+        assert!(
+            run.stdout.contains(&format!("kind: {kind}")),
+            "{kind}: {}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("namespace: team-a"));
+    assert!(run.stdout.contains("host: yaml-demo.deploy.agentops.ai"));
+    assert!(
+        run.stdout
+            .contains("image: registry.local:5000/hosting/yaml-demo:")
+    );
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    Ok(())
+}

@@ -191,3 +191,37 @@ async fn replica_failure_exits_non_zero_with_the_reason() -> Result<()> {
     assert!(run.elapsed < FAST, "took {:?}", run.elapsed);
     env.cleanup().await
 }
+
+#[tokio::test]
+async fn a_build_that_outlives_the_timeout_is_a_failure() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "deploy-slowbuild").await?;
+    // The build pod never starts (no kubelet plays it): the build cannot finish.
+    let pin = NoKubelet::pin(&client, &env.builder.name).await?;
+    let outcome = async {
+        let run = env.jockey(&["deploy", &example(), "--project", "slow", "--timeout", "5s"])?;
+        ensure!(!run.ok, "an unfinished build must fail: {}", run.all());
+        ensure!(
+            run.stderr.contains("did not finish within --timeout 5s"),
+            "{}",
+            run.all()
+        );
+        ensure!(
+            run.elapsed < Duration::from_secs(30),
+            "took {:?}",
+            run.elapsed
+        );
+        ensure!(
+            Api::<Deployment>::namespaced(client.clone(), &env.ns.name)
+                .get_opt("slow")
+                .await?
+                .is_none(),
+            "nothing may roll out without its image"
+        );
+        Ok(())
+    }
+    .await;
+    pin.cleanup().await?;
+    env.cleanup().await?;
+    outcome
+}
