@@ -15,6 +15,7 @@ mod builder;
 mod cluster;
 mod deploy;
 mod ecr;
+mod install;
 mod lifecycle;
 #[cfg(test)]
 mod moto;
@@ -64,6 +65,11 @@ enum Command {
     ListAlbIngresses(alb::ListArgs),
     /// Check every hop from DNS to the pods for HOST; exits non-zero when a check fails.
     ValidateAlbRouting(alb::ValidateArgs),
+    /// Install jockey-webhook (manifests/base) with a generated CA and serving certificate, the
+    /// caBundle set; run again to renew certificates near expiry. -n: namespace (jockey-system).
+    Install(install::InstallArgs),
+    /// Remove everything `install` made. -n: namespace (jockey-system).
+    Uninstall(install::UninstallArgs),
     /// Print a shell completion script, e.g. `kubectl jockey completion bash > ~/.jockey.bash`.
     Completion {
         #[arg(value_enum)]
@@ -87,6 +93,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
         Command::ListAlbIngresses(args) => alb::list(&cli.cluster, args).await,
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,
+        Command::Install(args) => install::install(&cli.cluster, args).await,
+        Command::Uninstall(args) => install::uninstall(&cli.cluster, args).await,
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
             // kubectl finds plugins by binary name; completions are for `kubectl-jockey`.

@@ -514,3 +514,52 @@ metadata:
 "#
     )
 }
+
+static PLUGIN: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The plugin binary: `$JOCKEY_PLUGIN_BIN`, or `cargo build -p kubectl-jockey` once.
+pub fn plugin_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("JOCKEY_PLUGIN_BIN") {
+        return Ok(repo_root().join(p));
+    }
+    let mut built = PLUGIN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = built.as_ref() {
+        return Ok(p.clone());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "kubectl-jockey", "--quiet"])
+        .current_dir(repo_root())
+        .status()
+        .context("running cargo build -p kubectl-jockey")?;
+    if !status.success() {
+        bail!("cargo build -p kubectl-jockey failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| repo_root().join(t))
+        .unwrap_or_else(|| repo_root().join("target"));
+    let bin = target.join("debug/kubectl-jockey");
+    *built = Some(bin.clone());
+    Ok(bin)
+}
+
+/// Runs `kubectl-jockey ARGS --kubeconfig <local cluster>`; (success, stdout+stderr).
+pub fn plugin(args: &[&str]) -> Result<(bool, String)> {
+    let out = Command::new(plugin_bin()?)
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .env_remove("IMAGE_REGISTRY")
+        .env_remove("DEPLOYMENT_DOMAIN")
+        .env_remove("ALB_SHARED_GROUP_NAME")
+        .output()
+        .context("running kubectl-jockey")?;
+    Ok((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}

@@ -1,0 +1,900 @@
+//! `install` / `uninstall`: the webhook of `manifests/base` and its certificates, without
+//! cert-manager.
+//!
+//! `install` renders the base manifests (embedded in the binary, so the plugin installs the
+//! version it was built with), creates a private CA and a serving certificate (rcgen), stores them
+//! in Secrets, sets the caBundle of both webhook configurations and server-side applies it all.
+//! Run again, it is idempotent: it renews the serving certificate when it is within
+//! `--renew-before-days` of expiry (and the CA within a year of its own), always publishing the
+//! new CA in the caBundle *before* the webhook starts serving a certificate it signed, and keeping
+//! the previous CA there until it expires, so no API server call fails during a rotation. The
+//! webhook reloads the mounted Secret by itself.
+//!
+//! `uninstall` deletes every object `install` made (they carry
+//! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else.
+
+use crate::cluster::KubeArgs;
+use anyhow::{Context, Result, bail};
+use jockey_core::Config;
+use jockey_core::certs::{self, Pair};
+use jockey_core::policy::Policy;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_NAME: &str = "jockey-webhook";
+pub const DEFAULT_NAMESPACE: &str = "jockey-system";
+const FIELD_MANAGER: &str = "kubectl-jockey-install";
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+const MANAGED_BY_VALUE: &str = "kubectl-jockey";
+const ANNOTATION_NOT_AFTER: &str = "jockey.agentops.ai/not-after";
+const ANNOTATION_CA_SHA256: &str = "jockey.agentops.ai/ca-sha256";
+const ANNOTATION_CONFIG_SHA256: &str = "jockey.agentops.ai/config-sha256";
+/// A CA lives ten years and is replaced in its last year.
+const CA_DAYS: i64 = 3650;
+const CA_RENEW_BEFORE_DAYS: i64 = 365;
+
+/// The base manifests, as `kubectl apply -k manifests/` would read them (minus kustomize's
+/// generators, which [`render`] does itself).
+const BASE: [(&str, &str); 6] = [
+    (
+        "namespace.yaml",
+        include_str!("../../manifests/base/namespace.yaml"),
+    ),
+    ("rbac.yaml", include_str!("../../manifests/base/rbac.yaml")),
+    (
+        "service.yaml",
+        include_str!("../../manifests/base/service.yaml"),
+    ),
+    ("pdb.yaml", include_str!("../../manifests/base/pdb.yaml")),
+    (
+        "deployment.yaml",
+        include_str!("../../manifests/base/deployment.yaml"),
+    ),
+    (
+        "webhooks.yaml",
+        include_str!("../../manifests/base/webhooks.yaml"),
+    ),
+];
+const BASE_POLICY: &str = include_str!("../../manifests/base/policy.yaml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailurePolicy {
+    Fail,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Print the objects (Secrets redacted) and change nothing.
+    Client,
+    /// Send everything to the API server as a dry run.
+    Server,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct InstallArgs {
+    /// Name of the webhook: its Deployment, Service, Secrets, RBAC and webhook configurations.
+    /// The webhook's namespace is -n/--namespace, default jockey-system.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// Image of jockey-webhook (default: jockey-webhook:<this plugin's version>).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Policy file for the webhook (default: manifests/base/policy.yaml); checked before install.
+    #[arg(long, value_name = "FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// Registry of builder images, for `image: jockey:auto` [env: IMAGE_REGISTRY].
+    #[arg(long)]
+    pub image_registry: Option<String>,
+    /// Only namespaces with this label are subject to the webhook (repeatable), e.g. to roll it
+    /// out namespace by namespace.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub namespace_selector: Vec<String>,
+    /// What the API server does when the webhook cannot be reached (see manifests/README.md).
+    #[arg(long, value_enum, default_value = "fail")]
+    pub failure_policy: FailurePolicy,
+    /// Renew the serving certificate when it expires within this many days.
+    #[arg(long, default_value_t = 30)]
+    pub renew_before_days: i64,
+    /// Validity of a new serving certificate, in days.
+    #[arg(long, default_value_t = 365)]
+    pub cert_days: i64,
+    /// Wait until the webhook Deployment is available.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 180)]
+    pub timeout: u64,
+    #[arg(long, value_enum)]
+    pub dry_run: Option<DryRun>,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct UninstallArgs {
+    /// Name the webhook was installed with.
+    #[arg(long, default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
+/// Everything that shapes the rendered objects.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub name: String,
+    pub namespace: String,
+    pub image: String,
+    pub config: Config,
+    pub policy_yaml: String,
+    pub namespace_selector: BTreeMap<String, String>,
+    pub failure_policy: FailurePolicy,
+}
+
+fn parse_multi_yaml(file: &str, text: &str) -> Result<Vec<Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v = Value::deserialize(doc).with_context(|| format!("parsing embedded {file}"))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn sha256_hex(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The webhook's environment, as `manifests/base/config.env` carries it.
+fn config_data(cfg: &Config) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("DEPLOYMENT_DOMAIN".into(), cfg.deployment_domain.clone()),
+        (
+            "ALB_SHARED_GROUP_NAME".into(),
+            cfg.alb_shared_group_name.clone(),
+        ),
+        (
+            "IMAGE_REPOSITORY_PREFIX".into(),
+            cfg.image_repository_prefix.clone(),
+        ),
+        (
+            "IMAGE_REGISTRY".into(),
+            cfg.image_registry.clone().unwrap_or_default(),
+        ),
+        (
+            "ALB_CERTIFICATE_ARN".into(),
+            cfg.certificate_arn.clone().unwrap_or_default(),
+        ),
+    ])
+}
+
+/// The objects of an install, in apply order, with the given caBundle (base64 PEM). Pure.
+pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
+    let mut objects = Vec::new();
+    for (file, text) in BASE {
+        // The base names everything jockey-webhook in jockey-system; a different name or
+        // namespace is a consistent rename (references, selectors, mount paths alike).
+        let text = text
+            .replace(DEFAULT_NAMESPACE, &o.namespace)
+            .replace(DEFAULT_NAME, &o.name);
+        objects.extend(parse_multi_yaml(file, &text)?);
+    }
+    let config = config_data(&o.config);
+    let config_hash = sha256_hex(&[
+        &serde_json::to_string(&config).unwrap_or_default(),
+        &o.policy_yaml,
+    ]);
+    objects.insert(
+        1,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": format!("{}-config", o.name), "namespace": o.namespace },
+            "data": config
+        }),
+    );
+    objects.insert(
+        2,
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": { "name": format!("{}-policy", o.name), "namespace": o.namespace },
+            "data": { "policy.yaml": o.policy_yaml }
+        }),
+    );
+    for obj in objects.iter_mut() {
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        // What kustomize's `namespace:` does for the base.
+        if api_resource(obj).is_ok_and(|(_, namespaced)| namespaced) {
+            obj["metadata"]["namespace"] = json!(o.namespace);
+        }
+        let labels = obj
+            .pointer_mut("/metadata")
+            .and_then(|m| m.as_object_mut())
+            .map(|m| m.entry("labels").or_insert_with(|| json!({})));
+        if let Some(Value::Object(labels)) = labels {
+            labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
+            labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
+            labels
+                .entry("app.kubernetes.io/name")
+                .or_insert_with(|| json!(o.name));
+        }
+        match kind.as_str() {
+            "Deployment" => {
+                if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
+                    c["image"] = json!(o.image);
+                }
+                // Config and policy are read at start: a change rolls the pods.
+                if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
+                    meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: config_hash });
+                }
+            }
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
+                if let Some(Value::Array(hooks)) = obj.get_mut("webhooks") {
+                    for h in hooks {
+                        h["clientConfig"]["caBundle"] = json!(ca_bundle_b64);
+                        h["failurePolicy"] = json!(match o.failure_policy {
+                            FailurePolicy::Fail => "Fail",
+                            FailurePolicy::Ignore => "Ignore",
+                        });
+                        if !o.namespace_selector.is_empty() {
+                            h["namespaceSelector"]["matchLabels"] = json!(o.namespace_selector);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(objects)
+}
+
+/// Kind -> (group, version, plural, namespaced) for the kinds an install contains.
+fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let (plural, namespaced) = match kind {
+        "Namespace" => ("namespaces", false),
+        "ServiceAccount" => ("serviceaccounts", true),
+        "ClusterRole" => ("clusterroles", false),
+        "ClusterRoleBinding" => ("clusterrolebindings", false),
+        "ConfigMap" => ("configmaps", true),
+        "Secret" => ("secrets", true),
+        "Service" => ("services", true),
+        "Deployment" => ("deployments", true),
+        "PodDisruptionBudget" => ("poddisruptionbudgets", true),
+        "MutatingWebhookConfiguration" => ("mutatingwebhookconfigurations", false),
+        "ValidatingWebhookConfiguration" => ("validatingwebhookconfigurations", false),
+        other => bail!("install does not know kind {other}; this is a bug in kubectl-jockey"),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    Ok((ApiResource::from_gvk_with_plural(&gvk, plural), namespaced))
+}
+
+fn describe(obj: &Value) -> String {
+    format!(
+        "{}/{}",
+        obj["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        obj["metadata"]["name"].as_str().unwrap_or_default()
+    )
+}
+
+fn dyn_api(client: &Client, obj: &Value) -> Result<Api<DynamicObject>> {
+    let (ar, namespaced) = api_resource(obj)?;
+    Ok(if namespaced {
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        Api::namespaced_with(client.clone(), ns, &ar)
+    } else {
+        Api::all_with(client.clone(), &ar)
+    })
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn unb64_secret(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()?
+        .get(key)
+        .and_then(|b| String::from_utf8(b.0.clone()).ok())
+}
+
+fn not_after_of(secret: &Secret) -> Option<i64> {
+    secret
+        .annotations()
+        .get(ANNOTATION_NOT_AFTER)
+        .and_then(|v| v.parse().ok())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What the certificate step decided.
+#[derive(Debug, Clone)]
+pub struct CertPlan {
+    pub ca: Pair,
+    /// CAs the webhook configurations must trust: the current one, and the previous one while a
+    /// certificate it signed may still be served.
+    pub trusted: Vec<String>,
+    pub serving: Pair,
+    pub ca_renewed: bool,
+    pub serving_renewed: bool,
+    /// Until when the previous CA stays in the caBundle (Unix seconds).
+    pub previous_until: Option<i64>,
+}
+
+/// How long a replaced CA stays trusted: long enough for every pod to have reloaded the new
+/// serving certificate (the kubelet refreshes mounted Secrets within minutes).
+const PREVIOUS_CA_GRACE_SECONDS: i64 = 7 * 86_400;
+
+/// Decides which certificates to keep or make, given the stored Secrets. Pure but for the
+/// randomness of new keys.
+pub fn plan_certificates(
+    name: &str,
+    namespace: &str,
+    ca_secret: Option<&Secret>,
+    tls_secret: Option<&Secret>,
+    now: i64,
+    renew_before_days: i64,
+    cert_days: i64,
+) -> Result<CertPlan> {
+    let ca_cn = format!("{name}-ca");
+    let existing_ca = ca_secret.and_then(|s| {
+        Some(Pair {
+            cert_pem: unb64_secret(s, "tls.crt")?,
+            key_pem: unb64_secret(s, "tls.key")?,
+            not_after: not_after_of(s)?,
+        })
+    });
+    let previous_ca = ca_secret.and_then(|s| unb64_secret(s, "previous.crt"));
+    let previous_not_after = ca_secret
+        .and_then(|s| {
+            s.annotations()
+                .get("jockey.agentops.ai/previous-not-after")
+                .cloned()
+        })
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let (ca, ca_renewed, mut trusted, previous_until) = match existing_ca {
+        Some(ca) if !certs::needs_renewal(ca.not_after, now, CA_RENEW_BEFORE_DAYS) => {
+            let mut trusted = vec![ca.cert_pem.clone()];
+            let mut until = None;
+            if let Some(prev) = previous_ca.filter(|_| previous_not_after > now) {
+                trusted.push(prev);
+                until = Some(previous_not_after);
+            }
+            (ca, false, trusted, until)
+        }
+        old => {
+            let ca = certs::new_ca(&ca_cn, CA_DAYS)
+                .with_context(|| format!("creating the CA of {name}"))?;
+            let mut trusted = vec![ca.cert_pem.clone()];
+            let mut until = None;
+            if let Some(old) = old.filter(|o| o.not_after > now) {
+                until = Some(old.not_after.min(now + PREVIOUS_CA_GRACE_SECONDS));
+                trusted.push(old.cert_pem);
+            }
+            (ca, true, trusted, until)
+        }
+    };
+    trusted.dedup();
+    let ca_sha = sha256_hex(&[&ca.cert_pem]);
+    let existing_serving = tls_secret.and_then(|s| {
+        let signed_by_current = s.annotations().get(ANNOTATION_CA_SHA256) == Some(&ca_sha);
+        signed_by_current.then_some(())?;
+        Some(Pair {
+            cert_pem: unb64_secret(s, "tls.crt")?,
+            key_pem: unb64_secret(s, "tls.key")?,
+            not_after: not_after_of(s)?,
+        })
+    });
+    let (serving, serving_renewed) = match existing_serving {
+        Some(s) if !certs::needs_renewal(s.not_after, now, renew_before_days) => (s, false),
+        _ => {
+            let names = vec![
+                format!("{name}.{namespace}.svc"),
+                format!("{name}.{namespace}.svc.cluster.local"),
+            ];
+            let s = certs::issue_serving(&ca, &ca_cn, &names, cert_days)
+                .with_context(|| format!("issuing the serving certificate of {name}"))?;
+            (s, true)
+        }
+    };
+    Ok(CertPlan {
+        ca,
+        trusted,
+        serving,
+        ca_renewed,
+        serving_renewed,
+        previous_until,
+    })
+}
+
+fn ca_secret_object(name: &str, namespace: &str, plan: &CertPlan) -> Value {
+    let mut data = json!({ "tls.crt": b64(&plan.ca.cert_pem), "tls.key": b64(&plan.ca.key_pem) });
+    let mut annotations = json!({ ANNOTATION_NOT_AFTER: plan.ca.not_after.to_string() });
+    if let (Some(prev), Some(until)) = (plan.trusted.get(1), plan.previous_until) {
+        data["previous.crt"] = json!(b64(prev));
+        annotations["jockey.agentops.ai/previous-not-after"] = json!(until.to_string());
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": format!("{name}-ca"), "namespace": namespace,
+            "labels": { MANAGED_BY: MANAGED_BY_VALUE, "app.kubernetes.io/part-of": "jockey" },
+            "annotations": annotations
+        },
+        "data": data
+    })
+}
+
+fn tls_secret_object(name: &str, namespace: &str, plan: &CertPlan) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": format!("{name}-tls"), "namespace": namespace,
+            "labels": { MANAGED_BY: MANAGED_BY_VALUE, "app.kubernetes.io/part-of": "jockey" },
+            "annotations": {
+                ANNOTATION_NOT_AFTER: plan.serving.not_after.to_string(),
+                ANNOTATION_CA_SHA256: sha256_hex(&[&plan.ca.cert_pem]),
+            }
+        },
+        "data": {
+            "tls.crt": b64(&plan.serving.cert_pem),
+            "tls.key": b64(&plan.serving.key_pem),
+            "ca.crt": b64(&plan.ca.cert_pem),
+        }
+    })
+}
+
+fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
+    let mut config = Config::from_lookup(|k| std::env::var(k).ok());
+    if let Some(r) = args.image_registry.as_deref().filter(|r| !r.is_empty()) {
+        config.image_registry = Some(r.trim_end_matches('/').to_string());
+    }
+    let policy_yaml = match &args.policy_file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading --policy-file {}", p.display()))?,
+        None => BASE_POLICY.to_string(),
+    };
+    // Refuse a policy the webhook would refuse at start.
+    Policy::parse("--policy-file", &policy_yaml)?;
+    let mut namespace_selector = BTreeMap::new();
+    for sel in &args.namespace_selector {
+        let Some((k, v)) = sel.split_once('=') else {
+            bail!(
+                "--namespace-selector {sel:?}: expected KEY=VALUE, e.g. jockey.agentops.ai/webhook=enabled"
+            );
+        };
+        namespace_selector.insert(k.to_string(), v.to_string());
+    }
+    jockey_core::ProjectId::parse(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    Ok(Options {
+        name: args.name.clone(),
+        namespace: cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string()),
+        image: args
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("jockey-webhook:{}", env!("CARGO_PKG_VERSION"))),
+        config,
+        policy_yaml,
+        namespace_selector,
+        failure_policy: args.failure_policy,
+    })
+}
+
+async fn apply(client: &Client, obj: &Value, dry_run: bool) -> Result<()> {
+    let api = dyn_api(client, obj)?;
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+    pp.dry_run = dry_run;
+    api.patch(name, &pp, &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("applying {}", describe(obj)))?;
+    Ok(())
+}
+
+pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
+    let o = options(cluster, &args)?;
+    let client = cluster.connect().await?.client;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &o.namespace);
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let existing_ns = namespaces.get_opt(&o.namespace).await.with_context(|| {
+        format!(
+            "reading namespace {}; check access to the cluster",
+            o.namespace
+        )
+    })?;
+    let ca_secret = match existing_ns {
+        Some(_) => secrets.get_opt(&format!("{}-ca", o.name)).await?,
+        None => None,
+    };
+    let tls_secret = match existing_ns.as_ref() {
+        Some(_) => secrets.get_opt(&format!("{}-tls", o.name)).await?,
+        None => None,
+    };
+    let plan = plan_certificates(
+        &o.name,
+        &o.namespace,
+        ca_secret.as_ref(),
+        tls_secret.as_ref(),
+        now_unix(),
+        args.renew_before_days,
+        args.cert_days,
+    )?;
+    let bundle = b64(&plan.trusted.concat());
+    let mut objects = render(&o, &bundle)?;
+    // A namespace install did not make is left alone (and so never deleted by uninstall).
+    if existing_ns
+        .is_some_and(|ns| ns.labels().get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE))
+    {
+        objects.retain(|obj| obj["kind"] != "Namespace");
+    }
+
+    if args.dry_run == Some(DryRun::Client) {
+        objects.push(ca_secret_object(&o.name, &o.namespace, &plan));
+        objects.push(tls_secret_object(&o.name, &o.namespace, &plan));
+        for obj in &mut objects {
+            if obj["kind"] == "Secret" {
+                obj["data"] = json!({ "tls.crt": "<redacted>", "tls.key": "<redacted>" });
+            }
+            println!("---\n{}", serde_yaml::to_string(obj)?.trim_end());
+        }
+        return Ok(());
+    }
+    let dry = args.dry_run == Some(DryRun::Server);
+    let suffix = if dry { " (server dry run)" } else { "" };
+
+    // Order matters for a rotation: the CA Secret and the webhook configurations (trusting the
+    // new CA) first, the serving certificate the pods pick up last.
+    let (first, rest): (Vec<Value>, Vec<Value>) = objects
+        .into_iter()
+        .partition(|obj| obj["kind"] == "Namespace");
+    for obj in &first {
+        apply(&client, obj, dry).await?;
+        println!("{} applied{suffix}", describe(obj));
+    }
+    let ca_obj = ca_secret_object(&o.name, &o.namespace, &plan);
+    apply(&client, &ca_obj, dry).await?;
+    println!(
+        "secret/{}-ca {}{suffix}",
+        o.name,
+        if plan.ca_renewed {
+            "created (new CA)"
+        } else {
+            "unchanged"
+        }
+    );
+    for obj in &rest {
+        apply(&client, obj, dry).await?;
+        println!("{} applied{suffix}", describe(obj));
+    }
+    let tls_obj = tls_secret_object(&o.name, &o.namespace, &plan);
+    apply(&client, &tls_obj, dry).await?;
+    let until = Time(
+        k8s_openapi::jiff::Timestamp::from_second(plan.serving.not_after)
+            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    );
+    println!(
+        "secret/{}-tls {} (serving certificate valid until {}){suffix}",
+        o.name,
+        if plan.serving_renewed {
+            "written"
+        } else {
+            "unchanged"
+        },
+        until.0
+    );
+    println!(
+        "caBundle of mutatingwebhookconfiguration/{0} and validatingwebhookconfiguration/{0} trusts {1} CA(s){suffix}",
+        o.name,
+        plan.trusted.len()
+    );
+
+    if args.wait && !dry {
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(client.clone(), &o.namespace);
+        let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
+        loop {
+            let d = deployments.get(&o.name).await?;
+            let want = d.spec.replicas.unwrap_or(1);
+            let available = d
+                .status
+                .as_ref()
+                .and_then(|s| s.available_replicas)
+                .unwrap_or(0);
+            if available >= want {
+                println!("deployment/{} available ({available}/{want})", o.name);
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!(
+                    "deployment {}/{}: {available}/{want} replicas available after {}s; check `kubectl -n {} describe deployment {}` (image pullable? Secret {}-tls mounted?)",
+                    o.namespace,
+                    o.name,
+                    args.timeout,
+                    o.namespace,
+                    o.name,
+                    o.name
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+    Ok(())
+}
+
+pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
+    let namespace = cluster
+        .namespace
+        .clone()
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string());
+    let client = cluster.connect().await?.client;
+    let o = Options {
+        name: args.name.clone(),
+        namespace: namespace.clone(),
+        image: String::new(),
+        config: Config::default(),
+        policy_yaml: String::new(),
+        namespace_selector: BTreeMap::new(),
+        failure_policy: FailurePolicy::Fail,
+    };
+    let mut objects = render(&o, "")?;
+    for suffix in ["tls", "ca"] {
+        objects.push(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": format!("{}-{suffix}", args.name), "namespace": namespace }
+        }));
+    }
+    // The webhook configurations first (so nothing calls a webhook being removed), the
+    // namespace last.
+    objects.sort_by_key(|o| match o["kind"].as_str() {
+        Some("MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration") => 0,
+        Some("Namespace") => 2,
+        _ => 1,
+    });
+    let mut removed = 0;
+    for obj in &objects {
+        let api = dyn_api(&client, obj)?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let Some(live) = api
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading {}", describe(obj)))?
+        else {
+            continue;
+        };
+        if live.labels().get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+            println!(
+                "{} left alone: not made by kubectl jockey install",
+                describe(obj)
+            );
+            continue;
+        }
+        api.delete(name, &DeleteParams::background())
+            .await
+            .with_context(|| format!("deleting {}", describe(obj)))?;
+        println!("{} deleted", describe(obj));
+        removed += 1;
+    }
+    if removed == 0 {
+        println!(
+            "nothing to uninstall: no {} in {namespace} made by kubectl jockey install",
+            args.name
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn opts() -> Options {
+        Options {
+            name: "jockey-webhook".into(),
+            namespace: "jockey-system".into(),
+            image: "reg/jockey-webhook:1".into(),
+            config: Config::default(),
+            policy_yaml: BASE_POLICY.into(),
+            namespace_selector: BTreeMap::new(),
+            failure_policy: FailurePolicy::Fail,
+        }
+    }
+
+    #[test]
+    fn renders_the_base_with_ca_bundle_image_and_labels() {
+        let objs = render(&opts(), "Q0E=").unwrap();
+        let kinds: Vec<&str> = objs.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "ConfigMap",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Service",
+                "PodDisruptionBudget",
+                "Deployment",
+                "MutatingWebhookConfiguration",
+                "ValidatingWebhookConfiguration"
+            ]
+        );
+        for o in &objs {
+            assert_eq!(o["metadata"]["labels"][MANAGED_BY], MANAGED_BY_VALUE, "{o}");
+            api_resource(o).unwrap();
+        }
+        let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "reg/jockey-webhook:1"
+        );
+        assert!(
+            d["spec"]["template"]["metadata"]["annotations"][ANNOTATION_CONFIG_SHA256].is_string()
+        );
+        for w in objs.iter().filter(|o| {
+            o["kind"]
+                .as_str()
+                .unwrap()
+                .ends_with("WebhookConfiguration")
+        }) {
+            assert_eq!(w["webhooks"][0]["clientConfig"]["caBundle"], "Q0E=");
+            assert_eq!(w["webhooks"][0]["failurePolicy"], "Fail");
+        }
+    }
+
+    #[test]
+    fn renaming_is_consistent() {
+        let mut o = opts();
+        o.name = "jw-test".into();
+        o.namespace = "team-x".into();
+        o.namespace_selector = BTreeMap::from([("k".into(), "v".into())]);
+        o.failure_policy = FailurePolicy::Ignore;
+        o.image = "reg/img:1".into();
+        o.policy_yaml = "{}".into();
+        let objs = render(&o, "").unwrap();
+        let text = serde_json::to_string(&objs).unwrap();
+        assert!(
+            !text.contains("jockey-system") && !text.contains("jockey-webhook"),
+            "{text}"
+        );
+        let w = objs
+            .iter()
+            .find(|o| o["kind"] == "MutatingWebhookConfiguration")
+            .unwrap();
+        assert_eq!(w["metadata"]["name"], "jw-test");
+        assert_eq!(
+            w["webhooks"][0]["clientConfig"]["service"]["namespace"],
+            "team-x"
+        );
+        assert_eq!(
+            w["webhooks"][0]["namespaceSelector"]["matchLabels"],
+            json!({ "k": "v" })
+        );
+        assert_eq!(w["webhooks"][0]["failurePolicy"], "Ignore");
+        for obj in &objs {
+            let namespaced = api_resource(obj).unwrap().1;
+            assert_eq!(
+                obj["metadata"]["namespace"] == "team-x",
+                namespaced,
+                "{obj}"
+            );
+        }
+        let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let vols = &d["spec"]["template"]["spec"]["volumes"];
+        assert_eq!(vols[0]["secret"]["secretName"], "jw-test-tls");
+        assert_eq!(vols[1]["configMap"]["name"], "jw-test-policy");
+    }
+
+    fn secret_from(v: Value) -> Secret {
+        // Secret data in objects is base64 of the value; Secret's ByteString holds raw bytes.
+        let mut s: Secret = serde_json::from_value(json!({ "metadata": v["metadata"] })).unwrap();
+        let data = v["data"].as_object().unwrap();
+        s.data = Some(
+            data.iter()
+                .map(|(k, b)| {
+                    use base64::Engine;
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(b.as_str().unwrap())
+                        .unwrap();
+                    (k.clone(), ByteString(raw))
+                })
+                .collect(),
+        );
+        s
+    }
+
+    #[test]
+    fn certificates_are_kept_renewed_and_rotated() {
+        let now = now_unix();
+        // First install: a CA and a serving certificate.
+        let p1 = plan_certificates("jw", "ns", None, None, now, 30, 365).unwrap();
+        assert!(p1.ca_renewed && p1.serving_renewed);
+        assert_eq!(p1.trusted, vec![p1.ca.cert_pem.clone()]);
+        let ca_s = secret_from(ca_secret_object("jw", "ns", &p1));
+        let tls_s = secret_from(tls_secret_object("jw", "ns", &p1));
+        // Second install: nothing changes.
+        let p2 = plan_certificates("jw", "ns", Some(&ca_s), Some(&tls_s), now, 30, 365).unwrap();
+        assert!(!p2.ca_renewed && !p2.serving_renewed);
+        assert_eq!(p2.serving, p1.serving);
+        // Near expiry of the serving certificate: renewed by the same CA.
+        let later = now + 340 * 86_400;
+        let p3 = plan_certificates("jw", "ns", Some(&ca_s), Some(&tls_s), later, 30, 365).unwrap();
+        assert!(!p3.ca_renewed && p3.serving_renewed);
+        assert_eq!(p3.ca, p1.ca);
+        assert_ne!(p3.serving.cert_pem, p1.serving.cert_pem);
+        // In the CA's last year: a new CA, trusted beside the old one; a new serving certificate.
+        let late = now + (CA_DAYS - 100) * 86_400;
+        let p4 = plan_certificates("jw", "ns", Some(&ca_s), Some(&tls_s), late, 30, 365).unwrap();
+        assert!(p4.ca_renewed && p4.serving_renewed);
+        assert_eq!(
+            p4.trusted,
+            vec![p4.ca.cert_pem.clone(), p1.ca.cert_pem.clone()]
+        );
+        // The old CA stays trusted through the grace period, then is dropped.
+        // (Expiries as if the new certificates had been made at `late`.)
+        let mut ca_s4 = secret_from(ca_secret_object("jw", "ns", &p4));
+        let mut tls_s4 = secret_from(tls_secret_object("jw", "ns", &p4));
+        ca_s4.annotations_mut().insert(
+            ANNOTATION_NOT_AFTER.into(),
+            (late + CA_DAYS * 86_400).to_string(),
+        );
+        tls_s4.annotations_mut().insert(
+            ANNOTATION_NOT_AFTER.into(),
+            (late + 365 * 86_400).to_string(),
+        );
+        let p4b = plan_certificates(
+            "jw",
+            "ns",
+            Some(&ca_s4),
+            Some(&tls_s4),
+            late + 86_400,
+            30,
+            365,
+        )
+        .unwrap();
+        assert_eq!(p4b.trusted.len(), 2);
+        assert!(!p4b.ca_renewed && !p4b.serving_renewed);
+        let gone = late + PREVIOUS_CA_GRACE_SECONDS + 1;
+        let p4c =
+            plan_certificates("jw", "ns", Some(&ca_s4), Some(&tls_s4), gone, 30, 365).unwrap();
+        assert_eq!(p4c.trusted, vec![p4.ca.cert_pem.clone()]);
+        // A serving Secret signed by another CA is replaced.
+        let other = plan_certificates("jw", "ns", None, None, now, 30, 365).unwrap();
+        let other_tls = secret_from(tls_secret_object("jw", "ns", &other));
+        let p5 =
+            plan_certificates("jw", "ns", Some(&ca_s), Some(&other_tls), now, 30, 365).unwrap();
+        assert!(p5.serving_renewed && !p5.ca_renewed);
+    }
+}

@@ -1,0 +1,231 @@
+//! `kubectl jockey install` / `uninstall` against the real API server: the webhook of
+//! `manifests/base` with a generated CA and serving certificate in Secrets, the caBundle set,
+//! renewal near expiry, and a clean removal.
+//!
+//! The install is scoped so it can never affect another test: its own name, a namespace
+//! selector no namespace carries, and failurePolicy Ignore.
+
+mod webhook_support;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use jockey_e2e::{TestNamespace, client};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde_json::Value;
+use std::sync::Arc;
+use webhook_support::{get_json, plugin};
+
+fn secret_field(secret: &Value, key: &str) -> Result<String> {
+    let b = secret["data"][key]
+        .as_str()
+        .with_context(|| format!("secret has no {key}: {secret}"))?;
+    Ok(String::from_utf8(
+        base64::engine::general_purpose::STANDARD.decode(b)?,
+    )?)
+}
+
+fn cluster_json(kind: &str, name: &str) -> Result<Option<Value>> {
+    let out = jockey_e2e::kubectl(&["get", kind, name, "-o", "json"])?;
+    Ok(out
+        .status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout))
+        .transpose()?)
+}
+
+/// Verifies `cert_pem` chains to the CAs in `bundle_pem` and is valid for `host`.
+fn verify(cert_pem: &str, bundle_pem: &str, host: &str) -> Result<()> {
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(bundle_pem.as_bytes()) {
+        roots.add(ca?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()?;
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())?;
+    verifier.verify_server_cert(
+        &cert,
+        &[],
+        &ServerName::try_from(host.to_string())?,
+        &[],
+        UnixTime::now(),
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls() -> Result<()> {
+    let client = client().await?;
+    let ns = TestNamespace::create(&client, "wh-install").await?;
+    let name = format!("jw-e2e-{}", std::process::id() % 100_000);
+    let scope = format!("jockey-e2e-webhook={name}");
+    let install = |extra: &[&str]| -> Result<(bool, String)> {
+        let mut args = vec![
+            "install",
+            "-n",
+            &ns.name,
+            "--name",
+            &name,
+            "--namespace-selector",
+            &scope,
+            "--failure-policy",
+            "ignore",
+            "--image",
+            "reg.example.com/jockey-webhook:e2e",
+            "--image-registry",
+            "reg.example.com",
+        ];
+        args.extend_from_slice(extra);
+        plugin(&args)
+    };
+
+    let (ok, out) = install(&[])?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("secret/{name}-ca created (new CA)")),
+        "{out}"
+    );
+    for (kind, n) in [
+        ("deployment", name.clone()),
+        ("service", name.clone()),
+        ("serviceaccount", name.clone()),
+        ("poddisruptionbudget", name.clone()),
+        ("configmap", format!("{name}-config")),
+        ("configmap", format!("{name}-policy")),
+    ] {
+        let obj = get_json(&ns.name, kind, &n)?.with_context(|| format!("{kind}/{n} missing"))?;
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "kubectl-jockey"
+        );
+    }
+    let config = get_json(&ns.name, "configmap", &format!("{name}-config"))?.context("config")?;
+    assert_eq!(config["data"]["IMAGE_REGISTRY"], "reg.example.com");
+    let d = get_json(&ns.name, "deployment", &name)?.context("deployment")?;
+    let pod = &d["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "reg.example.com/jockey-webhook:e2e"
+    );
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        format!("{name}-tls")
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    for kind in ["clusterrole", "clusterrolebinding"] {
+        assert!(
+            cluster_json(kind, &name)?.is_some(),
+            "{kind}/{name} missing"
+        );
+    }
+
+    // The serving certificate: in <name>-tls, signed by the CA in ca.crt, valid for the Service.
+    let tls = get_json(&ns.name, "secret", &format!("{name}-tls"))?.context("tls secret")?;
+    assert_eq!(tls["type"], "kubernetes.io/tls");
+    let cert = secret_field(&tls, "tls.crt")?;
+    let ca = secret_field(&tls, "ca.crt")?;
+    assert!(secret_field(&tls, "tls.key")?.contains("PRIVATE KEY"));
+    verify(&cert, &ca, &format!("{name}.{}.svc", ns.name))?;
+    // The caBundle of both configurations is that CA; they point at the Service and are scoped.
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        let w = cluster_json(kind, &name)?.with_context(|| format!("{kind}/{name} missing"))?;
+        let hook = &w["webhooks"][0];
+        let bundle = base64::engine::general_purpose::STANDARD.decode(
+            hook["clientConfig"]["caBundle"]
+                .as_str()
+                .unwrap_or_default(),
+        )?;
+        assert_eq!(String::from_utf8(bundle)?, ca, "{kind}");
+        assert_eq!(hook["clientConfig"]["service"]["name"], name.as_str());
+        assert_eq!(
+            hook["clientConfig"]["service"]["namespace"],
+            ns.name.as_str()
+        );
+        assert_eq!(
+            hook["namespaceSelector"]["matchLabels"]["jockey-e2e-webhook"],
+            name.as_str()
+        );
+        assert_eq!(hook["failurePolicy"], "Ignore");
+        assert_eq!(hook["sideEffects"], "None");
+    }
+
+    // Run again: nothing to renew.
+    let (ok, out) = install(&[])?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("secret/{name}-ca unchanged")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("secret/{name}-tls unchanged")),
+        "{out}"
+    );
+    let tls2 = get_json(&ns.name, "secret", &format!("{name}-tls"))?.context("tls secret")?;
+    assert_eq!(secret_field(&tls2, "tls.crt")?, cert);
+
+    // A server-side dry run changes nothing either.
+    let (ok, out) = install(&["--dry-run", "server", "--renew-before-days", "400"])?;
+    assert!(ok && out.contains("(server dry run)"), "{out}");
+    let tls3 = get_json(&ns.name, "secret", &format!("{name}-tls"))?.context("tls secret")?;
+    assert_eq!(secret_field(&tls3, "tls.crt")?, cert);
+
+    // Near expiry (renew when less than 400 days are left of 365): a new serving certificate
+    // from the same CA, still trusted by the caBundle.
+    let (ok, out) = install(&["--renew-before-days", "400"])?;
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("secret/{name}-tls written")), "{out}");
+    let tls4 = get_json(&ns.name, "secret", &format!("{name}-tls"))?.context("tls secret")?;
+    let renewed = secret_field(&tls4, "tls.crt")?;
+    assert_ne!(renewed, cert);
+    assert_eq!(secret_field(&tls4, "ca.crt")?, ca);
+    verify(&renewed, &ca, &format!("{name}.{}.svc", ns.name))?;
+
+    // Uninstall removes everything install made, and leaves the namespace it did not make.
+    let (ok, out) = plugin(&["uninstall", "-n", &ns.name, "--name", &name])?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("namespace/{} left alone", ns.name)),
+        "{out}"
+    );
+    for (kind, n) in [
+        ("deployment", name.clone()),
+        ("service", name.clone()),
+        ("serviceaccount", name.clone()),
+        ("poddisruptionbudget", name.clone()),
+        ("configmap", format!("{name}-config")),
+        ("configmap", format!("{name}-policy")),
+        ("secret", format!("{name}-tls")),
+        ("secret", format!("{name}-ca")),
+    ] {
+        assert!(
+            get_json(&ns.name, kind, &n)?.is_none(),
+            "{kind}/{n} still there"
+        );
+    }
+    for kind in [
+        "clusterrole",
+        "clusterrolebinding",
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        assert!(
+            cluster_json(kind, &name)?.is_none(),
+            "{kind}/{name} still there"
+        );
+    }
+    let (ok, out) = plugin(&["uninstall", "-n", &ns.name, "--name", &name])?;
+    assert!(ok && out.contains("nothing to uninstall"), "{out}");
+
+    ns.cleanup().await?;
+    Ok(())
+}
