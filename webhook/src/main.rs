@@ -65,13 +65,57 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
+    /// Write a fresh CA and a serving certificate signed by it into DIR (ca.crt, tls.crt,
+    /// tls.key), for running the webhook next to a cluster and registering it by URL.
+    DevCerts {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Names and addresses the certificate is valid for (repeatable).
+        #[arg(long = "host", default_values = ["127.0.0.1", "localhost"])]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+}
+
+fn dev_certs(dir: &std::path::Path, hosts: &[String], days: i64) -> Result<()> {
+    use jockey_core::certs;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ca = certs::new_ca("jockey-webhook-dev-ca", days)?;
+    let serving = certs::issue_serving(&ca, "jockey-webhook-dev-ca", hosts, days)?;
+    for (file, content) in [
+        ("ca.crt", &ca.cert_pem),
+        ("tls.key", &serving.key_pem),
+        ("tls.crt", &serving.cert_pem),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key (valid {days} days for {1})",
+        dir.display(),
+        hosts.join(", ")
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Version) = cli.command {
-        println!("jockey-webhook {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Some(Command::Version) => {
+            println!("jockey-webhook {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::DevCerts { dir, hosts, days }) => {
+            return match dev_certs(dir, hosts, *days) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("jockey-webhook dev-certs: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     init_logging();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -29,6 +29,7 @@ pub struct App {
     ingresses_synced: AtomicBool,
     namespaces_synced: AtomicBool,
     synced: Notify,
+    announced: AtomicBool,
     pub metrics: Metrics,
 }
 
@@ -42,6 +43,7 @@ impl App {
             ingresses_synced: AtomicBool::new(false),
             namespaces_synced: AtomicBool::new(false),
             synced: Notify::new(),
+            announced: AtomicBool::new(false),
             metrics: Metrics::new(),
         }
     }
@@ -71,6 +73,14 @@ impl App {
     pub fn mark_synced_for_tests(&self) {
         self.ingresses_synced.store(true, Ordering::Release);
         self.namespaces_synced.store(true, Ordering::Release);
+        self.synced.notify_waiters();
+    }
+
+    /// Wakes waiting requests; logs readiness once (scripts wait for this line).
+    fn announce_if_ready(&self) {
+        if self.is_ready() && !self.announced.swap(true, Ordering::AcqRel) {
+            tracing::info!("caches synced; ready");
+        }
         self.synced.notify_waiters();
     }
 
@@ -123,7 +133,7 @@ pub async fn watch_ingresses(client: Client, app: Arc<App>) {
                     app.set_index(s);
                 }
                 app.ingresses_synced.store(true, Ordering::Release);
-                app.synced.notify_waiters();
+                app.announce_if_ready();
             }
             Ok(Event::Apply(i)) => {
                 app.with_index(|idx| idx.upsert(IngressRecord::from_ingress(&i)))
@@ -165,7 +175,7 @@ pub async fn watch_namespaces(client: Client, app: Arc<App>) {
                     *app.namespaces.write().unwrap_or_else(|p| p.into_inner()) = s;
                 }
                 app.namespaces_synced.store(true, Ordering::Release);
-                app.synced.notify_waiters();
+                app.announce_if_ready();
             }
             Ok(Event::Apply(n)) => {
                 if let Some(name) = n.metadata.name.clone() {
