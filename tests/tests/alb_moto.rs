@@ -313,6 +313,7 @@ async fn validate_and_status_read_the_alb_from_moto() -> Result<()> {
         "load-balancer",
         "listener-rule",
         "target-health",
+        "targets-are-endpoints",
         "dns",
     ] {
         assert!(

@@ -1057,7 +1057,7 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
         for name in ["address", "group-settings", "service", "endpoints"] {
             checks.push(Check::skip(name, "no Ingress to check"));
         }
-        aws_checks(&mut checks, &host, None, input.aws);
+        aws_checks(&mut checks, &host, None, &[], input.aws);
         dns_check(&mut checks, &host, &[], input.dns);
         probe_check(&mut checks, &host, input.probe);
         return checks;
@@ -1232,9 +1232,11 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
     }
 
     // 5. Ready endpoints.
+    let mut ready_ips = Vec::new();
     match &backend {
         Some((svc, _, _)) if service.is_some() => {
             let ready = ready_endpoints(&cluster.endpoint_slices, ns, svc);
+            ready_ips = ready.clone();
             if ready.is_empty() {
                 checks.push(Check::fail(
                     "endpoints",
@@ -1257,7 +1259,7 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
     }
 
     // 6. AWS: load balancer, listener rule, target health.
-    aws_checks(&mut checks, &host, Some(ing), input.aws);
+    aws_checks(&mut checks, &host, Some(ing), &ready_ips, input.aws);
     // 7. DNS.
     dns_check(&mut checks, &host, &addrs, input.dns);
     // 8. The probe.
@@ -1265,8 +1267,20 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
     checks
 }
 
-fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &AwsView) {
-    const NAMES: [&str; 3] = ["load-balancer", "listener-rule", "target-health"];
+/// `endpoints`: the Service's ready endpoint addresses, to compare with the registered targets.
+fn aws_checks(
+    checks: &mut Vec<Check>,
+    host: &str,
+    ing: Option<&Ingress>,
+    endpoints: &[String],
+    aws: &AwsView,
+) {
+    const NAMES: [&str; 4] = [
+        "load-balancer",
+        "listener-rule",
+        "target-health",
+        "targets-are-endpoints",
+    ];
     let snap = match aws {
         AwsView::Read(s) => s,
         AwsView::Skipped(why) => {
@@ -1364,7 +1378,9 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
             "the controller has not (yet) written the Ingress's rule: check its events \
              (`kubectl jockey alb-status`) and that the Ingress host is spelled as requested",
         ));
-        checks.push(Check::skip("target-health", "no rule forwards the host"));
+        for n in &NAMES[2..] {
+            checks.push(Check::skip(n, "no rule forwards the host"));
+        }
         return;
     }
     checks.push(Check::pass(
@@ -1389,6 +1405,7 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
     let (healthy_parts, bad) = target_health(snap, &forwards);
     if bad.is_empty() {
         checks.push(Check::pass("target-health", healthy_parts.join("; ")));
+        checks.push(targets_are_endpoints(snap, &forwards, endpoints));
     } else {
         checks.push(Check::fail(
             "target-health",
@@ -1397,6 +1414,66 @@ fn aws_checks(checks: &mut Vec<Check>, host: &str, ing: Option<&Ingress>, aws: &
              answer it (`kubectl jockey logs PROJECT`), that the endpoints above are the \
              registered targets, and that the pods' security group admits the ALB",
         ));
+        checks.push(Check::skip(
+            "targets-are-endpoints",
+            "no healthy target to compare",
+        ));
+    }
+}
+
+/// With `target-type: ip` the targets are pod IPs, registered by the controller from the
+/// Service's endpoints. Healthy targets that are none of the current endpoints mean the ALB
+/// serves pods that are gone or not this project's: the controller stopped syncing.
+fn targets_are_endpoints(
+    snap: &ElbSnapshot,
+    forwards: &[Forward<'_>],
+    endpoints: &[String],
+) -> Check {
+    const NAME: &str = "targets-are-endpoints";
+    let tgs: Vec<&TargetGroup> = forwards
+        .iter()
+        .flat_map(|(_, _, arns)| arns.iter())
+        .filter_map(|a| snap.target_group(a))
+        .filter(|t| t.target_type == "ip")
+        .collect();
+    if tgs.is_empty() {
+        return Check::skip(
+            NAME,
+            "no target group of type ip (instance targets are nodes)",
+        );
+    }
+    if endpoints.is_empty() {
+        return Check::skip(NAME, "no ready endpoints to compare with");
+    }
+    let healthy: Vec<&str> = tgs
+        .iter()
+        .flat_map(|t| t.targets.iter())
+        .filter(|t| t.state == "healthy")
+        .map(|t| t.id.as_str())
+        .collect();
+    let matching = healthy
+        .iter()
+        .filter(|id| endpoints.iter().any(|e| e == *id))
+        .count();
+    if matching > 0 {
+        Check::pass(
+            NAME,
+            format!(
+                "{matching} of {} healthy target(s) are ready endpoints of the Service",
+                healthy.len()
+            ),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "the healthy targets ({}) are none of the Service's ready endpoints ({})",
+                healthy.join(", "),
+                endpoints.join(", ")
+            ),
+            "the AWS Load Balancer Controller has not synced the target group: check its \
+             pods and logs (`kubectl jockey alb-status`) and the Ingress's TargetGroupBinding",
+        )
     }
 }
 

@@ -537,6 +537,7 @@ fn a_fully_wired_host_passes_every_check() {
             "load-balancer",
             "listener-rule",
             "target-health",
+            "targets-are-endpoints",
             "dns"
         ]
     );
@@ -706,7 +707,12 @@ fn without_aws_the_aws_checks_are_skipped_not_failed() {
         HOST,
     );
     assert!(!any_failed(&checks));
-    for n in ["load-balancer", "listener-rule", "target-health"] {
+    for n in [
+        "load-balancer",
+        "listener-rule",
+        "target-health",
+        "targets-are-endpoints",
+    ] {
         assert_eq!(outcome(&checks, n), Outcome::Skip);
         assert!(detail(&checks, n).contains("no credentials"));
     }
@@ -973,4 +979,30 @@ fn status_reports_failures_of_the_shared_groups_only() {
     let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
     assert!(s.failures.is_empty(), "{:#?}", s.failures);
     assert!(s.problems.is_empty(), "{:#?}", s.problems);
+}
+
+#[test]
+fn healthy_targets_must_be_the_services_endpoints() {
+    // The endpoint is 10.0.1.10; the only healthy target is a pod that is gone.
+    let snap = snapshot(
+        vec![forward("1", HOST, "arn:tg/p1")],
+        vec![tg("arn:tg/p1", &[("10.0.9.99", "healthy")])],
+    );
+    let checks = run(&healthy_cluster(), &AwsView::Read(snap), &good_dns(), HOST);
+    assert_eq!(outcome(&checks, "target-health"), Outcome::Pass);
+    assert_eq!(outcome(&checks, "targets-are-endpoints"), Outcome::Fail);
+    assert!(detail(&checks, "targets-are-endpoints").contains("10.0.9.99"));
+
+    // Instance targets are nodes, not endpoints: nothing to compare.
+    let mut instance = tg("arn:tg/p1", &[("i-0abc", "healthy")]);
+    instance.target_type = "instance".into();
+    let snap = snapshot(vec![forward("1", HOST, "arn:tg/p1")], vec![instance]);
+    let checks = run(&healthy_cluster(), &AwsView::Read(snap), &good_dns(), HOST);
+    assert_eq!(outcome(&checks, "targets-are-endpoints"), Outcome::Skip);
+
+    // Without ready endpoints the endpoints check already failed; this one has nothing to say.
+    let mut cluster = healthy_cluster();
+    cluster.endpoint_slices.clear();
+    let checks = run(&cluster, &AwsView::Read(good_snapshot()), &good_dns(), HOST);
+    assert_eq!(outcome(&checks, "targets-are-endpoints"), Outcome::Skip);
 }
