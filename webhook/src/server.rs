@@ -136,7 +136,7 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
                 operation = %h.operation,
                 object = %h.object,
                 result = h.outcome.as_str(),
-                message = h.message.as_deref().unwrap_or(""),
+                reason = h.message.as_deref().unwrap_or(""),
                 latency_ms = seconds * 1000.0,
                 "admission"
             );
