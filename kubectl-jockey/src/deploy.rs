@@ -134,8 +134,20 @@ pub fn render(
     })
 }
 
-/// Prints objects the way kubectl does: YAML documents separated by `---`, or a JSON `List`.
+/// Prints objects the way kubectl does: YAML documents separated by `---`, or a JSON `List`,
+/// without `managedFields` (kubectl hides them too).
 pub fn print_objects(objects: &[serde_json::Value], format: OutputFormat) -> Result<()> {
+    let objects: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                meta.remove("managedFields");
+            }
+            o
+        })
+        .collect();
+    let objects = objects.as_slice();
     match format {
         OutputFormat::Json => print_structured(
             &serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": objects }),
@@ -238,6 +250,24 @@ where
         .await
         .with_context(|| format!("applying {what}"))?;
     Ok((change, serde_json::to_value(&applied)?))
+}
+
+/// Kaniko pushes its layer cache to `<prefix>/PROJECT/cache`; ECR, unlike most registries,
+/// needs that repository to exist first. Called only when ECR is reachable (the image's own
+/// repository was just ensured by [`crate::ecr::prepare`]).
+async fn ensure_cache_repository(cfg: &Config, project: &ProjectId) -> Result<()> {
+    let Some(ecr) = cfg
+        .image_registry
+        .as_deref()
+        .and_then(crate::ecr::parse_registry)
+    else {
+        return Ok(());
+    };
+    let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
+    let client = aws_sdk_ecr::Client::new(&sdk);
+    let name = format!("{}/cache", project.repository(&cfg.image_repository_prefix));
+    crate::ecr::ensure_repository(&client, &ecr.account, &name).await?;
+    Ok(())
 }
 
 pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
@@ -366,6 +396,9 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                 }
                 let plan = BuildPlan::new(&cfg, &project, &bundle, args.timeout)?;
                 build::check_builder(client, &plan.namespace).await?;
+                if matches!(other, crate::ecr::Decision::Build { .. }) {
+                    ensure_cache_repository(&cfg, &project).await?;
+                }
                 build::run_build(build::BuildRun {
                     client,
                     plan: &plan,

@@ -98,8 +98,25 @@ async fn failed_build_exits_non_zero_with_the_job_reason_and_log_tail() -> Resul
     }
     .await;
     pin.cleanup().await?;
+    if outcome.is_ok() {
+        // Deploying again retries: the failed Job is replaced, and this time KWOK completes it.
+        let failed_uid = job_uid(&client, &env.builder.name).await?;
+        let run = spawn_deploy(&env, "broken-build").await??;
+        ensure!(run.ok, "the retry must succeed: {}", run.all());
+        ensure!(
+            job_uid(&client, &env.builder.name).await? != failed_uid,
+            "the failed Job must have been replaced"
+        );
+    }
     env.cleanup().await?;
     outcome
+}
+
+async fn job_uid(client: &kube::Client, ns: &str) -> Result<Option<String>> {
+    let jobs = Api::<k8s_openapi::api::batch::v1::Job>::namespaced(client.clone(), ns)
+        .list(&kube::api::ListParams::default().labels("app.kubernetes.io/component=build"))
+        .await?;
+    Ok(jobs.items.into_iter().find_map(|j| j.metadata.uid))
 }
 
 async fn crashing_rollout(

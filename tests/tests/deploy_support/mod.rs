@@ -289,6 +289,7 @@ pub struct NoKubelet {
     client: Client,
     pub node: String,
     policy: String,
+    ns: String,
 }
 
 fn map_resource(kind: &str, plural: &str) -> ApiResource {
@@ -351,31 +352,39 @@ impl NoKubelet {
             client: client.clone(),
             node: node.clone(),
             policy,
+            ns: ns.to_string(),
         };
         // Policies take effect after the API server's informer saw them: probe until a pod lands
         // on the node (server-side dry run, so nothing is left behind).
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        me.wait_pinned(true).await?;
+        Ok(me)
+    }
+
+    /// Waits until new pods in the namespace are (or are no longer) bound to the node.
+    async fn wait_pinned(&self, pinned: bool) -> Result<()> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
         let probe: Pod = serde_json::from_value(json!({
             "metadata": {"name": "nokubelet-probe"},
             "spec": {"containers": [{"name": "c", "image": "probe"}]}
         }))?;
-        wait_for(
-            "the MutatingAdmissionPolicy to take effect",
-            Duration::from_secs(30),
-            || {
-                let (pods, probe, node) = (pods.clone(), probe.clone(), node.clone());
-                async move {
-                    let params = PostParams {
-                        dry_run: true,
-                        ..Default::default()
-                    };
-                    let p = pods.create(&params, &probe).await?;
-                    Ok((p.spec.and_then(|s| s.node_name) == Some(node)).then_some(()))
-                }
-            },
-        )
-        .await?;
-        Ok(me)
+        let what = if pinned {
+            "the MutatingAdmissionPolicy to take effect"
+        } else {
+            "the MutatingAdmissionPolicy to be gone"
+        };
+        wait_for(what, Duration::from_secs(30), || {
+            let (pods, probe, node) = (pods.clone(), probe.clone(), self.node.clone());
+            async move {
+                let params = PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                };
+                let p = pods.create(&params, &probe).await?;
+                let on_node = p.spec.and_then(|s| s.node_name) == Some(node);
+                Ok((on_node == pinned).then_some(()))
+            }
+        })
+        .await
     }
 
     pub async fn cleanup(self) -> Result<()> {
@@ -396,6 +405,11 @@ impl NoKubelet {
         let _ = policies
             .delete(&self.policy, &DeleteParams::default())
             .await;
+        // The namespace may be used on (a retry after a failure): wait until pods run normally.
+        // The API server refreshes its compiled admission policies about once a second; a short
+        // pause after the probe covers a refresh still in flight.
+        self.wait_pinned(false).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         Ok(())
     }
 }
