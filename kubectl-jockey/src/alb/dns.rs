@@ -62,7 +62,14 @@ pub async fn resolve(resolver: &TokioResolver, name: &str) -> DnsAnswer {
             answer
         }
         Err(err) => DnsAnswer {
-            error: Some(err.to_string()),
+            // The resolver's own text names its internal query structs; say it plainly.
+            error: Some(if err.is_nx_domain() {
+                "no such name (NXDOMAIN)".to_string()
+            } else if err.is_no_records_found() {
+                "no A or AAAA record".to_string()
+            } else {
+                err.to_string()
+            }),
             ..Default::default()
         },
     }
