@@ -272,13 +272,17 @@ fn print_status(s: &report::Status, wide: bool) {
     for g in &s.groups {
         if let Some(lb) = &g.load_balancer {
             println!(
-                "{}: {} {} {} {} listeners {}",
+                "{}: {} ({}), {}, {}, listeners {}",
                 g.group,
                 lb.name,
                 lb.dns_name,
                 lb.state,
                 lb.scheme,
-                lb.listeners.join(",")
+                if lb.listeners.is_empty() {
+                    "none".to_string()
+                } else {
+                    lb.listeners.join(", ")
+                }
             );
             let rows: Vec<Vec<String>> = lb
                 .routes
