@@ -108,6 +108,26 @@ pub fn api_message(err: &kube::Error) -> String {
     }
 }
 
+/// An error and its causes on one line (object, cause, fix), like anyhow's `{:#}`, but with
+/// the API server's own message for a kube error instead of the whole Status structure.
+pub fn error_chain(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = match cause.downcast_ref::<kube::Error>() {
+            Some(k) => api_message(k),
+            None => cause.to_string(),
+        };
+        // kube's errors repeat their source in their own text; keep each message once.
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        if cause.downcast_ref::<kube::Error>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
 /// Server-side apply parameters of every write jockey makes. `force` because the plugin is the
 /// owner of these objects' fields: a field another manager took over (e.g. `kubectl scale`) is
 /// taken back, as `kubectl apply --server-side --force-conflicts` would.

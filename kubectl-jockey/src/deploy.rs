@@ -6,11 +6,11 @@ use crate::build::{self, BuildPlan};
 use crate::cluster::{KubeArgs, apply_params};
 use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
 use jockey_core::{Config, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 use kube::api::Patch;
@@ -319,6 +319,13 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let client = &cluster.client;
     let ns = cluster.namespace.as_str();
     let dry = args.dry_run == DryRun::Server;
+    // Reading namespaces may be forbidden to a tenant (an error here): the writes below tell.
+    if let Ok(None) = Api::<Namespace>::all(client.clone()).get_opt(ns).await {
+        bail!(
+            "namespace {ns} does not exist; create it (`kubectl create namespace {ns}`) or pass \
+             -n with an existing one"
+        );
+    }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
@@ -477,6 +484,80 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use jockey_core::bundle::{Collected, Entry};
+    use jockey_core::names::{ANNOTATION_INSTANCE, LABEL_PROJECT};
+
+    fn bundle() -> Bundle {
+        Bundle::from_collected(Collected {
+            entries: vec![Entry::file("server.py", "print()", false)],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn render_goes_through_the_core_defaults_with_names_namespace_and_instance() {
+        let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "r.example".to_string()));
+        let p = ProjectId::parse("demo").unwrap();
+        let b = bundle();
+        let r = render(&p, &b, &cfg, "team-a", "alb-deployments").unwrap();
+        let cm_name = b.hash.configmap_name();
+        assert_eq!(r.configmap.metadata.name.as_deref(), Some(cm_name.as_str()));
+        for ns in [
+            &r.configmap.metadata.namespace,
+            &r.deployment.metadata.namespace,
+            &r.service.metadata.namespace,
+            &r.ingress.metadata.namespace,
+        ] {
+            assert_eq!(ns.as_deref(), Some("team-a"));
+        }
+        let annotations = r.deployment.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations[ANNOTATION_INSTANCE], cm_name);
+        assert_eq!(
+            r.deployment.metadata.labels.clone().unwrap()[LABEL_PROJECT],
+            "demo"
+        );
+        let image = r.deployment.spec.template.spec.clone().unwrap().containers[0]
+            .image
+            .clone();
+        assert_eq!(
+            image,
+            Some(format!("r.example/hosting/demo:{}", b.hash.short()))
+        );
+        // Exactly what the webhook would make of the same minimal objects.
+        let again = defaults::default_deployment(&r.deployment, &cfg).unwrap();
+        assert_eq!(again.spec, r.deployment.spec, "defaulting is idempotent");
+        assert_eq!(r.service.metadata.name.as_deref(), Some("svc-demo"));
+        assert_eq!(r.ingress.metadata.name.as_deref(), Some("ing-demo"));
+        let group = &r.ingress.metadata.annotations.clone().unwrap()[defaults::ALB_GROUP_NAME];
+        assert_eq!(group, "alb-deployments");
+    }
+
+    #[test]
+    fn render_without_a_registry_is_refused_with_the_fix() {
+        let err = render(
+            &ProjectId::parse("demo").unwrap(),
+            &bundle(),
+            &Config::default(),
+            "ns",
+            "g",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");
+    }
+
+    #[test]
+    fn comparable_ignores_bookkeeping_but_not_content() {
+        let live = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "5",
+            "managedFields": [{"manager": "x"}], "generation": 3, "uid": "u",
+            "creationTimestamp": "t"}, "spec": {"x": 1}, "status": {"y": 2}});
+        let would = serde_json::json!({"metadata": {"name": "a", "resourceVersion": "6"},
+            "spec": {"x": 1}});
+        assert_eq!(comparable(&live), comparable(&would));
+        let changed = serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": 2}});
+        assert_ne!(comparable(&live), comparable(&changed));
+    }
 
     #[test]
     fn durations() {

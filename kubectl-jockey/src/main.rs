@@ -114,8 +114,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            // `{:#}` prints the whole context chain on one line: object, cause, fix.
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", cluster::error_chain(&err));
             ExitCode::FAILURE
         }
     }
