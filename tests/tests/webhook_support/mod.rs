@@ -103,6 +103,9 @@ pub struct Webhook {
     pub dir: PathBuf,
     child: Child,
     registered: bool,
+    /// Namespaces [`Webhook::scope`] labelled: deleted on drop when the test panicked (a passing
+    /// test cleans up its own).
+    scoped: Mutex<Vec<String>>,
 }
 
 impl Webhook {
@@ -146,6 +149,7 @@ impl Webhook {
             dir,
             child,
             registered: false,
+            scoped: Mutex::new(Vec::new()),
         };
         let start = Instant::now();
         loop {
@@ -300,6 +304,10 @@ impl Webhook {
 
     /// Labels `ns` so this webhook applies to it (and, optionally, claims it for a project).
     pub async fn scope(&self, client: &Client, ns: &str, project: Option<&str>) -> Result<()> {
+        self.scoped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ns.to_string());
         let mut labels = json!({ SCOPE_LABEL: self.name });
         if let Some(p) = project {
             labels["jockey.agentops.ai/project"] = json!(p);
@@ -335,6 +343,9 @@ impl Drop for Webhook {
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("--- jockey-webhook log ({}) ---\n{}", self.name, self.log());
+            for ns in self.scoped.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                let _ = kubectl(&["delete", "namespace", ns, "--wait=false"]);
+            }
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
