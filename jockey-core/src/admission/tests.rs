@@ -541,3 +541,29 @@ fn no_input_panics() {
     let deep = "[".repeat(100_000);
     assert!(w.call_bytes(Endpoint::Mutate, deep.as_bytes()).is_err());
 }
+
+#[test]
+fn decisions_stay_fast_with_ten_thousand_ingresses() {
+    let mut w = World::new();
+    for i in 0..10_000 {
+        let p = ProjectId::parse(&format!("p{i}")).unwrap();
+        let mut ing = default_ingress(&render_ingress(&p), &w.cfg, "alb-deployments").unwrap();
+        ing.metadata.namespace = Some(format!("ns-{i}"));
+        w.index.upsert(IngressRecord::from_ingress(&ing));
+    }
+    let i =
+        with_ns(&default_ingress(&render_ingress(&project()), &w.cfg, "alb-deployments").unwrap());
+    let body = serde_json::to_vec(&review("Ingress", "CREATE", i, None)).unwrap();
+    let start = std::time::Instant::now();
+    let n = 200;
+    for _ in 0..n {
+        let h = w.call_bytes(Endpoint::Validate, &body).unwrap();
+        assert_eq!(h.outcome, Outcome::Allowed, "{:?}", h.message);
+        let h = w.call_bytes(Endpoint::Mutate, &body).unwrap();
+        assert_eq!(h.outcome, Outcome::Allowed, "{:?}", h.message);
+    }
+    let per = start.elapsed() / (2 * n);
+    eprintln!("{per:?} per decision with 10,000 indexed Ingresses");
+    // Generous even for an unoptimised build on a loaded machine: the lookups are O(answer).
+    assert!(per < std::time::Duration::from_millis(20), "{per:?}");
+}
