@@ -329,6 +329,26 @@ async fn validate_and_status_read_the_alb_from_moto() -> Result<()> {
         line(&stdout, "dns").contains(&alb.to_ascii_lowercase()),
         "{stdout}"
     );
+    // The same checks as JSON, for scripts.
+    let out = jockey(
+        &[
+            "validate-alb-routing",
+            &host("p1"),
+            "--alb-group",
+            &base,
+            "--nameserver",
+            &nameserver,
+            "-o",
+            "json",
+        ],
+        &env,
+    )?;
+    assert!(out.status.success(), "{}", text(&out));
+    let checks = json_stdout(&out)?;
+    let checks = checks.as_array().expect("an array of checks");
+    assert_eq!(checks.len(), 10, "{checks:#?}");
+    assert!(checks.iter().all(|c| c["outcome"] == "pass"), "{checks:#?}");
+    assert_eq!(checks[6]["name"], "listener-rule");
 
     // alb-status reads the same ALB back and finds nothing wrong with the group.
     let out = jockey(&status_args, &env)?;
