@@ -21,6 +21,7 @@ kubectl jockey version
 if [ -x tests/webhook-local.sh ]; then
   step "jockey-webhook next to the cluster"
   tests/webhook-local.sh start
+  kubectl label namespace default jockey.agentops.ai/webhook=local --overwrite >/dev/null
 fi
 
 step "kubectl jockey setup-builder"

@@ -2,6 +2,7 @@
 # Runs jockey-webhook on 127.0.0.1 next to the local cluster and registers it by URL, the way the
 # end-to-end tests do (the cluster's nodes are fake, so it cannot run as a pod there).
 #   tests/webhook-local.sh start   # (re)start it and register Mutating/ValidatingWebhookConfigurations
+#                                  # for namespaces labelled jockey.agentops.ai/webhook=local
 #   tests/webhook-local.sh stop    # unregister and stop it
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,18 +22,12 @@ start() {
   stop
   mkdir -p "$state"
   [ -x "$bin" ] || (cd "$root" && cargo build -p jockey-webhook)
-  # A CA and a serving certificate for 127.0.0.1, valid a week; the CA goes into caBundle.
-  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=jockey-local-ca \
-    -keyout "$state/ca.key" -out "$state/ca.crt" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-    -keyout "$state/tls.key" -out "$state/tls.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$state/ext.cnf"
-  openssl x509 -req -in "$state/tls.csr" -CA "$state/ca.crt" -CAkey "$state/ca.key" \
-    -CAcreateserial -days 7 -extfile "$state/ext.cnf" -out "$state/tls.crt" 2>/dev/null
+  # A CA and a serving certificate for 127.0.0.1; the CA goes into caBundle.
+  "$bin" dev-certs --dir "$state" --days 7 >/dev/null
   : > "$state/policy.yaml"
   nohup "$bin" --listen "127.0.0.1:$port" --tls-cert-file "$state/tls.crt" \
     --tls-key-file "$state/tls.key" --policy-file "$state/policy.yaml" \
-    --kubeconfig "$kubeconfig" > "$state/webhook.log" 2>&1 &
+    --kubeconfig "$kubeconfig" --image-registry "${IMAGE_REGISTRY:-registry.local:5000}" > "$state/webhook.log" 2>&1 &
   echo $! > "$state/pid"
   for _ in $(seq 1 60); do
     curl -fsk "https://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -68,8 +63,10 @@ webhooks:
     resources: ["ingresses"]
   objectSelector:
     matchExpressions: [{key: jockey.agentops.ai/project, operator: Exists}]
+  # Only namespaces that opted in: the end-to-end tests register their own webhooks and must
+  # never be answered (or failed) by this one.
   namespaceSelector:
-    matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system, jockey-system]}]
+    matchLabels: {jockey.agentops.ai/webhook: local}
   sideEffects: None
   admissionReviewVersions: ["v1"]
   matchPolicy: Equivalent
