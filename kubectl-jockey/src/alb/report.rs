@@ -542,6 +542,41 @@ fn lb_rules(lb: &LoadBalancer) -> usize {
         .count()
 }
 
+/// Group-wide annotations on which the members of one group disagree: "key: value (ns/a, ...)
+/// vs value (ns/b)" per key. Unset counts as a value: the controller's default for it.
+pub fn group_conflicts(members: &[&Ingress]) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in GROUP_WIDE_ANNOTATIONS {
+        let full = format!("{ALB_ANNOTATION_PREFIX}{key}");
+        let mut values: BTreeMap<Option<&str>, Vec<String>> = BTreeMap::new();
+        for ing in members {
+            values
+                .entry(annotation(ing, &full))
+                .or_default()
+                .push(format!("{}/{}", namespace(ing), name(ing)));
+        }
+        if values.len() > 1 {
+            let parts: Vec<String> = values
+                .iter()
+                .map(|(v, who)| {
+                    let more = if who.len() > 1 {
+                        format!(" and {} more", who.len() - 1)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{} ({}{more})",
+                        v.map_or("unset".to_string(), |v| format!("{v:?}")),
+                        who[0]
+                    )
+                })
+                .collect();
+            out.push(format!("{key}: {}", parts.join(" vs ")));
+        }
+    }
+    out
+}
+
 /// Share of a quota at which `alb-status` warns: the webhook opens the next shard at 90
 /// projects, so a group past this is either not sharded or carries extra rules.
 const WARN_PERCENT: usize = 90;
@@ -676,6 +711,12 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
                     dns.iter().cloned().collect::<Vec<_>>().join(", ")
                 },
                 super::elb::TAG_STACK
+            ));
+        }
+        for conflict in group_conflicts(members) {
+            problems.push(format!(
+                "group {group} disagrees on {conflict}; the controller rejects the whole group \
+                 while its Ingresses differ — give them the same load-balancer annotations"
             ));
         }
         // Every host of the group must have a forwarding rule with a healthy target.

@@ -1006,3 +1006,28 @@ fn healthy_targets_must_be_the_services_endpoints() {
     let checks = run(&cluster, &AwsView::Read(good_snapshot()), &good_dns(), HOST);
     assert_eq!(outcome(&checks, "targets-are-endpoints"), Outcome::Skip);
 }
+
+#[test]
+fn status_names_group_wide_conflicts() {
+    let mut cluster = healthy_cluster();
+    let mut other = ingress("team-b", "p2", Some(BASE), Some(ALB));
+    other
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
+    cluster.ingresses.push(other);
+    cluster
+        .ingresses
+        .push(ingress("team-c", "p3", Some(BASE), Some(ALB)));
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert_eq!(s.problems.len(), 1, "{:#?}", s.problems);
+    let p = &s.problems[0];
+    assert!(
+        p.contains(
+            "scheme: \"internal\" (team-b/ing-p2) vs \"internet-facing\" (team-a/ing-p1 and 1 more)"
+        ),
+        "{p}"
+    );
+}
