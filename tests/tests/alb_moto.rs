@@ -9,12 +9,12 @@
 mod alb_support;
 
 use alb_support::{DnsServer, Moto, Rec, jockey, json_stdout, run_id, text, xml_value};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
-    Action, ActionTypeEnum, FixedResponseActionConfig, HostHeaderConditionConfig,
-    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, RuleCondition, Tag,
-    TargetDescription, TargetTypeEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetDescription, TargetTypeEnum,
 };
 use jockey_e2e::{TestNamespace, client, wait_for};
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -224,11 +224,41 @@ async fn validate_and_status_read_the_alb_from_moto() -> Result<()> {
     moto.ec2(&[("Action", "StopInstances"), ("InstanceId.1", &instance)])?;
     let tg_p3 = target_group(&elb, &format!("k8s-p3-{run}"), &vpc, TargetTypeEnum::Ip).await?;
     register(&elb, &tg_p3, "10.0.1.30").await?;
-    let listener = elb
-        .create_listener()
+    // As jockey's Ingress defaults make it (listen-ports HTTP 80 + HTTPS 443, ssl-redirect):
+    // HTTP only redirects; the host rules are on HTTPS, whose certificate comes from ACM.
+    let cert = moto.json_call(
+        "acm",
+        "CertificateManager.RequestCertificate",
+        &json!({"DomainName": format!("*.{run}.moto.example.test")}),
+    )?;
+    let cert_arn = cert["CertificateArn"]
+        .as_str()
+        .context("ACM returned no CertificateArn")?
+        .to_string();
+    elb.create_listener()
         .load_balancer_arn(&lb_arn)
         .protocol(ProtocolEnum::Http)
         .port(80)
+        .default_actions(
+            Action::builder()
+                .r#type(ActionTypeEnum::Redirect)
+                .redirect_config(
+                    RedirectActionConfig::builder()
+                        .protocol("HTTPS")
+                        .port("443")
+                        .status_code(RedirectActionStatusCodeEnum::Http301)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Https)
+        .port(443)
+        .certificates(Certificate::builder().certificate_arn(&cert_arn).build())
         .default_actions(
             Action::builder()
                 .r#type(ActionTypeEnum::FixedResponse)
@@ -322,6 +352,10 @@ async fn validate_and_status_read_the_alb_from_moto() -> Result<()> {
         );
     }
     assert!(
+        line(&stdout, "listener-rule").contains("HTTPS:443 rule priority 1"),
+        "{stdout}"
+    );
+    assert!(
         line(&stdout, "target-health").contains("1/1 healthy"),
         "{stdout}"
     );
@@ -357,7 +391,10 @@ async fn validate_and_status_read_the_alb_from_moto() -> Result<()> {
     let g = &s["groups"][0];
     assert_eq!(g["load_balancer"]["dns_name"], alb.as_str(), "{s:#}");
     assert_eq!(g["load_balancer"]["state"], "active");
-    assert_eq!(g["load_balancer"]["listeners"], json!(["HTTP:80"]));
+    assert_eq!(
+        g["load_balancer"]["listeners"],
+        json!(["HTTP:80", "HTTPS:443"])
+    );
     assert_eq!(g["target_groups"]["source"], "ELBv2");
     assert_eq!(g["rules"]["used"], 2);
     let routes = g["load_balancer"]["routes"].as_array().unwrap();

@@ -133,6 +133,38 @@ impl Moto {
             .await
     }
 
+    /// One call of a JSON-protocol API (e.g. ACM's `CertificateManager.RequestCertificate`),
+    /// for the same reason as [`Moto::ec2`]: one call does not justify an SDK crate.
+    pub fn json_call(
+        &self,
+        service: &str,
+        target: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let body = body.to_string();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+            port = self.port,
+            len = body.len()
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.write_all(request.as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        if !response.starts_with("HTTP/1.1 200") && !response.starts_with("HTTP/1.0 200") {
+            bail!("{target} failed: {response}");
+        }
+        let json = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        serde_json::from_str(json).with_context(|| format!("{target} answered {response}"))
+    }
+
     /// One EC2 Query API call (form POST). The EC2 SDK crate is too large to compile for the
     /// four calls the tests make; moto does not check signatures, only which service is asked.
     pub fn ec2(&self, params: &[(&str, &str)]) -> Result<String> {
