@@ -12,7 +12,6 @@ pub mod report;
 
 use crate::cluster::KubeArgs;
 use crate::output::{self, ListingArgs, OutputFormat};
-use crate::settings::ConfigArgs;
 use anyhow::{Result, bail};
 use report::{AwsView, ClusterState, DnsView, Outcome, ProbeResult};
 use std::collections::BTreeSet;
@@ -48,6 +47,32 @@ impl AwsArgs {
     }
 }
 
+/// The two settings the ALB commands use (flag > environment > default), without the build
+/// and registry flags of `deploy` that mean nothing here.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GroupArgs {
+    /// The shared ALB group; its shards are GROUP-2, GROUP-3, ...
+    /// [env: ALB_SHARED_GROUP_NAME; default: alb-deployments].
+    #[arg(long, value_name = "GROUP")]
+    pub alb_group: Option<String>,
+    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN; default: deploy.agentops.ai].
+    #[arg(long, value_name = "DOMAIN")]
+    pub deployment_domain: Option<String>,
+}
+
+impl GroupArgs {
+    fn resolve(&self) -> jockey_core::Config {
+        // Through from_lookup, so that flags get the same normalisation as the environment.
+        jockey_core::Config::from_lookup(|key| match key {
+            "ALB_SHARED_GROUP_NAME" if self.alb_group.is_some() => self.alb_group.clone(),
+            "DEPLOYMENT_DOMAIN" if self.deployment_domain.is_some() => {
+                self.deployment_domain.clone()
+            }
+            _ => std::env::var(key).ok(),
+        })
+    }
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
     /// Output format.
@@ -59,7 +84,7 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub config: GroupArgs,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -67,7 +92,7 @@ pub struct ListArgs {
     #[command(flatten)]
     pub listing: ListingArgs,
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub config: GroupArgs,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -90,7 +115,7 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
     #[command(flatten)]
-    pub config: ConfigArgs,
+    pub config: GroupArgs,
 }
 
 fn parse_nameserver(value: &str) -> Result<SocketAddr, String> {
