@@ -252,6 +252,47 @@ where
     Ok((change, serde_json::to_value(&applied)?))
 }
 
+/// The ALB group of the project's Ingress. An existing Ingress keeps its group (moving it would
+/// mean a new ALB and new DNS). A new one goes where jockey-webhook places it when the webhook is
+/// installed (it may shard projects over `G-2`, `G-3`, …): the server is asked with a dry run of
+/// the Ingress without a group, and the webhook's choice is then written explicitly. Without a
+/// webhook the dry run comes back without a group, and the shared group is used.
+async fn choose_group(
+    ingresses: &Api<Ingress>,
+    project: &ProjectId,
+    bundle: &Bundle,
+    cfg: &Config,
+    ns: &str,
+) -> Result<String> {
+    let group_of = |i: &Ingress| {
+        i.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(defaults::ALB_GROUP_NAME))
+            .filter(|g| !g.is_empty())
+            .cloned()
+    };
+    let name = project.ingress_name();
+    let live = ingresses
+        .get_opt(&name)
+        .await
+        .with_context(|| format!("reading Ingress {ns}/{name}"))?;
+    if let Some(group) = live.as_ref().and_then(group_of) {
+        return Ok(group);
+    }
+    let mut probe = render(project, bundle, cfg, ns, "")?.ingress;
+    if let Some(a) = probe.metadata.annotations.as_mut() {
+        a.remove(defaults::ALB_GROUP_NAME);
+    }
+    let placed = ingresses
+        .patch(&name, &apply_params(true), &Patch::Apply(&probe))
+        .await
+        .with_context(|| {
+            format!("asking the API server where Ingress {ns}/{name} goes (dry run)")
+        })?;
+    Ok(group_of(&placed).unwrap_or_else(|| cfg.alb_shared_group_name.clone()))
+}
+
 /// Kaniko pushes its layer cache to `<prefix>/PROJECT/cache`; ECR, unlike most registries,
 /// needs that repository to exist first. Called only when ECR is reachable (the image's own
 /// repository was just ensured by [`crate::ecr::prepare`]).
@@ -329,18 +370,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
-    // An existing Ingress keeps its ALB group: moving it would mean a new ALB and new DNS.
-    let group = ingresses
-        .get_opt(&project.ingress_name())
-        .await
-        .with_context(|| format!("reading Ingress {ns}/{}", project.ingress_name()))?
-        .and_then(|i| {
-            i.metadata
-                .annotations?
-                .get(defaults::ALB_GROUP_NAME)
-                .cloned()
-        })
-        .unwrap_or_else(|| cfg.alb_shared_group_name.clone());
+    let group = choose_group(&ingresses, &project, &bundle, &cfg, ns).await?;
     let rendered = render(&project, &bundle, &cfg, ns, &group)?;
     let cm_name = bundle.hash.configmap_name();
 
@@ -378,9 +408,9 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         .map(|r| project.image(r, &cfg.image_repository_prefix, &bundle.hash));
     let recorded = live_cm
         .as_ref()
-        .and_then(build::recorded_image)
-        .map(str::to_string);
-    let built = matches!((&image, &recorded), (Some(image), Some(rec)) if image == rec);
+        .map(build::recorded_images)
+        .unwrap_or_default();
+    let built = image.as_ref().is_some_and(|i| recorded.contains(i));
     if dry {
         if !built {
             eprintln!("(dry run: the image would be built first)");
@@ -388,7 +418,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     } else if built {
         eprintln!(
             "image {} already built; skipping the build",
-            recorded.unwrap_or_default()
+            image.as_deref().unwrap_or_default()
         );
     } else {
         let ecr_decision = crate::ecr::prepare(&cfg, &project, &bundle.hash).await?;

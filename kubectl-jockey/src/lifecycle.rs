@@ -709,6 +709,19 @@ pub async fn rollback(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
         .with_context(|| format!("listing the ReplicaSets of {project}"))?
         .items;
     let history = instance_history(&dep, &rss);
+    // Identical files in two projects share one `instance-<h>`, labelled with the project that
+    // made it first: the project's own history counts as its instances too.
+    let mut all = all;
+    for name in &history {
+        if !all.iter().any(|c| c.metadata.name.as_ref() == Some(name))
+            && let Some(cm) = cms
+                .get_opt(name)
+                .await
+                .with_context(|| format!("reading ConfigMap {ns}/{name}"))?
+        {
+            all.push(cm);
+        }
+    }
     let target_name = rollback_target(
         &instances_of(&all),
         &history,
@@ -733,8 +746,8 @@ pub async fn rollback(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
             )
         })?;
     // The image that instance was built into; no rebuild.
-    let image = match build::recorded_image(target) {
-        Some(i) => i.to_string(),
+    let image = match build::recorded_image_of(target, &project) {
+        Some(i) => i,
         None => bail!(
             "instance {target_name} has no built image recorded (its build never finished); \
              deploy its files again instead"
@@ -801,8 +814,23 @@ pub async fn delete(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         .list(&ListParams::default().labels(&instance_selector(Some(&project))))
         .await
         .with_context(|| format!("listing the instance ConfigMaps of {project}"))?;
+    let used_by_others = referenced_by_other_projects(client, ns, &project).await?;
     for cm in instances.items {
         let name = cm.metadata.name.unwrap_or_default();
+        if let Some(other) = used_by_others.get(&name) {
+            // Another project deploys identical files: the shared ConfigMap stays, now labelled
+            // as that project's, so nothing labelled with the deleted project is left.
+            let relabel = serde_json::json!({ "metadata": { "labels": { LABEL_PROJECT: other } } });
+            cms.patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &Patch::Merge(&relabel),
+            )
+            .await
+            .with_context(|| format!("handing ConfigMap {ns}/{name} over to project {other}"))?;
+            println!("configmap/{name} kept: project {other} uses the same files");
+            continue;
+        }
         match cms.delete(&name, &DeleteParams::default()).await {
             Ok(_) => deleted.push(format!("configmap/{name}")),
             Err(e) if is_not_found(&e) => {}
@@ -864,6 +892,50 @@ pub async fn delete(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Instance ConfigMaps the Deployments and ReplicaSets of other projects in `ns` reference, each
+/// with (one of) the projects using it.
+async fn referenced_by_other_projects(
+    client: &Client,
+    ns: &str,
+    project: &ProjectId,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let deps = Api::<Deployment>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .context("listing Deployments")?
+        .items;
+    for d in &deps {
+        let Some(other) = d.metadata.name.clone().filter(|n| n != project.as_str()) else {
+            continue;
+        };
+        for (_, name) in referenced(std::slice::from_ref(d), &[]) {
+            out.insert(name, other.clone());
+        }
+    }
+    let rss = Api::<ReplicaSet>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .context("listing ReplicaSets")?
+        .items;
+    for r in &rss {
+        let Some(other) = r
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_APP))
+            .filter(|a| a.as_str() != project.as_str())
+            .cloned()
+        else {
+            continue;
+        };
+        for (_, name) in referenced(&[], std::slice::from_ref(r)) {
+            out.entry(name).or_insert_with(|| other.clone());
+        }
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

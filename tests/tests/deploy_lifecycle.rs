@@ -139,9 +139,11 @@ async fn delete_leaves_nothing_of_the_project_behind() -> Result<()> {
     let ns = env.ns.name.clone();
     let dir = example_copy("delete")?;
     deploy_version(&env, dir.path(), "gone", 1)?;
-    deploy_version(&env, dir.path(), "gone", 2)?;
+    let shared = deploy_version(&env, dir.path(), "gone", 2)?;
     // A second project in the namespace must survive.
     deploy_version(&env, dir.path(), "stays", 3)?;
+    // A third deploys the very files of `gone` v2: both use one `instance-<h>`.
+    assert_eq!(deploy_version(&env, dir.path(), "twin", 2)?, shared);
 
     let run = env.jockey(&["delete", "gone", "--timeout", "60s"])?;
     assert!(run.ok, "{}", run.all());
@@ -190,8 +192,24 @@ async fn delete_leaves_nothing_of_the_project_behind() -> Result<()> {
     )
     .await?;
     assert_eq!(build_jobs(&client, &env.builder.name, "gone").await?, 0);
-    // The other project is untouched.
+    // The other projects are untouched; the shared instance stays, handed over to `twin`.
     assert!(current_instance(&client, &ns, "stays").await.is_ok());
+    assert_eq!(current_instance(&client, &ns, "twin").await?.0, shared);
+    let kept = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get(&shared)
+        .await?;
+    assert_eq!(
+        kept.metadata.labels.unwrap_or_default()[LABEL_PROJECT],
+        "twin"
+    );
+    assert!(
+        run.stdout.contains(&format!("{shared} kept")),
+        "{}",
+        run.all()
+    );
+    // A redeploy of `twin` finds its image recorded and writes nothing.
+    let again = env.jockey(&["deploy", &dir.path().to_string_lossy(), "--project", "twin"])?;
+    assert!(again.stderr.contains("nothing changed"), "{}", again.all());
 
     // Deleting what is not there says so and fails.
     let again = env.jockey(&["delete", "gone"])?;
