@@ -12,7 +12,8 @@ pub const ANNOTATION_INSTANCE: &str = "jockey.agentops.ai/instance";
 pub const ANNOTATION_CONTENT_SHA256: &str = "jockey.agentops.ai/content-sha256";
 /// Carries the host where it is not a valid label value.
 pub const ANNOTATION_HOSTNAME: &str = "jockey.agentops.ai/hostname";
-/// Set on an instance ConfigMap once the builder pushed its image: the image reference.
+/// Set on an instance ConfigMap once the builder pushed its image: the image reference; several,
+/// comma-separated, when projects in one namespace deploy identical files (and so share it).
 pub const ANNOTATION_IMAGE: &str = "jockey.agentops.ai/image";
 /// Label on objects naming the content hash (short form) they belong to.
 pub const LABEL_CONTENT_HASH: &str = "jockey.agentops.ai/content-hash";
