@@ -1031,3 +1031,14 @@ fn status_names_group_wide_conflicts() {
         "{p}"
     );
 }
+
+#[test]
+fn a_shard_filled_to_the_default_capacity_is_healthy() {
+    let mut cluster = healthy_cluster();
+    cluster.ingresses = (0..90)
+        .map(|i| ingress("t", &format!("p{i}"), Some(BASE), Some(ALB)))
+        .collect();
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(s.problems.is_empty(), "{:#?}", s.problems);
+    assert_eq!(s.groups[0].target_groups.used, 90);
+}
