@@ -7,7 +7,7 @@ use crate::build::{
     AWS_ACCESS_KEY_KEY, AWS_CREDENTIALS_SECRET, AWS_SECRET_KEY_KEY, AWS_SESSION_TOKEN_KEY,
     BUILDER_SERVICE_ACCOUNT, KANIKO_CONTAINER, build_selector,
 };
-use crate::cluster::{KubeArgs, apply_params};
+use crate::cluster::{KubeArgs, api_message, apply_params};
 use anyhow::{Context, Result, bail};
 use aws_sdk_ecr::config::ProvideCredentials;
 use futures::{AsyncBufReadExt, StreamExt};
@@ -214,6 +214,7 @@ pub async fn logs(kube: &KubeArgs, args: LogsBuilderArgs) -> Result<()> {
     }
     list.sort_by_key(|p| p.metadata.creation_timestamp.clone());
     let last = list.len() - 1;
+    let mut unreadable = Vec::new();
     for (i, pod) in list.iter().enumerate() {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let project = pod
@@ -230,14 +231,24 @@ pub async fn logs(kube: &KubeArgs, args: LogsBuilderArgs) -> Result<()> {
             .unwrap_or_default();
         println!("==> {ns}/{name} (project {project}, {phase}) <==");
         let follow = args.follow && i == last;
-        print_log(&pods, &name, args.tail, follow).await;
+        if let Err(e) = print_log(&pods, &name, args.tail, follow).await {
+            println!("(log unavailable: {e})");
+            unreadable.push(name);
+        }
+    }
+    if unreadable.len() == list.len() {
+        bail!(
+            "no build log could be read (pods {}); the node may not serve logs (a pod that never \
+             started has none): `kubectl jockey deploy` printed the failure reason",
+            unreadable.join(", ")
+        );
     }
     Ok(())
 }
 
-/// Prints (or follows) one pod's Kaniko log; a log that cannot be read is said so, not fatal,
-/// so that the other builds still show.
-async fn print_log(pods: &Api<Pod>, name: &str, tail: i64, follow: bool) {
+/// Prints (or follows) one pod's Kaniko log. An unreadable log is returned as the API server's
+/// message, so that the caller can say so and still show the other builds.
+async fn print_log(pods: &Api<Pod>, name: &str, tail: i64, follow: bool) -> Result<(), String> {
     let params = LogParams {
         container: Some(KANIKO_CONTAINER.to_string()),
         tail_lines: Some(tail),
@@ -245,21 +256,22 @@ async fn print_log(pods: &Api<Pod>, name: &str, tail: i64, follow: bool) {
         ..Default::default()
     };
     if follow {
-        match pods.log_stream(name, &params).await {
-            Ok(stream) => {
-                let mut lines = stream.lines();
-                while let Some(Ok(line)) = lines.next().await {
-                    println!("{line}");
-                }
-            }
-            Err(e) => println!("(log unavailable: {e})"),
+        let stream = pods
+            .log_stream(name, &params)
+            .await
+            .map_err(|e| api_message(&e))?;
+        let mut lines = stream.lines();
+        while let Some(Ok(line)) = lines.next().await {
+            println!("{line}");
         }
     } else {
-        match pods.logs(name, &params).await {
-            Ok(text) => print!("{text}"),
-            Err(e) => println!("(log unavailable: {e})"),
-        }
+        let text = pods
+            .logs(name, &params)
+            .await
+            .map_err(|e| api_message(&e))?;
+        print!("{text}");
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -120,14 +120,32 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
     let list = env.jockey(&["list"])?;
     assert!(list.ok && list.stdout.contains("rb"), "{}", list.all());
 
-    // logs-builder finds the project's builds (KWOK serves no log text).
+    // logs-builder finds the project's two builds; KWOK serves no log text, which it says, and
+    // as it could not show any log it exits non-zero.
     let logs = deploy_support::jockey(
         &["logs-builder", "-n", &env.builder.name, "--project", "rb"],
         &env.builder.name,
         &[],
     )?;
-    assert!(logs.ok, "{}", logs.all());
     assert_eq!(logs.stdout.matches("==> ").count(), 2, "{}", logs.all());
+    assert!(logs.stdout.contains("(log unavailable"), "{}", logs.all());
+    assert!(!logs.ok, "{}", logs.all());
+    let none = deploy_support::jockey(
+        &[
+            "logs-builder",
+            "-n",
+            &env.builder.name,
+            "--project",
+            "nosuch",
+        ],
+        &env.builder.name,
+        &[],
+    )?;
+    assert!(
+        !none.ok && none.stderr.contains("no build pods"),
+        "{}",
+        none.all()
+    );
 
     env.cleanup().await
 }

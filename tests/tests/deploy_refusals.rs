@@ -115,6 +115,23 @@ async fn each_refusal_names_file_and_fix_and_writes_nothing() -> Result<()> {
             }
         }
     }
+    // No registry configured: the image cannot be named, so nothing can be deployed.
+    let example = example_copy("refuse-registry")?;
+    let run = deploy_support::jockey(
+        &[
+            "deploy",
+            &example.path().to_string_lossy(),
+            "--project",
+            "refused",
+            "-n",
+            &env.ns.name,
+        ],
+        &env.builder.name,
+        &[("IMAGE_REGISTRY", "")],
+    )?;
+    if run.ok || !run.stderr.contains("IMAGE_REGISTRY") {
+        failures.push(format!("missing IMAGE_REGISTRY: {}", run.all()));
+    }
     let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
     if before != after {
         failures.push(format!("the cluster changed: {before:?} -> {after:?}"));
