@@ -26,4 +26,6 @@ if [ "${go_minor:-0}" -lt 26 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
 # moto serves the AWS APIs (ECR, ELBv2) the tests talk to through the real AWS SDK.
-python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install -q 'moto[server]>=5.1'
+# Pinned: the tests rely on how this moto reports target health, load balancer state and ACM.
+python3 -c 'import moto, moto.server, flask_cors, sys; sys.exit(moto.__version__ != "5.2.1")' 2>/dev/null ||
+  python3 -m pip install -q 'moto[server]==5.2.1'
