@@ -485,6 +485,8 @@ pub fn pod_phase(pod: &Pod) -> String {
     match status.phase.as_deref() {
         Some("Pending") | None => "pod pending".into(),
         Some("Running") => "building".into(),
+        Some("Succeeded") => "build finished; waiting for the Job to complete".into(),
+        Some("Failed") => "build failed; collecting the reason".into(),
         Some(other) => format!("pod {}", other.to_lowercase()),
     }
 }

@@ -95,6 +95,7 @@ impl Progress {
             {
                 bar.set_style(style);
             }
+            bar.set_message("starting");
             bar.set_prefix(prefix.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
