@@ -119,6 +119,18 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
     assert_eq!(st["url"], "https://rb.deploy.agentops.ai");
     let list = env.jockey(&["list"])?;
     assert!(list.ok && list.stdout.contains("rb"), "{}", list.all());
+    let all = deploy_support::jockey(&["list", "-A", "-o", "json"], &env.builder.name, &[])?;
+    assert!(all.ok, "{}", all.all());
+    let items: serde_json::Value = serde_json::from_str(&all.stdout)?;
+    assert!(
+        items["items"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|p| p["project"] == "rb" && p["namespace"] == ns)),
+        "{}",
+        all.stdout
+    );
+    let wide = env.jockey(&["list", "-o", "wide"])?;
+    assert!(wide.stdout.contains("IMAGE"), "{}", wide.all());
 
     // logs-builder finds the project's two builds; KWOK serves no log text, which it says, and
     // as it could not show any log it exits non-zero.
@@ -146,6 +158,19 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
         "{}",
         none.all()
     );
+
+    // --no-wait returns once applied; the URL is still printed.
+    std::fs::write(dir.path().join("providers/version.py"), "VERSION = 9\n")?;
+    let quick = env.jockey(&[
+        "deploy",
+        &dir.path().to_string_lossy(),
+        "--project",
+        "rb",
+        "--no-wait",
+    ])?;
+    assert!(quick.ok, "{}", quick.all());
+    assert!(quick.stdout.contains("--no-wait"), "{}", quick.all());
+    assert!(!quick.stderr.contains("rolled out"), "{}", quick.all());
 
     env.cleanup().await
 }
