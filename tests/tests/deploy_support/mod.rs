@@ -14,7 +14,7 @@
 
 use anyhow::{Context, Result, bail};
 use jockey_e2e::{TestNamespace, kubeconfig_path, repo_root, wait_for};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client};
@@ -165,6 +165,18 @@ pub struct Env {
     pub client: Client,
     pub ns: TestNamespace,
     pub builder: TestNamespace,
+    cleaned: bool,
+}
+
+/// A test that panicked never reached [`Env::cleanup`]: its namespaces go anyway.
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !self.cleaned {
+            for ns in [&self.ns.name, &self.builder.name] {
+                let _ = jockey_e2e::kubectl(&["delete", "namespace", ns, "--wait=false"]);
+            }
+        }
+    }
 }
 
 impl Env {
@@ -177,6 +189,7 @@ impl Env {
             client: client.clone(),
             ns,
             builder,
+            cleaned: false,
         })
     }
 
@@ -187,9 +200,15 @@ impl Env {
         jockey(&all, &self.builder.name, &[])
     }
 
-    pub async fn cleanup(self) -> Result<()> {
-        self.ns.cleanup().await?;
-        self.builder.cleanup().await?;
+    pub async fn cleanup(mut self) -> Result<()> {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        for ns in [&self.ns.name, &self.builder.name] {
+            namespaces
+                .delete(ns, &DeleteParams::background())
+                .await
+                .with_context(|| format!("deleting namespace {ns}"))?;
+        }
+        self.cleaned = true;
         Ok(())
     }
 }
