@@ -136,3 +136,24 @@ pub fn apply_params(dry_run: bool) -> kube::api::PatchParams {
     params.dry_run = dry_run;
     params
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chain_shows_the_api_servers_message_once() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 404, "reason": "NotFound",
+            "message": "namespaces \"x\" not found"
+        }))
+        .unwrap();
+        let err = anyhow::Error::new(kube::Error::Api(Box::new(status)))
+            .context("writing ConfigMap x/instance-0123456789abcdef");
+        assert_eq!(
+            error_chain(&err),
+            "writing ConfigMap x/instance-0123456789abcdef: namespaces \"x\" not found (NotFound)"
+        );
+        assert!(is_not_found(err.downcast_ref::<kube::Error>().unwrap()));
+    }
+}

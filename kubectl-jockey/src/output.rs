@@ -159,3 +159,23 @@ impl Drop for Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_like_kubectl() {
+        let t = table(
+            &["PROJECT", "READY"],
+            &[
+                vec!["a-long-name".into(), "1/1".into()],
+                vec!["b".into(), "0/1".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "PROJECT       READY\na-long-name   1/1\nb             0/1\n"
+        );
+    }
+}
