@@ -320,6 +320,11 @@ pub fn kaniko_job(plan: &BuildPlan) -> Job {
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".to_string()),
+                    // The executor image is built for Linux only.
+                    node_selector: Some(BTreeMap::from([(
+                        "kubernetes.io/os".to_string(),
+                        "linux".to_string(),
+                    )])),
                     service_account_name: Some(BUILDER_SERVICE_ACCOUNT.to_string()),
                     // Kaniko talks to the registry, never to the API server.
                     automount_service_account_token: Some(false),

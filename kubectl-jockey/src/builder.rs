@@ -71,8 +71,16 @@ pub fn builder_objects(
         labels: Some(managed_labels()),
         ..Default::default()
     };
+    let mut ns_meta = meta(namespace, None);
+    // Kaniko runs as root (it unpacks image layers with their owners): a cluster whose default
+    // Pod Security level is `restricted` would refuse every build pod. `baseline` allows root
+    // but no privileged containers, host namespaces or host paths.
+    ns_meta.labels.get_or_insert_with(BTreeMap::new).insert(
+        "pod-security.kubernetes.io/enforce".to_string(),
+        "baseline".to_string(),
+    );
     let namespace_obj = Namespace {
-        metadata: meta(namespace, None),
+        metadata: ns_meta,
         ..Default::default()
     };
     let sa = ServiceAccount {
@@ -285,6 +293,10 @@ mod tests {
             Some(("AKIA".into(), "s3cret".into(), Some("tok".into()))),
         );
         assert_eq!(ns.metadata.name.as_deref(), Some("builder"));
+        assert_eq!(
+            ns.metadata.labels.clone().unwrap()["pod-security.kubernetes.io/enforce"],
+            "baseline"
+        );
         assert_eq!(sa.metadata.name.as_deref(), Some(BUILDER_SERVICE_ACCOUNT));
         assert_eq!(sa.automount_service_account_token, Some(false));
         let secret = secret.unwrap();
