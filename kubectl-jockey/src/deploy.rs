@@ -8,6 +8,7 @@ use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
 use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
+use jockey_core::names::ANNOTATION_CONTENT_SHA256;
 use jockey_core::{Config, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -383,6 +384,21 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let mut printed: Vec<serde_json::Value> = Vec::new();
     let cm_change = match &live_cm {
         Some(cm) => {
+            // Named by its content, so it is ours only if it says it holds this content; a
+            // same-named ConfigMap made by hand would start the pods on the wrong files.
+            let digest = cm
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_CONTENT_SHA256));
+            if digest.map(String::as_str) != Some(bundle.hash.full()) {
+                bail!(
+                    "ConfigMap {ns}/{cm_name} exists but does not hold these files (annotation \
+                     {ANNOTATION_CONTENT_SHA256} is {digest:?}, expected {}); it was not made by \
+                     kubectl jockey: delete or rename it, then deploy again",
+                    bundle.hash.full()
+                );
+            }
             printed.push(serde_json::to_value(cm)?);
             Change::Unchanged
         }

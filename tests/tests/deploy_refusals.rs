@@ -6,6 +6,9 @@ mod deploy_support;
 use anyhow::Result;
 use deploy_support::{Env, Scratch, example_copy, resource_versions};
 use jockey_e2e::client;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::PostParams;
 use std::os::unix::ffi::OsStrExt;
 
 /// Incompressible bytes, deterministically.
@@ -131,6 +134,30 @@ async fn each_refusal_names_file_and_fix_and_writes_nothing() -> Result<()> {
     )?;
     if run.ok || !run.stderr.contains("IMAGE_REGISTRY") {
         failures.push(format!("missing IMAGE_REGISTRY: {}", run.all()));
+    }
+    let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    if before != after {
+        failures.push(format!("the cluster changed: {before:?} -> {after:?}"));
+    }
+
+    // A hand-made ConfigMap squatting on the instance name is not mistaken for the files.
+    let example = example_copy("refuse-squat")?;
+    let name = deploy_support::dry_run_configmap_name(example.path(), "refused")?;
+    let squat: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}, "data": {"server.py": "print('not yours')"}
+    }))?;
+    Api::<ConfigMap>::namespaced(client.clone(), &env.ns.name)
+        .create(&PostParams::default(), &squat)
+        .await?;
+    let before = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    let run = env.jockey(&[
+        "deploy",
+        &example.path().to_string_lossy(),
+        "--project",
+        "refused",
+    ])?;
+    if run.ok || !run.stderr.contains("does not hold these files") {
+        failures.push(format!("squatted ConfigMap: {}", run.all()));
     }
     let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
     if before != after {
