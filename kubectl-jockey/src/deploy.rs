@@ -8,13 +8,14 @@ use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
 use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
-use jockey_core::names::ANNOTATION_CONTENT_SHA256;
+use jockey_core::names::{ANNOTATION_CONTENT_SHA256, LABEL_PROJECT};
 use jockey_core::{Config, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::Api;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Patch;
+use kube::{Api, Client};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -294,6 +295,44 @@ async fn choose_group(
     Ok(group_of(&placed).unwrap_or_else(|| cfg.alb_shared_group_name.clone()))
 }
 
+/// Refuses, before anything is written, to take over a Deployment, Service or Ingress of the
+/// project's names that jockey did not make for this project (no project label, or another's):
+/// applying over it would silently replace someone else's workload.
+async fn refuse_foreign_objects(client: &Client, ns: &str, project: &ProjectId) -> Result<()> {
+    fn owner(meta: &ObjectMeta) -> Option<&str> {
+        meta.labels.as_ref()?.get(LABEL_PROJECT).map(String::as_str)
+    }
+    let check = |kind: &str, name: String, meta: Option<ObjectMeta>| -> Result<()> {
+        match meta {
+            Some(m) if owner(&m) != Some(project.as_str()) => bail!(
+                "{kind} {ns}/{name} exists but is not project {project}'s (label {LABEL_PROJECT} \
+                 is {:?}); delete it, or deploy under another project id",
+                owner(&m)
+            ),
+            _ => Ok(()),
+        }
+    };
+    let dep = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get_opt(&project.deployment_name())
+        .await
+        .with_context(|| format!("reading Deployment {ns}/{project}"))?;
+    check(
+        "Deployment",
+        project.deployment_name(),
+        dep.map(|o| o.metadata),
+    )?;
+    let svc = Api::<Service>::namespaced(client.clone(), ns)
+        .get_opt(&project.service_name())
+        .await
+        .with_context(|| format!("reading Service {ns}/{}", project.service_name()))?;
+    check("Service", project.service_name(), svc.map(|o| o.metadata))?;
+    let ing = Api::<Ingress>::namespaced(client.clone(), ns)
+        .get_opt(&project.ingress_name())
+        .await
+        .with_context(|| format!("reading Ingress {ns}/{}", project.ingress_name()))?;
+    check("Ingress", project.ingress_name(), ing.map(|o| o.metadata))
+}
+
 /// Kaniko pushes its layer cache to `<prefix>/PROJECT/cache`; ECR, unlike most registries,
 /// needs that repository to exist first. Called only when ECR is reachable (the image's own
 /// repository was just ensured by [`crate::ecr::prepare`]).
@@ -371,6 +410,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
+    refuse_foreign_objects(client, ns, &project).await?;
     let group = choose_group(&ingresses, &project, &bundle, &cfg, ns).await?;
     let rendered = render(&project, &bundle, &cfg, ns, &group)?;
     let cm_name = bundle.hash.configmap_name();

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::PostParams;
 use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
 
 /// Incompressible bytes, deterministically.
 fn noise(n: usize) -> Vec<u8> {
@@ -158,6 +159,51 @@ async fn each_refusal_names_file_and_fix_and_writes_nothing() -> Result<()> {
     ])?;
     if run.ok || !run.stderr.contains("does not hold these files") {
         failures.push(format!("squatted ConfigMap: {}", run.all()));
+    }
+    let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    if before != after {
+        failures.push(format!("the cluster changed: {before:?} -> {after:?}"));
+    }
+
+    // A Deployment of the project's name that jockey did not make is not taken over.
+    let foreign: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "taken"},
+            "spec": {"selector": {"matchLabels": {"app": "taken"}}, "template": {
+                "metadata": {"labels": {"app": "taken"}},
+                "spec": {"containers": [{"name": "c", "image": "someone/else:1"}]}}}
+        }))?;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &env.ns.name)
+        .create(&PostParams::default(), &foreign)
+        .await?;
+    // Let it settle (KWOK makes it Available), so that only a write by deploy could change it.
+    let deployments =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), &env.ns.name);
+    jockey_e2e::wait_for(
+        "the foreign Deployment to be available",
+        Duration::from_secs(60),
+        || {
+            let deployments = deployments.clone();
+            async move {
+                let d = deployments.get("taken").await?;
+                let st = d.status.unwrap_or_default();
+                Ok((st.available_replicas == Some(1)
+                    && st.observed_generation == d.metadata.generation)
+                    .then_some(()))
+            }
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    let run = env.jockey(&[
+        "deploy",
+        &example.path().to_string_lossy(),
+        "--project",
+        "taken",
+    ])?;
+    if run.ok || !run.stderr.contains("exists but is not project taken's") {
+        failures.push(format!("foreign Deployment: {}", run.all()));
     }
     let after = resource_versions(&client, &env.ns.name, &env.builder.name).await?;
     if before != after {
