@@ -44,13 +44,29 @@ fn same_files_same_configmap_name_one_byte_another() -> Result<()> {
         SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * 365),
     )?;
 
+    // A third copy made by `cp` under a real umask of 077, every timestamp then set to 2001.
+    let c = Scratch::new("hash-c")?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"umask 077 && cp -R "$1" "$2/copy" && find "$2/copy" -exec touch -d @978307200 {} +"#,
+        )
+        .arg("sh")
+        .arg(a.path())
+        .arg(c.path())
+        .status()?;
+    assert!(status.success());
+    let c_dir = c.path().join("copy");
+
     let name_a = dry_run_configmap_name(a.path(), "hash-demo")?;
     let name_b = dry_run_configmap_name(&b_dir, "hash-demo")?;
+    let name_c = dry_run_configmap_name(&c_dir, "hash-demo")?;
     assert!(name_a.starts_with("instance-") && name_a.len() == "instance-".len() + 16);
     assert_eq!(
         name_a, name_b,
         "same files must give the same instance name"
     );
+    assert_eq!(name_a, name_c, "umask and timestamps must not matter");
 
     let server = b_dir.join("server.py");
     let mut bytes = std::fs::read(&server)?;
