@@ -803,18 +803,18 @@ async fn stream_log(pods: Api<Pod>, name: String, printer: LinePrinter) {
 
 /// Records on the instance ConfigMap (project namespace) that its image exists, so the next
 /// deploy of the same files skips the build. Metadata stays mutable on an immutable ConfigMap.
-/// Writes nothing when the image is already recorded.
+/// Writes nothing when the image is already recorded; says whether it wrote.
 pub async fn record_image(
     client: &Client,
     namespace: &str,
     cm_name: &str,
     image: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
     let what = || format!("recording the built image on ConfigMap {namespace}/{cm_name}");
     let cm = api.get(cm_name).await.with_context(what)?;
     let Some(value) = with_image(&recorded_images(&cm), image) else {
-        return Ok(());
+        return Ok(false);
     };
     // The resourceVersion makes this a compare-and-swap: a concurrent deploy of another project
     // recording its image is not lost (the loser gets a conflict and the user deploys again).
@@ -824,7 +824,7 @@ pub async fn record_image(
     api.patch(cm_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .with_context(what)?;
-    Ok(())
+    Ok(true)
 }
 
 /// The label selector of a project's build Jobs and pods.

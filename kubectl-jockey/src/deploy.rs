@@ -467,6 +467,8 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         .map(build::recorded_images)
         .unwrap_or_default();
     let built = image.as_ref().is_some_and(|i| recorded.contains(i));
+    // Whether the build step wrote anything (a Job, the image annotation).
+    let mut image_written = false;
     if dry {
         if !built {
             eprintln!("(dry run: the image would be built first)");
@@ -481,7 +483,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         match ecr_decision {
             crate::ecr::Decision::Built { image } => {
                 eprintln!("image {image} exists in ECR; skipping the build");
-                build::record_image(client, ns, &cm_name, &image).await?;
+                image_written = build::record_image(client, ns, &cm_name, &image).await?;
             }
             other => {
                 if let crate::ecr::Decision::Unavailable(why) = &other {
@@ -502,6 +504,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                 })
                 .await?;
                 build::record_image(client, ns, &cm_name, &plan.image).await?;
+                image_written = true;
             }
         }
     }
@@ -533,7 +536,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         eprintln!("(dry run: the API server accepted everything; nothing was written)");
         return Ok(());
     }
-    if changes.iter().all(|(_, c)| *c == Change::Unchanged) {
+    if !image_written && changes.iter().all(|(_, c)| *c == Change::Unchanged) {
         eprintln!("nothing changed: {cm_name} is already deployed; no object was written");
     }
 
