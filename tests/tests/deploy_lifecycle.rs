@@ -320,6 +320,25 @@ async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<
         3,
         "a dry run deletes nothing"
     );
+    // Across all namespaces (-A) the same instance is found, named with its namespace.
+    let all = deploy_support::jockey(
+        &["gc", "-A", "--keep", "0", "--dry-run"],
+        &env.builder.name,
+        &[],
+    )?;
+    assert!(all.ok, "{}", all.all());
+    assert!(
+        all.stdout.contains(&format!(
+            "{v1} would be deleted (namespace {ns}, project collect"
+        )),
+        "{}",
+        all.all()
+    );
+    assert!(
+        !all.stdout.contains(&format!("{v2} would")),
+        "{}",
+        all.all()
+    );
 
     // --keep 1 keeps the newest (v3); v1 is neither among the newest nor referenced: removed.
     let run = env.jockey(&["gc", "--keep", "1"])?;
