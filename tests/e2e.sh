@@ -13,4 +13,4 @@ fi
 cd "$root"
 # The tests run the binaries the workspace builds, so build them first.
 cargo build --workspace --bins
-JOCKEY_KUBECONFIG=$kubeconfig cargo test -p jockey-e2e -- --test-threads=2 "$@"
+JOCKEY_KUBECONFIG=$kubeconfig cargo test --no-fail-fast -p jockey-e2e -- --test-threads=2 "$@"

@@ -33,6 +33,29 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
     let host = format!("{p}.{DOMAIN}");
     let (ok, out) = apply(&ns.name, &minimal_manifest(&p, HASH))?;
     assert!(ok, "kubectl apply failed:\n{out}\n{}", wh.log());
+    // The controllers keep writing the Deployment's status (and so its resourceVersion) until the
+    // rollout has settled: wait for the deployment controller's last word (Progressing with
+    // NewReplicaSetAvailable, Available, generation observed) and for a quiet second, so that
+    // "re-applying changes nothing" is about the apply alone.
+    let mut last = String::new();
+    for _ in 0..180 {
+        let d = get_json(&ns.name, "deployment", &p)?.unwrap_or_default();
+        let st = &d["status"];
+        let cond = |t: &str| {
+            st["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
+                .unwrap_or_default()
+        };
+        let settled = st["observedGeneration"] == d["metadata"]["generation"]
+            && cond("Available")["status"] == "True"
+            && cond("Progressing")["reason"] == "NewReplicaSetAvailable";
+        if settled && rv(&d) == last {
+            break;
+        }
+        last = if settled { rv(&d) } else { String::new() };
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    }
 
     // Deployment.
     let d = get_json(&ns.name, "deployment", &p)?.expect("deployment stored");
