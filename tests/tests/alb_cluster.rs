@@ -4,15 +4,14 @@
 
 mod alb_support;
 
-use alb_support::{jockey, json_stdout, run_id, text};
+use alb_support::{controller_pod, jockey, json_stdout, run_id, text};
 use anyhow::Result;
-use jockey_e2e::{TestNamespace, client, wait_for};
-use k8s_openapi::api::core::v1::{Event, Pod};
+use jockey_e2e::{TestNamespace, client};
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use std::time::Duration;
 
 async fn create_ingress(
     client: &Client,
@@ -38,38 +37,6 @@ async fn set_address(client: &Client, ns: &str, name: &str, alb: &str) -> Result
         )
         .await?;
     Ok(())
-}
-
-/// A stand-in for the controller's pod (KWOK makes it Running and Ready), found through a
-/// selector unique to the test.
-async fn controller_pod(client: &Client, ns: &str, marker: &str) -> Result<String> {
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "aws-load-balancer-controller-0", "labels": {
-            "app.kubernetes.io/name": "aws-load-balancer-controller", "e2e-alb": marker}},
-        "spec": {"containers": [{"name": "controller",
-                                  "image": "public.ecr.aws/eks/aws-load-balancer-controller:v2.13.0"}]}
-    }))?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.create(&PostParams::default(), &pod).await?;
-    wait_for(
-        "the controller stand-in pod to be Ready",
-        Duration::from_secs(90),
-        || {
-            let pods = pods.clone();
-            async move {
-                let p = pods.get("aws-load-balancer-controller-0").await?;
-                let ready = p
-                    .status
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                Ok(ready.then_some(()))
-            }
-        },
-    )
-    .await?;
-    Ok(format!(
-        "app.kubernetes.io/name=aws-load-balancer-controller,e2e-alb={marker}"
-    ))
 }
 
 async fn ingress_event(

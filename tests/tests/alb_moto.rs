@@ -8,7 +8,9 @@
 
 mod alb_support;
 
-use alb_support::{DnsServer, Moto, Rec, jockey, json_stdout, run_id, text, xml_value};
+use alb_support::{
+    DnsServer, Moto, Rec, controller_pod, jockey, json_stdout, run_id, text, xml_value,
+};
 use anyhow::{Context, Result};
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use elbv2::types::{
@@ -16,15 +18,14 @@ use elbv2::types::{
     LoadBalancerSchemeEnum, LoadBalancerTypeEnum, ProtocolEnum, RedirectActionConfig,
     RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetDescription, TargetTypeEnum,
 };
-use jockey_e2e::{TestNamespace, client, wait_for};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use jockey_e2e::{TestNamespace, client};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 async fn forward_rule(
     elb: &elbv2::Client,
@@ -115,36 +116,6 @@ async fn project(
         )
         .await?;
     Ok(())
-}
-
-async fn controller_pod(client: &Client, ns: &str, marker: &str) -> Result<String> {
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "aws-load-balancer-controller-0", "labels": {
-            "app.kubernetes.io/name": "aws-load-balancer-controller", "e2e-alb": marker}},
-        "spec": {"containers": [{"name": "controller",
-                                  "image": "public.ecr.aws/eks/aws-load-balancer-controller:v2.13.0"}]}
-    }))?;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    pods.create(&PostParams::default(), &pod).await?;
-    wait_for(
-        "the controller stand-in pod to be Ready",
-        Duration::from_secs(90),
-        || {
-            let pods = pods.clone();
-            async move {
-                let p = pods.get("aws-load-balancer-controller-0").await?;
-                let ready = p
-                    .status
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                Ok(ready.then_some(()))
-            }
-        },
-    )
-    .await?;
-    Ok(format!(
-        "app.kubernetes.io/name=aws-load-balancer-controller,e2e-alb={marker}"
-    ))
 }
 
 fn line<'a>(stdout: &'a str, check: &str) -> &'a str {

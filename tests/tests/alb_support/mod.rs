@@ -5,7 +5,11 @@
 #![allow(dead_code)]
 
 use anyhow::{Context, Result, bail};
+use jockey_e2e::wait_for;
 use jockey_e2e::{kubeconfig_path, repo_root};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::PostParams;
+use kube::{Api, Client};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -388,4 +392,36 @@ fn answer(query: &[u8], records: &BTreeMap<String, Rec>) -> Option<Vec<u8>> {
         out.extend_from_slice(&a);
     }
     Some(out)
+}
+
+/// A stand-in for the controller's pod (KWOK makes it Running and Ready), found through a
+/// selector unique to the test.
+pub async fn controller_pod(client: &Client, ns: &str, marker: &str) -> Result<String> {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "aws-load-balancer-controller-0", "labels": {
+            "app.kubernetes.io/name": "aws-load-balancer-controller", "e2e-alb": marker}},
+        "spec": {"containers": [{"name": "controller",
+                                  "image": "public.ecr.aws/eks/aws-load-balancer-controller:v2.13.0"}]}
+    }))?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    pods.create(&PostParams::default(), &pod).await?;
+    wait_for(
+        "the controller stand-in pod to be Ready",
+        Duration::from_secs(90),
+        || {
+            let pods = pods.clone();
+            async move {
+                let p = pods.get("aws-load-balancer-controller-0").await?;
+                let ready = p
+                    .status
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                Ok(ready.then_some(()))
+            }
+        },
+    )
+    .await?;
+    Ok(format!(
+        "app.kubernetes.io/name=aws-load-balancer-controller,e2e-alb={marker}"
+    ))
 }
