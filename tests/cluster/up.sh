@@ -21,7 +21,9 @@ export KWOK_KUBECTL_BINARY=$bin/kubectl
 export KWOK_RUNTIME=binary
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
-if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1; then
+# A cluster started before KWOK served logs (no ClusterLogs CRD) is started anew.
+if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1 &&
+  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1; then
   echo ">> cluster $name is already running" >&2
 else
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
@@ -36,7 +38,14 @@ import socket
 socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
+  # Container logs: with the Logs and ClusterLogs CRDs, KWOK's controller (the "kubelet" the API
+  # server asks for `kubectl logs`, on its server port at the nodes' address, localhost) serves a
+  # container's log from a file on this host, follow included; a test points one at its file.
+  # KWOK manages only the nodes annotated kwok.x-k8s.io/node=fake (the ones below), so that a
+  # test can add a node whose pods it moves itself (a build pod held Running while its log is
+  # followed) and still have KWOK serve that node's logs.
   "$bin/kwokctl" create cluster --name "$name" --runtime binary \
+    --enable-crds Logs,ClusterLogs \
     --kube-apiserver-binary "$bin/kube-apiserver" \
     --kube-controller-manager-binary "$bin/kube-controller-manager" \
     --kube-scheduler-binary "$bin/kube-scheduler" \
@@ -54,6 +63,10 @@ print(*[s.getsockname()[1] for s in socks])')
     --extra-args "etcd=listen-peer-urls=http://127.0.0.1:$p_peer" \
     --extra-args "etcd=initial-advertise-peer-urls=http://127.0.0.1:$p_peer" \
     --extra-args "etcd=initial-cluster=node0=http://127.0.0.1:$p_peer" \
+    `# kwokctl v0.8.0 indexes these by position: a component's first --extra-args must come` \
+    `# before any component's second one, or it panics; so these two come last.` \
+    --extra-args "kwok-controller=manage-all-nodes=false" \
+    --extra-args "kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" \
     --wait 3m
 fi
 

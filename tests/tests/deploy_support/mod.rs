@@ -70,6 +70,16 @@ pub fn jockey_bin() -> Result<PathBuf> {
 /// Runs `kubectl-jockey ARGS` against the local cluster with the test's builder namespace and
 /// `env` on top; nothing AWS-related leaks in from the developer's machine.
 pub fn jockey(args: &[&str], builder_ns: &str, env: &[(&str, &str)]) -> Result<Run> {
+    let mut cmd = jockey_command(args, builder_ns, env)?;
+    let start = Instant::now();
+    let out = cmd
+        .output()
+        .with_context(|| format!("running kubectl-jockey {args:?}"))?;
+    Ok((out, start.elapsed()).into())
+}
+
+/// The command [`jockey`] runs, for a test that must watch its output while it runs.
+pub fn jockey_command(args: &[&str], builder_ns: &str, env: &[(&str, &str)]) -> Result<Command> {
     let mut cmd = Command::new(jockey_bin()?);
     cmd.args(args);
     for var in [
@@ -99,11 +109,7 @@ pub fn jockey(args: &[&str], builder_ns: &str, env: &[(&str, &str)]) -> Result<R
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let start = Instant::now();
-    let out = cmd
-        .output()
-        .with_context(|| format!("running kubectl-jockey {args:?}"))?;
-    Ok((out, start.elapsed()).into())
+    Ok(cmd)
 }
 
 /// A scratch directory removed on drop.
