@@ -35,7 +35,10 @@ unit:
 e2e: deps
 	tests/e2e.sh
 
-test: deps lint unit e2e
+test: deps lint
+	@mkdir -p .cache
+	@set -o pipefail; { $(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory e2e; } 2>&1 | tee .cache/test.log
+	@tests/summary.sh .cache/test.log
 
 demo: deps build
 	@tests/demo.sh

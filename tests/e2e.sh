@@ -4,11 +4,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 kubeconfig=$root/.cluster/kubeconfig
-started=
-if ! { [ -s "$kubeconfig" ] && "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get --raw=/readyz >/dev/null 2>&1; }; then
-  "$root/tests/cluster/up.sh"
-  started=1
+started=1
+if [ -s "$kubeconfig" ] && "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get --raw=/readyz >/dev/null 2>&1; then
+  started=
 fi
+# up.sh is idempotent: it leaves a current cluster alone and restarts one an older up.sh made.
+"$root/tests/cluster/up.sh"
 [ -z "$started" ] || trap '"$root/tests/cluster/down.sh"' EXIT
 cd "$root"
 # The tests run the binaries the workspace builds, so build them first.
