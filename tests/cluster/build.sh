@@ -44,3 +44,19 @@ if ! [ -x "$OUT/etcd" ]; then
     python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"]=="etcd-bin-vendored-linux-amd64"))')
   ln -sf "$(dirname "$manifest")/bin/etcd" "$OUT/etcd"
 fi
+
+# cert-manager's CRDs, so the manifests' cert-manager overlay can be dry-run against the real API
+# server. They come from the cert-manager Go module (its deploy/crds holds plain CRD YAML).
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
+crds=$root/.cache/crds/cert-manager
+if [ "$(cat "$crds/.stamp" 2>/dev/null)" != "$CERT_MANAGER_VERSION" ]; then
+  echo ">> fetching cert-manager $CERT_MANAGER_VERSION CRDs from its Go module" >&2
+  dir=$(cd "$here" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" |
+    sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$crds"
+  for kind in certificates issuers clusterissuers certificaterequests; do
+    cp "$dir/deploy/crds/cert-manager.io_$kind.yaml" "$crds/"
+  done
+  chmod u+w "$crds"/*.yaml
+  echo "$CERT_MANAGER_VERSION" > "$crds/.stamp"
+fi

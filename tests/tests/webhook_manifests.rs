@@ -1,5 +1,6 @@
 //! Every object of `manifests/` is accepted by the real API server (`kubectl apply
-//! --dry-run=server -k manifests/`), and the cert-manager overlay renders with CA injection.
+//! --dry-run=server -k manifests/`), and so is the cert-manager overlay once cert-manager's CRDs
+//! are installed; the overlay also renders with CA injection.
 
 use anyhow::Result;
 use jockey_e2e::{kubectl, repo_root};
@@ -57,8 +58,42 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
     }
     let out = kubectl(&["apply", "--dry-run=server", "-k", &manifests])?;
     let all = text(&out);
+    // The cert-manager overlay, against cert-manager's real CRDs (installed from its Go module
+    // by tests/cluster/build.sh): its Certificate and Issuer must be accepted too.
+    let crds = repo_root().join(".cache/crds/cert-manager");
+    let crds = crds.to_string_lossy().to_string();
+    let installed = kubectl(&["apply", "--server-side", "-f", &crds])?;
+    let installed_text = text(&installed);
+    let established = kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/certificates.cert-manager.io",
+        "crd/issuers.cert-manager.io",
+    ])?;
+    let overlay = kubectl(&[
+        "apply",
+        "--dry-run=server",
+        "-k",
+        &format!("{manifests}/cert-manager"),
+    ])?;
+    let overlay_text = text(&overlay);
     if created {
         let _ = kubectl(&["delete", "namespace", "jockey-system", "--wait=false"]);
+    }
+    assert!(installed.status.success(), "{installed_text}");
+    assert!(established.status.success(), "{}", text(&established));
+    assert!(overlay.status.success(), "{overlay_text}");
+    for object in [
+        "certificate.cert-manager.io/jockey-webhook",
+        "issuer.cert-manager.io/",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/jockey-webhook",
+        "deployment.apps/jockey-webhook",
+    ] {
+        assert!(
+            overlay_text.contains(object),
+            "{object} missing from the overlay's dry run:\n{overlay_text}"
+        );
     }
     assert!(out.status.success(), "{all}");
     for object in [
