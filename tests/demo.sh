@@ -32,3 +32,9 @@ kubectl jockey deploy examples/agent --project "$project" --timeout 3m
 
 step "kubectl jockey status $project"
 kubectl jockey status "$project"
+
+step "done"
+echo "$project is deployed: https://$project.${DEPLOYMENT_DOMAIN:-deploy.agentops.ai}"
+echo "explore:  export KUBECONFIG=$KUBECONFIG PATH=$root/target/debug:$root/.cache/bin:\$PATH"
+echo "          kubectl jockey status $project; kubectl jockey list -A; kubectl jockey alb-status --no-aws"
+echo "stop:     make cluster-down"
