@@ -14,4 +14,11 @@ fi
 cd "$root"
 # The tests run the binaries the workspace builds, so build them first.
 cargo build --workspace --bins
-JOCKEY_KUBECONFIG=$kubeconfig cargo test --no-fail-fast -p jockey-e2e -- --test-threads=2 "$@"
+rc=0
+JOCKEY_KUBECONFIG=$kubeconfig cargo test --no-fail-fast -p jockey-e2e -- --test-threads=2 "$@" || rc=$?
+# Stopping is part of the test: down.sh fails when any process of the cluster is left running.
+if [ -n "$started" ]; then
+  trap - EXIT
+  "$root/tests/cluster/down.sh" || rc=1
+fi
+exit "$rc"
