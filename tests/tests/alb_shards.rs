@@ -7,10 +7,12 @@ mod alb_support;
 #[path = "webhook_support/mod.rs"]
 mod webhook_support;
 
+use webhook_support::Webhook;
+
 use alb_support::{jockey, json_stdout, text};
 use anyhow::{Context, Result, bail};
-use jockey_core::certs;
-use jockey_e2e::{TestNamespace, client, kubeconfig_path};
+
+use jockey_e2e::{TestNamespace, client};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -19,7 +21,6 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const GROUP_ANNOTATION: &str = "alb.ingress.kubernetes.io/group.name";
@@ -27,82 +28,21 @@ const SCOPE_LABEL: &str = "jockey-e2e-alb-shards";
 const DOMAIN: &str = "shards.example.test";
 
 /// `jockey-webhook` on 127.0.0.1 with this test's group, registered for this test's namespace
-/// only; unregistered and stopped on drop.
-struct ShardWebhook {
-    name: String,
-    child: Child,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for ShardWebhook {
-    fn drop(&mut self) {
-        for kind in [
-            "mutatingwebhookconfiguration",
-            "validatingwebhookconfiguration",
-        ] {
-            let _ = jockey_e2e::kubectl(&[
-                "delete",
-                kind,
-                &self.name,
-                "--ignore-not-found",
-                "--wait=false",
-            ]);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- jockey-webhook log ---\n{}",
-                std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default()
-            );
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn start_webhook(client: &Client, group: &str, ns: &str) -> Result<ShardWebhook> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let name = format!("jockey-e2e-alb-shards-{}", std::process::id());
-    let dir = std::env::temp_dir().join(&name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let ca = certs::new_ca(webhook_support::CA_CN, 2)?;
-    webhook_support::write_pair(&dir, &webhook_support::serving_for(&ca)?)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(webhook_support::webhook_bin()?)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--tls-cert-file")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-key-file")
-        .arg(dir.join("tls.key"))
-        .arg("--kubeconfig")
-        .arg(kubeconfig_path())
-        .arg("--alb-shared-group-name")
-        .arg(group)
-        .arg("--deployment-domain")
-        .arg(DOMAIN)
-        .arg("--image-registry")
-        .arg(webhook_support::REGISTRY)
-        .env_remove("ALB_CERTIFICATE_ARN")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("webhook.log"))?)
-        .spawn()
-        .context("starting jockey-webhook")?;
-    let wh = ShardWebhook { name, child, dir };
-
-    let start = Instant::now();
-    while !matches!(
-        webhook_support::https_get(port, "/readyz", &[&ca]).await,
-        Ok((200, _, _))
-    ) {
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("jockey-webhook not ready after 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// only (Ingresses alone); unregistered and stopped on drop.
+async fn start_webhook(client: &Client, group: &str, ns: &str) -> Result<Webhook> {
+    let mut wh = Webhook::start_with_args(
+        "alb-shards",
+        None,
+        &[
+            "--alb-shared-group-name",
+            group,
+            "--deployment-domain",
+            DOMAIN,
+        ],
+    )
+    .await?;
+    wh.unregister_on_drop();
+    let (port, ca) = (wh.port, wh.ca.clone());
 
     let bundle = webhook_support::ca_bundle(&[&ca]);
     let hook = |path: &str, name: &str| {

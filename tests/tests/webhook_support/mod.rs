@@ -111,6 +111,15 @@ pub struct Webhook {
 impl Webhook {
     /// Starts the binary on a free port with a fresh CA and waits for `/readyz`.
     pub async fn start(tag: &str, policy_yaml: Option<&str>) -> Result<Self> {
+        Self::start_with_args(tag, policy_yaml, &[]).await
+    }
+
+    /// [`Webhook::start`] with extra command-line flags (e.g. another shared group or domain).
+    pub async fn start_with_args(
+        tag: &str,
+        policy_yaml: Option<&str>,
+        extra_args: &[&str],
+    ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let name = format!("jockey-e2e-{tag}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
@@ -141,6 +150,7 @@ impl Webhook {
             std::fs::write(dir.join("policy.yaml"), p)?;
             cmd.arg("--policy-file").arg(dir.join("policy.yaml"));
         }
+        cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
         let mut wh = Self {
             name,
@@ -187,6 +197,12 @@ impl Webhook {
 
     pub async fn metrics(&self, cas: &[&Pair]) -> Result<String> {
         Ok(self.get("/metrics", cas).await?.1)
+    }
+
+    /// Marks configurations named after this webhook, registered by the caller, as to be deleted
+    /// on drop (for tests that register their own, narrower configurations).
+    pub fn unregister_on_drop(&mut self) {
+        self.registered = true;
     }
 
     /// Registers mutating and validating configurations by URL for namespaces labelled
