@@ -616,9 +616,12 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
 // ---------------------------------------------------------------------------------------------
 
 pub fn default_service(obj: &Service, cfg: &Config) -> Result<Service, DefaultError> {
-    let _ = cfg;
     let project = project_of("Service", &obj.metadata)?;
     let mut out = obj.clone();
+    // The controller puts a backend Service's tags on that project's target group only, so the
+    // per-project tags live here (on an Ingress they would be merged across the whole group).
+    let annotations = out.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    add_project_tags(annotations, &project, cfg);
     let spec = out.spec.get_or_insert_with(Default::default);
     // LoadBalancer/NodePort are left for validation to refuse with a message, not rewritten.
     if spec.type_.is_none() {
@@ -683,12 +686,62 @@ pub fn parse_tags(value: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The jockey tags of the spec for `project`: `deployment=PROJECT,hostname=HOST`.
-pub fn project_tags(project: &ProjectId, cfg: &Config) -> String {
-    format!(
-        "{LABEL_DEPLOYMENT}={project},{LABEL_HOSTNAME}={}",
-        host_of(project, cfg)
-    )
+/// The jockey tags of the spec for `project`: `deployment=PROJECT`, `hostname=HOST`.
+pub fn project_tags(project: &ProjectId, cfg: &Config) -> [(String, String); 2] {
+    [
+        (LABEL_DEPLOYMENT.to_string(), project.to_string()),
+        (LABEL_HOSTNAME.to_string(), host_of(project, cfg)),
+    ]
+}
+
+/// Adds the per-project tags to a Service's `tags` annotation where their keys are missing; the
+/// user's entries (a different value for one of these keys included) are kept as written.
+fn add_project_tags(annotations: &mut BTreeMap<String, String>, project: &ProjectId, cfg: &Config) {
+    let existing = annotations.get(ALB_TAGS).map(String::as_str).unwrap_or("");
+    let tags = parse_tags(existing);
+    let missing: Vec<String> = project_tags(project, cfg)
+        .into_iter()
+        .filter(|(key, _)| !tags.iter().any(|(k, _)| k == key))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let base = existing.trim().trim_end_matches(',');
+    let value = if base.is_empty() {
+        missing.join(",")
+    } else {
+        format!("{base},{}", missing.join(","))
+    };
+    annotations.insert(ALB_TAGS.to_string(), value);
+}
+
+/// Removes the entries jockey itself once wrote on an Ingress (`deployment=PROJECT`,
+/// `hostname=HOST` with exactly this project's values), and the annotation when nothing is left.
+/// Anything else in it is the user's and stays.
+fn drop_project_tags(
+    annotations: &mut BTreeMap<String, String>,
+    project: &ProjectId,
+    cfg: &Config,
+) {
+    let Some(existing) = annotations.get(ALB_TAGS) else {
+        return;
+    };
+    let ours = project_tags(project, cfg);
+    let tags = parse_tags(existing);
+    if !tags.iter().any(|t| ours.contains(t)) {
+        return;
+    }
+    let kept: Vec<String> = tags
+        .into_iter()
+        .filter(|t| !ours.contains(t))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if kept.is_empty() {
+        annotations.remove(ALB_TAGS);
+    } else {
+        annotations.insert(ALB_TAGS.to_string(), kept.join(","));
+    }
 }
 
 /// The default host rule `PROJECT.<domain>` `/` Prefix -> `svc-PROJECT:80`.
@@ -727,31 +780,10 @@ pub fn default_ingress(obj: &Ingress, cfg: &Config, group: &str) -> Result<Ingre
     if let Some(arn) = cfg.certificate_arn.as_deref().filter(|a| !a.is_empty()) {
         set_if_absent(annotations, ALB_CERTIFICATE_ARN, arn);
     }
-    // Tags: the user's are kept; the jockey keys are added where missing.
-    match annotations.get_mut(ALB_TAGS) {
-        None => {
-            annotations.insert(ALB_TAGS.to_string(), project_tags(&project, cfg));
-        }
-        Some(existing) => {
-            let tags = parse_tags(existing);
-            let has = |key: &str| tags.iter().any(|(k, _)| k == key);
-            let mut extra = Vec::new();
-            if !has(LABEL_DEPLOYMENT) {
-                extra.push(format!("{LABEL_DEPLOYMENT}={project}"));
-            }
-            if !has(LABEL_HOSTNAME) {
-                extra.push(format!("{LABEL_HOSTNAME}={}", host_of(&project, cfg)));
-            }
-            if !extra.is_empty() {
-                let base = existing.trim().trim_end_matches(',').to_string();
-                *existing = if base.is_empty() {
-                    extra.join(",")
-                } else {
-                    format!("{base},{}", extra.join(","))
-                };
-            }
-        }
-    }
+    // Migration: earlier versions put the per-project tags on the Ingress, where the controller
+    // merges them group-wide and fails the whole group on the second project. They now live on the
+    // Service; jockey's own entries (exactly this project's values) are dropped from the Ingress.
+    drop_project_tags(annotations, &project, cfg);
 
     let spec = out.spec.get_or_insert_with(Default::default);
     if spec.ingress_class_name.is_none() && !legacy_class {

@@ -107,6 +107,12 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
         (&port["port"], &port["targetPort"], &port["name"]),
         (&json!(80), &json!(8080), &json!("http"))
     );
+    // The per-project tags go on the Service: the controller puts them on this project's target
+    // group only.
+    assert_eq!(
+        s["metadata"]["annotations"]["alb.ingress.kubernetes.io/tags"],
+        format!("deployment={p},hostname={host}")
+    );
 
     // Ingress.
     let i = get_json(&ns.name, "ingress", &format!("ing-{p}"))?.expect("ingress stored");
@@ -127,10 +133,8 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
     ] {
         assert_eq!(a[format!("alb.ingress.kubernetes.io/{k}")], v, "{k}: {a}");
     }
-    assert_eq!(
-        a["alb.ingress.kubernetes.io/tags"],
-        format!("deployment={p},hostname={host}")
-    );
+    // Never on the Ingress: the controller merges Ingress tags group-wide.
+    assert!(a.get("alb.ingress.kubernetes.io/tags").is_none(), "{a}");
     assert_eq!(
         i["spec"]["rules"],
         json!([{ "host": host, "http": { "paths": [{ "path": "/", "pathType": "Prefix",

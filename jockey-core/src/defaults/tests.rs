@@ -462,7 +462,12 @@ fn rendered_service_gets_every_default() {
         to_json(&s),
         json!({
             "apiVersion": "v1", "kind": "Service",
-            "metadata": { "name": format!("svc-{P}"), "labels": { LABEL_PROJECT: P } },
+            "metadata": {
+                "name": format!("svc-{P}"), "labels": { LABEL_PROJECT: P },
+                "annotations": {
+                    "alb.ingress.kubernetes.io/tags": format!("deployment={P},hostname={P}.deploy.agentops.ai"),
+                }
+            },
             "spec": {
                 "type": "ClusterIP",
                 "ports": [{ "name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP" }],
@@ -507,8 +512,33 @@ fn service_user_values_kept() {
     }))
     .unwrap();
     let out = default_service(&s, &cfg()).unwrap();
-    // LoadBalancer is refused by validation, not silently rewritten.
-    assert_eq!(to_json(&out), to_json(&s));
+    // LoadBalancer is refused by validation, not silently rewritten; only the tags are added.
+    let mut expected = to_json(&s);
+    expected["metadata"]["annotations"] = json!({
+        "alb.ingress.kubernetes.io/tags": format!("deployment={P},hostname={P}.deploy.agentops.ai")
+    });
+    assert_eq!(to_json(&out), expected);
+}
+
+#[test]
+fn service_tags_keep_the_users_and_add_the_missing_project_keys() {
+    let s: Service = serde_json::from_value(json!({
+        "metadata": {
+            "name": "svc", "labels": { LABEL_PROJECT: P },
+            "annotations": { "alb.ingress.kubernetes.io/tags": "team=a, deployment=mine," }
+        }
+    }))
+    .unwrap();
+    let out = default_service(&s, &cfg()).unwrap();
+    assert_eq!(
+        out.metadata.annotations.as_ref().unwrap()[ALB_TAGS],
+        format!("team=a, deployment=mine,hostname={P}.deploy.agentops.ai")
+    );
+    assert!(
+        patch_between(&out, &default_service(&out, &cfg()).unwrap())
+            .0
+            .is_empty()
+    );
 }
 
 #[test]
@@ -564,7 +594,6 @@ fn rendered_ingress_gets_every_default() {
                     "alb.ingress.kubernetes.io/healthcheck-path": "/health",
                     "alb.ingress.kubernetes.io/success-codes": "200",
                     "alb.ingress.kubernetes.io/target-group-attributes": "deregistration_delay.timeout_seconds=30",
-                    "alb.ingress.kubernetes.io/tags": format!("deployment={P},hostname={host}"),
                     "alb.ingress.kubernetes.io/certificate-arn": "arn:aws:acm:us-east-1:1:certificate/x",
                 }
             },
@@ -599,7 +628,7 @@ fn ingress_without_certificate_has_no_certificate_annotation() {
 }
 
 #[test]
-fn ingress_user_values_kept_and_tags_merged() {
+fn ingress_user_values_kept_and_old_project_tags_dropped() {
     let i: Ingress = serde_json::from_value(json!({
         "metadata": {
             "name": "ing", "labels": { LABEL_PROJECT: P },
@@ -607,7 +636,7 @@ fn ingress_user_values_kept_and_tags_merged() {
                 "kubernetes.io/ingress.class": "alb",
                 "alb.ingress.kubernetes.io/healthcheck-path": "/ready",
                 "alb.ingress.kubernetes.io/group.name": "custom",
-                "alb.ingress.kubernetes.io/tags": "team=a, deployment=mine,"
+                "alb.ingress.kubernetes.io/tags": format!("team=a, deployment={P},hostname={P}.deploy.agentops.ai,")
             }
         },
         "spec": { "rules": [{ "host": "x.deploy.agentops.ai" }] }
@@ -617,10 +646,8 @@ fn ingress_user_values_kept_and_tags_merged() {
     let a = out.metadata.annotations.as_ref().unwrap();
     assert_eq!(a[ALB_HEALTHCHECK_PATH], "/ready");
     assert_eq!(a[ALB_GROUP_NAME], "custom");
-    assert_eq!(
-        a[ALB_TAGS],
-        format!("team=a, deployment=mine,hostname={P}.deploy.agentops.ai")
-    );
+    // The per-project entries jockey once wrote move to the Service; the user's stay.
+    assert_eq!(a[ALB_TAGS], "team=a");
     let spec = out.spec.as_ref().unwrap();
     // The legacy class annotation and ingressClassName together are refused by the API server.
     assert_eq!(spec.ingress_class_name, None);
@@ -632,6 +659,43 @@ fn ingress_user_values_kept_and_tags_merged() {
         patch_between(&out, &default_ingress(&out, &cfg(), "g").unwrap())
             .0
             .is_empty()
+    );
+}
+
+#[test]
+fn ingress_project_tags_of_another_value_are_the_users_and_stay() {
+    let i: Ingress = serde_json::from_value(json!({
+        "metadata": {
+            "name": "ing", "labels": { LABEL_PROJECT: P },
+            "annotations": { "alb.ingress.kubernetes.io/tags": "deployment=mine" }
+        }
+    }))
+    .unwrap();
+    let out = default_ingress(&i, &cfg(), "g").unwrap();
+    assert_eq!(
+        out.metadata.annotations.as_ref().unwrap()[ALB_TAGS],
+        "deployment=mine"
+    );
+}
+
+#[test]
+fn ingress_with_only_the_old_project_tags_loses_the_annotation() {
+    let i: Ingress = serde_json::from_value(json!({
+        "metadata": {
+            "name": "ing", "labels": { LABEL_PROJECT: P },
+            "annotations": {
+                "alb.ingress.kubernetes.io/tags": format!("deployment={P},hostname={P}.deploy.agentops.ai")
+            }
+        }
+    }))
+    .unwrap();
+    let out = default_ingress(&i, &cfg(), "g").unwrap();
+    assert!(
+        !out.metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key(ALB_TAGS)
     );
 }
 

@@ -2,7 +2,6 @@
 //! ALB settings), parsed and checked once at start.
 
 use crate::defaults::ALB_PREFIX;
-use crate::names::{LABEL_DEPLOYMENT, LABEL_HOSTNAME};
 use crate::policy::IngressIndex;
 use crate::sharding;
 use crate::{Config, ProjectId};
@@ -83,10 +82,6 @@ pub const EXCLUSIVE_SETTINGS: [&str; 17] = [
     "mutual-authentication",
     "ipam-ipv4-pool-id",
 ];
-
-/// Tag keys that are per project by design (the spec's `deployment`/`hostname`), so differing
-/// values across a group are expected rather than a conflict.
-pub const PER_PROJECT_TAG_KEYS: [&str; 2] = [LABEL_DEPLOYMENT, LABEL_HOSTNAME];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("policy file {source_name}: {cause}; fix: {fix}")]

@@ -8,7 +8,7 @@ use crate::defaults::{
     self, ALB_GROUP_NAME, ALB_PREFIX, ALB_TAGS, ANNOTATION_LEGACY_INGRESS_CLASS, HEALTH_PATH,
     INGRESS_CLASS, describe, parse_tags,
 };
-use crate::names::{LABEL_APP, LABEL_DEPLOYMENT, LABEL_PROJECT};
+use crate::names::{LABEL_APP, LABEL_PROJECT};
 use crate::{Config, ProjectId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
@@ -316,14 +316,11 @@ pub fn validate_ingress(ctx: &Context, obj: &Ingress, old: Option<&Ingress>) -> 
         }
     }
 
-    // Tags: a key another Ingress of the group sets to a different value makes the controller
-    // refuse the whole group. The per-project keys of the spec are exempt by design.
+    // Tags: the controller merges every Ingress's tags into the group's ALB and refuses the whole
+    // group when two Ingresses give one key different values, whatever the key.
     if let (Some(g), Some(tags)) = (&group, annotations.get(ALB_TAGS)) {
         let mine = parse_tags(tags);
         for (k, val) in &mine {
-            if PER_PROJECT_TAG_KEYS.contains(&k.as_str()) {
-                continue;
-            }
             if let Some((other, theirs)) = ctx
                 .index
                 .in_group(g)
@@ -345,13 +342,6 @@ pub fn validate_ingress(ctx: &Context, obj: &Ingress, old: Option<&Ingress>) -> 
                     format!("use {k}={theirs}, or a tag key of your own"),
                 );
             }
-        }
-        if let Some((_, d)) = mine.iter().find(|(k, _)| k == LABEL_DEPLOYMENT)
-            && d != &project
-        {
-            v.warn(format!(
-                "tag deployment={d} does not name the project {project}"
-            ));
         }
     }
 

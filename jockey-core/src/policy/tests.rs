@@ -417,7 +417,14 @@ fn conflicting_tag_keys_in_a_group_are_denied() {
         &format!("metadata.annotations[{ALB_TAGS}]"),
         &["team=blue conflicts with team=red", "ns-a/ing-a"],
     );
-    // The per-project keys alone differ by design; that is no conflict.
+    // Every key counts, the per-project ones included (they belong on the Service).
+    let v = validate_ingress(&w.ctx("ns-b", None), &b, None);
+    assert_denied(
+        &v,
+        &format!("metadata.annotations[{ALB_TAGS}]"),
+        &[&format!("deployment={B} conflicts with deployment={A}")],
+    );
+    // Without tags of its own, nothing conflicts.
     let b = ingress(B, "ns-b", "ing-b", &[]);
     assert!(validate_ingress(&w.ctx("ns-b", None), &b, None).allowed());
 }

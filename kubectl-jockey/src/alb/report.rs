@@ -3,7 +3,8 @@
 //! branch is unit-tested with hand-made objects.
 
 use super::elb::{Action, ElbSnapshot, LoadBalancer, TargetGroup};
-use jockey_core::names::LABEL_PROJECT;
+use jockey_core::defaults::{ALB_TAGS, parse_tags};
+use jockey_core::names::{LABEL_DEPLOYMENT, LABEL_HOSTNAME, LABEL_PROJECT};
 use k8s_openapi::api::core::v1::{Event, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
@@ -577,6 +578,52 @@ pub fn group_conflicts(members: &[&Ingress]) -> Vec<String> {
     out
 }
 
+/// Tag keys to which the members of one group give different values: the controller merges every
+/// Ingress's `tags` into the one ALB and fails the whole group on such a key.
+pub fn tag_conflicts(members: &[&Ingress]) -> Vec<String> {
+    let mut by_key: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for ing in members {
+        for (k, v) in annotation(ing, ALB_TAGS)
+            .map(parse_tags)
+            .unwrap_or_default()
+        {
+            by_key
+                .entry(k)
+                .or_default()
+                .entry(v)
+                .or_default()
+                .push(format!("{}/{}", namespace(ing), name(ing)));
+        }
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, values)| values.len() > 1)
+        .map(|(key, values)| {
+            let parts: Vec<String> = values
+                .iter()
+                .map(|(v, who)| format!("{key}={v} ({})", who.join(", ")))
+                .collect();
+            format!("tag {key}: {}", parts.join(" vs "))
+        })
+        .collect()
+}
+
+/// Ingresses that still carry the per-project tags (`deployment`, `hostname`) earlier versions of
+/// jockey wrote there; they belong on the Service now.
+pub fn legacy_project_tags(members: &[&Ingress]) -> Vec<String> {
+    members
+        .iter()
+        .filter(|ing| {
+            annotation(ing, ALB_TAGS)
+                .map(parse_tags)
+                .unwrap_or_default()
+                .iter()
+                .any(|(k, _)| k == LABEL_DEPLOYMENT || k == LABEL_HOSTNAME)
+        })
+        .map(|ing| format!("{}/{}", namespace(ing), name(ing)))
+        .collect()
+}
+
 /// Share of a quota at which `alb-status` reports a problem. Not 90: the webhook fills a shard
 /// up to 90 projects by design, and a full shard is healthy. Past 95 the group is either not
 /// being sharded (a capacity set too high, Ingresses placed by hand) or carries extra rules.
@@ -718,6 +765,21 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
             problems.push(format!(
                 "group {group} disagrees on {conflict}; the controller rejects the whole group \
                  while its Ingresses differ — give them the same load-balancer annotations"
+            ));
+        }
+        for conflict in tag_conflicts(members) {
+            problems.push(format!(
+                "group {group} disagrees on {conflict}; the controller rejects the whole group \
+                 (FailedBuildModel: conflicting tag) — give the key one value on every Ingress of \
+                 the group, or move per-project tags to the project's Service"
+            ));
+        }
+        for who in legacy_project_tags(members) {
+            problems.push(format!(
+                "Ingress {who} in group {group} carries per-project tags ({LABEL_DEPLOYMENT}=, \
+                 {LABEL_HOSTNAME}=), which fail the group once two projects differ; run \
+                 `kubectl jockey deploy` for its project (it moves them to the Service) or remove \
+                 them from the Ingress's {ALB_TAGS} annotation"
             ));
         }
         // Every host of the group must have a forwarding rule with a healthy target.

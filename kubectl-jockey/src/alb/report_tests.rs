@@ -1042,3 +1042,47 @@ fn a_shard_filled_to_the_default_capacity_is_healthy() {
     assert!(s.problems.is_empty(), "{:#?}", s.problems);
     assert_eq!(s.groups[0].target_groups.used, 90);
 }
+
+fn with_tags(mut ing: Ingress, tags: &str) -> Ingress {
+    ing.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(ALB_TAGS.into(), tags.into());
+    ing
+}
+
+#[test]
+fn status_names_a_tag_key_two_members_disagree_on() {
+    let mut cluster = healthy_cluster();
+    cluster.ingresses.push(with_tags(
+        ingress("team-b", "p2", Some(BASE), Some(ALB)),
+        "team=blue",
+    ));
+    cluster.ingresses.push(with_tags(
+        ingress("team-c", "p3", Some(BASE), Some(ALB)),
+        "team=red,env=prod",
+    ));
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert_eq!(s.problems.len(), 1, "{:#?}", s.problems);
+    let p = &s.problems[0];
+    assert!(
+        p.contains("tag team: team=blue (team-b/ing-p2) vs team=red (team-c/ing-p3)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn status_names_every_ingress_still_carrying_per_project_tags() {
+    let mut cluster = healthy_cluster();
+    cluster.ingresses.push(with_tags(
+        ingress("team-b", "p2", Some(BASE), Some(ALB)),
+        "deployment=p2,hostname=p2.deploy.agentops.ai",
+    ));
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert_eq!(s.problems.len(), 1, "{:#?}", s.problems);
+    let p = &s.problems[0];
+    assert!(
+        p.contains("Ingress team-b/ing-p2") && p.contains("kubectl jockey deploy"),
+        "{p}"
+    );
+}
