@@ -4,7 +4,7 @@
 
 use super::Problem;
 use super::gojson::{GoSlice, IntOrString, go_struct, unmarshal};
-use super::scalar::intstr_parse;
+use super::scalar::{intstr_parse, is_port_name};
 
 // The controller's JSON shapes (config_types.go), field names as in its `json:` tags.
 
@@ -233,7 +233,12 @@ fn parse_forward(a: RawAction) -> Result<Action, Problem> {
                             "targetGroups[{i}]: servicePort {n} cannot match any Service port"
                         )));
                     }
-                    Err(()) => ServicePort::Name(text),
+                    Err(()) if is_port_name(&text) => ServicePort::Name(text),
+                    Err(()) => {
+                        return Err(Problem::build(format!(
+                            "targetGroups[{i}]: servicePort {text:?} is neither a port number nor a valid port name, so it cannot match any Service port"
+                        )));
+                    }
                 };
                 TargetRef::Service {
                     name: name.clone(),

@@ -145,7 +145,9 @@ pub use values::{CognitoIdp, JwtValidation, ListenPort, MutualAuthentication, Oi
 
 use catalog::Kind;
 use gojson::excerpt;
-use scalar::{intstr_parse, parse_bool, parse_cidr, parse_int, parse_map, split_list};
+use scalar::{
+    intstr_parse, is_port_name, parse_bool, parse_cidr, parse_int, parse_map, split_list,
+};
 
 /// Every annotation key of the controller starts with this.
 pub const PREFIX: &str = "alb.ingress.kubernetes.io/";
@@ -482,7 +484,12 @@ fn parse_kind(kind: Kind, raw: &str) -> Result<Parsed, Problem> {
                             "failed to resolve healthCheckPort: give a number",
                         ));
                     }
-                    Err(()) => HealthCheckPort::Name(raw.to_string()),
+                    Err(()) if is_port_name(raw) => HealthCheckPort::Name(raw.to_string()),
+                    Err(()) => {
+                        return Err(Problem::build(
+                            "neither traffic-port, a port number nor a valid port name: no Service port can match",
+                        ));
+                    }
                 }
             };
             if let HealthCheckPort::Number(n) = port

@@ -31,10 +31,23 @@ pub fn parse_int(raw: &str, bits: u32) -> Option<i64> {
     ((min..=max).contains(&i128::from(n))).then_some(n)
 }
 
-/// Kubernetes' `intstr.Parse`: `strconv.Atoi`, and when that succeeds the number is converted
-/// to int32 by truncation (so `"4294967376"` is port 80, as the controller computes it).
+/// Kubernetes' `intstr.Parse` (apimachinery v0.36): a 32-bit integer when `strconv.ParseInt`
+/// accepts it, else the text stays a name (so `"4294967376"` is a name, not a number).
 pub fn intstr_parse(raw: &str) -> Result<i32, ()> {
-    parse_int(raw, 64).map(|n| n as i32).ok_or(())
+    parse_int(raw, 32).map(|n| n as i32).ok_or(())
+}
+
+/// Kubernetes' `IsValidPortName` (IANA_SVC_NAME): what a Service port name must be, so a name
+/// that fails it can never match a port of a Service.
+pub fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
 }
 
 /// `splitCommaSeparatedString`: split on commas, trim, drop empty items.

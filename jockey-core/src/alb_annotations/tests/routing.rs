@@ -55,11 +55,23 @@ fn forward_to_services() {
             stickiness: Some((Some(true), Some(60)))
         })
     );
-    // intstr.Parse then FromInt: a huge number wraps to a real port, as in the controller.
+    // intstr.Parse is ParseInt(32): "+80" and "080" are 80; a number beyond int32 stays a
+    // name, which no Service port can have.
     let a = action(
-        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":"4294967376"}]}}"#,
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":"+080","weight":1},{"serviceName":"s","servicePort":"grpc-web","weight":1}]}}"#,
     );
-    assert_eq!(a.targets(), [svc("s", ServicePort::Number(80), None)]);
+    assert_eq!(
+        a.targets(),
+        [
+            svc("s", ServicePort::Number(80), Some(1)),
+            svc("s", ServicePort::Name("grpc-web".into()), Some(1))
+        ]
+    );
+    err(
+        "actions.x",
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":"4294967376"}]}}"#,
+        Failure::Build,
+    );
 }
 
 #[test]
@@ -137,6 +149,8 @@ fn actions_the_controller_refuses() {
         r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":true}]}}"#,
         r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":0}]}}"#,
         r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":"70000"}]}}"#,
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":"HTTP"}]}}"#,
+        r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":""}]}}"#,
         r#"{"type":"forward","forwardConfig":{"targetGroups":[{"serviceName":"s","servicePort":80,"weight":"1"}]}}"#,
         r#"{"type":"forward","targetGroupName":""}"#,
         r#"{"type":"redirect"}"#,

@@ -1,7 +1,7 @@
 //! The parser.go rules (bool, int, list, map) and the scalar annotations built on them.
 
 use super::super::scalar::{
-    intstr_parse, parse_bool, parse_cidr, parse_int, parse_map, split_list,
+    intstr_parse, is_port_name, parse_bool, parse_cidr, parse_int, parse_map, split_list,
 };
 use super::*;
 
@@ -240,12 +240,32 @@ fn cidrs_are_go_net_parse_cidr() {
 }
 
 #[test]
-fn intstr_parse_truncates_like_go() {
+fn intstr_parse_is_parse_int_32() {
     assert_eq!(intstr_parse("80"), Ok(80));
     assert_eq!(intstr_parse("+80"), Ok(80));
-    assert_eq!(intstr_parse("4294967376"), Ok(80));
+    assert_eq!(intstr_parse("-1"), Ok(-1));
+    assert_eq!(intstr_parse("4294967376"), Err(()));
     assert_eq!(intstr_parse("http"), Err(()));
     assert_eq!(intstr_parse("80 "), Err(()));
+}
+
+#[test]
+fn port_names_are_iana_svc_names() {
+    for good in ["http", "grpc-web", "h2c", "a1", "metrics-15chars"] {
+        assert!(is_port_name(good), "{good}");
+    }
+    for bad in [
+        "",
+        "HTTP",
+        "80",
+        "-http",
+        "http-",
+        "gr--pc",
+        "sixteen-chars-xx",
+        "a_b",
+    ] {
+        assert!(!is_port_name(bad), "{bad}");
+    }
 }
 
 #[test]
@@ -268,6 +288,8 @@ fn ports_and_ranges() {
         Parsed::HealthCheckPort(HealthCheckPort::Name("http".into()))
     );
     err("healthcheck-port", "70000", Failure::Deploy);
+    err("healthcheck-port", "4294967376", Failure::Build);
+    err("healthcheck-port", "Traffic-Port", Failure::Build);
     assert_eq!(
         ok("frontend-nlb-healthcheck-port", "80"),
         Parsed::HealthCheckPort(HealthCheckPort::Number(80))
