@@ -3,6 +3,7 @@
 //! values they leave out.
 
 mod json;
+mod recorded;
 mod routing;
 mod scalars;
 mod values;
