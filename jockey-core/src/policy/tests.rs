@@ -1,6 +1,7 @@
 use super::*;
 use crate::defaults::{default_ingress, render_ingress};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 const A: &str = "aaaa";
 const B: &str = "bbbb";
