@@ -8,7 +8,7 @@
 //!
 //! `Ok` when the controller accepts the value, with the value the controller then uses (after
 //! its normalisations: Go's case-insensitive JSON keys and repeated-key merging, `servicePort`
-//! strings turned into numbers with int32 truncation, `listen-ports` by port). `Err` says which
+//! strings that are 32-bit numbers turned into numbers, `listen-ports` by port). `Err` says which
 //! [`Failure`] the value causes: [`Failure::Build`], the controller's model build fails
 //! (event `FailedBuildModel`); [`Failure::Deploy`], the build passes but the ELBv2 API refuses
 //! what it produced (event `FailedDeployModel`); [`Failure::Dropped`], the Ingress silently leaves
