@@ -4,6 +4,7 @@
 //! JSON patches out.
 
 pub mod admission;
+pub mod alb_annotations;
 pub mod bundle;
 pub mod certs;
 pub mod config;
