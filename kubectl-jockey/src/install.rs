@@ -245,17 +245,14 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
                 .entry("app.kubernetes.io/name")
                 .or_insert_with(|| json!(o.name));
         }
-        match kind.as_str() {
-            "Deployment" => {
-                if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
-                    c["image"] = json!(o.image);
-                }
-                // Config and policy are read at start: a change rolls the pods.
-                if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
-                    meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: config_hash });
-                }
+        if kind == "Deployment" {
+            if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
+                c["image"] = json!(o.image);
             }
-            _ => {}
+            // Config and policy are read at start: a change rolls the pods.
+            if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
+                meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: config_hash });
+            }
         }
     }
     Ok(objects)
