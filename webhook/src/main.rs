@@ -37,7 +37,7 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     tls_key_file: Option<PathBuf>,
     /// The cluster admin's policy (YAML or JSON); without it, the defaults.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     policy_file: Option<PathBuf>,
     /// Kubeconfig to watch the cluster with; in a pod, the service account is used.
     #[arg(long, value_name = "FILE")]
