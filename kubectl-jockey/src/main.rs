@@ -3,7 +3,7 @@
 //!
 //! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout)
 //! - [`build`]: the Kaniko build Job and its runner, used by `deploy`
-//! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`
+//! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
 //! - [`builder`]: `setup-builder`, `logs-builder`
 //! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
 //! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
@@ -41,17 +41,17 @@ enum Command {
     /// Package DIR, build its image (unless already built), apply it and wait for the rollout.
     Deploy(deploy::DeployArgs),
     /// Show a project's deployment, pods, image, content hash, URL and recent events.
-    Status(lifecycle::StatusArgs),
+    Status(lifecycle::status::StatusArgs),
     /// List the projects in the namespace (or all namespaces with -A).
-    List(lifecycle::ListArgs),
+    List(lifecycle::list::ListArgs),
     /// Print (or follow) the logs of a project's pods.
-    Logs(lifecycle::LogsArgs),
+    Logs(lifecycle::logs::LogsArgs),
     /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild.
-    Rollback(lifecycle::RollbackArgs),
+    Rollback(lifecycle::rollback::RollbackArgs),
     /// Remove a project's Deployment, Service, Ingress and instance ConfigMaps.
-    Delete(lifecycle::DeleteArgs),
+    Delete(lifecycle::delete::DeleteArgs),
     /// Remove instance ConfigMaps no Deployment or retained ReplicaSet references.
-    Gc(lifecycle::GcArgs),
+    Gc(lifecycle::gc::GcArgs),
     /// Create the builder namespace, its service account and the `aws-credentials` secret.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
     SetupBuilder(builder::SetupBuilderArgs),
@@ -82,12 +82,12 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.cluster, args).await,
-        Command::Status(args) => lifecycle::status(&cli.cluster, args).await,
-        Command::List(args) => lifecycle::list(&cli.cluster, args).await,
-        Command::Logs(args) => lifecycle::logs(&cli.cluster, args).await,
-        Command::Rollback(args) => lifecycle::rollback(&cli.cluster, args).await,
-        Command::Delete(args) => lifecycle::delete(&cli.cluster, args).await,
-        Command::Gc(args) => lifecycle::gc(&cli.cluster, args).await,
+        Command::Status(args) => lifecycle::status::run(&cli.cluster, args).await,
+        Command::List(args) => lifecycle::list::run(&cli.cluster, args).await,
+        Command::Logs(args) => lifecycle::logs::run(&cli.cluster, args).await,
+        Command::Rollback(args) => lifecycle::rollback::run(&cli.cluster, args).await,
+        Command::Delete(args) => lifecycle::delete::run(&cli.cluster, args).await,
+        Command::Gc(args) => lifecycle::gc::run(&cli.cluster, args).await,
         Command::SetupBuilder(args) => builder::setup(&cli.cluster, args).await,
         Command::LogsBuilder(args) => builder::logs(&cli.cluster, args).await,
         Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
