@@ -2,26 +2,30 @@
 //! a reader finds a behaviour by the command's name:
 //!
 //! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout)
-//! - [`build`]: the Kaniko build Job and its runner, used by `deploy`
+//! - [`kaniko`]: the Kaniko build Job, rendered (pure); [`build_run`]: running it for `deploy`;
+//!   [`image_record`]: which images an instance was built into
 //! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
-//! - [`builder`]: `setup-builder`, `logs-builder`
+//! - [`setup_builder`]: `setup-builder`; [`logs_builder`]: `logs-builder`
 //! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
 //! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
 
 mod alb;
 mod aws;
-mod build;
-mod builder;
+mod build_run;
 mod cluster;
 mod deploy;
 mod ecr;
+mod image_record;
 mod install;
+mod kaniko;
 mod lifecycle;
+mod logs_builder;
 #[cfg(test)]
 mod moto;
 mod output;
 mod rollout;
 mod settings;
+mod setup_builder;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -54,10 +58,10 @@ enum Command {
     Gc(lifecycle::gc::GcArgs),
     /// Create the builder namespace, its service account and the `aws-credentials` secret.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    SetupBuilder(builder::SetupBuilderArgs),
+    SetupBuilder(setup_builder::SetupBuilderArgs),
     /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    LogsBuilder(builder::LogsBuilderArgs),
+    LogsBuilder(logs_builder::LogsBuilderArgs),
     /// The shared ALB across all namespaces: groups, addresses, quota usage, controller pods
     /// and failure events; with AWS credentials also the load balancer, rules and target health.
     AlbStatus(alb::StatusArgs),
@@ -88,8 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback(args) => lifecycle::rollback::run(&cli.cluster, args).await,
         Command::Delete(args) => lifecycle::delete::run(&cli.cluster, args).await,
         Command::Gc(args) => lifecycle::gc::run(&cli.cluster, args).await,
-        Command::SetupBuilder(args) => builder::setup(&cli.cluster, args).await,
-        Command::LogsBuilder(args) => builder::logs(&cli.cluster, args).await,
+        Command::SetupBuilder(args) => setup_builder::run(&cli.cluster, args).await,
+        Command::LogsBuilder(args) => logs_builder::run(&cli.cluster, args).await,
         Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
         Command::ListAlbIngresses(args) => alb::list(&cli.cluster, args).await,
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,

@@ -2,8 +2,8 @@
 //! ConfigMaps and builds.
 
 use super::instances::{instance_selector, referenced};
-use crate::build::build_selector;
 use crate::cluster::{KubeArgs, is_not_found};
+use crate::kaniko::build_selector;
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
 use jockey_core::ProjectId;

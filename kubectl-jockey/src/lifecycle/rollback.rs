@@ -5,7 +5,6 @@
 use super::instances::{
     Instance, deployment_instance, instance_selector, instances_of, template_refs,
 };
-use crate::build;
 use crate::cluster::{KubeArgs, apply_params};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
@@ -216,7 +215,7 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
             )
         })?;
     // The image that instance was built into; no rebuild.
-    let image = match build::recorded_image_of(target, &project) {
+    let image = match crate::image_record::recorded_image_of(target, &project) {
         Some(i) => i,
         None => bail!(
             "instance {target_name} has no built image recorded (its build never finished); \

@@ -1,0 +1,511 @@
+//! The Kaniko build, rendered: what a build needs ([`BuildPlan`]), the copy of the instance it
+//! reads ([`builder_configmap`]), the built-in Dockerfile ([`PYTHON_DOCKERFILE`]) and the Job
+//! ([`kaniko_job`]). Pure: running the Job is [`crate::build_run`]'s.
+//!
+//! What never happens here: a credential in a ConfigMap or an image layer. The registry
+//! credentials reach Kaniko only as environment variables referencing a Secret; the bundle was
+//! stripped of secret-looking files by the core before it got here.
+
+use anyhow::{Result, bail};
+use jockey_core::bundle::{Bundle, instance_labels};
+use jockey_core::names::{INSTANCE_TAR_KEY, LABEL_PROJECT};
+use jockey_core::{Config, ContentHash, ProjectId};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, KeyToPath, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Service account the build pods run as (created by `setup-builder`).
+pub const BUILDER_SERVICE_ACCOUNT: &str = "jockey-builder";
+/// Secret in the builder namespace with keys `access-key` and `secret-key`.
+pub const AWS_CREDENTIALS_SECRET: &str = "aws-credentials";
+pub const AWS_ACCESS_KEY_KEY: &str = "access-key";
+pub const AWS_SECRET_KEY_KEY: &str = "secret-key";
+/// Present when `setup-builder` found temporary credentials.
+pub const AWS_SESSION_TOKEN_KEY: &str = "session-token";
+/// Name of the Kaniko container (for logs).
+pub const KANIKO_CONTAINER: &str = "kaniko";
+/// Marks build Jobs, their pods and their ConfigMaps, so `logs-builder` and `gc` find them.
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const COMPONENT_BUILD: &str = "build";
+/// Annotation on the build Job naming the image it pushes.
+pub const ANNOTATION_DESTINATION: &str = "jockey.agentops.ai/destination";
+/// Where the build pod mounts its ConfigMap.
+const WORKSPACE: &str = "/workspace";
+/// Key of the built-in Dockerfile in the builder's ConfigMap copy.
+const TEMPLATE_DOCKERFILE_KEY: &str = "Dockerfile";
+/// Key of the Docker client config telling Kaniko to use the ECR credential helper.
+const DOCKER_CONFIG_KEY: &str = "config.json";
+/// Finished build Jobs (and, through their owner reference, their ConfigMap copies) are kept
+/// this long so that `logs-builder` can still show what happened.
+pub const BUILD_TTL_SECONDS: i32 = 3600;
+
+/// The Dockerfile used when the project has none: a plain Python server. `server.py` listens on
+/// `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB health check
+/// expect. Dependencies are installed only when `requirements.txt` exists.
+pub const PYTHON_DOCKERFILE: &str = r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8080
+WORKDIR /app
+COPY . /app
+RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi \
+ && useradd --system --uid 10001 --no-create-home agent
+USER 10001
+EXPOSE 8080
+CMD ["python", "server.py"]
+"#;
+
+/// Everything a build needs, decided before anything is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub project: ProjectId,
+    pub hash: ContentHash,
+    /// The builder namespace.
+    pub namespace: String,
+    /// Name of the Job and of the ConfigMap copy in the builder namespace.
+    pub name: String,
+    /// `<registry>/<prefix>/PROJECT:<h>`.
+    pub image: String,
+    pub cache_repo: String,
+    pub kaniko_image: String,
+    /// Whether the project brings its own Dockerfile; otherwise [`PYTHON_DOCKERFILE`].
+    pub own_dockerfile: bool,
+    /// Kaniko authenticates with the ECR credential helper for an ECR registry.
+    pub ecr_registry: Option<String>,
+    pub aws_region: Option<String>,
+    /// The Job's `activeDeadlineSeconds`: the cluster stops a build the plugin gave up on.
+    pub deadline_seconds: i64,
+}
+
+impl BuildPlan {
+    pub fn new(
+        cfg: &Config,
+        project: &ProjectId,
+        bundle: &Bundle,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let Some(registry) = cfg.image_registry.as_deref() else {
+            bail!(
+                "cannot build the image of {project}: IMAGE_REGISTRY is not set; set it (or pass \
+                 --image-registry) to the registry to push to, e.g. \
+                 123456789012.dkr.ecr.us-east-1.amazonaws.com"
+            );
+        };
+        let prefix = &cfg.image_repository_prefix;
+        let ecr = registry.contains(".dkr.ecr.").then(|| registry.to_string());
+        // The region of an ECR registry is part of its host name; it wins over AWS_REGION.
+        let region = ecr
+            .as_deref()
+            .and_then(|r| r.split(".dkr.ecr.").nth(1))
+            .and_then(|rest| rest.split('.').next())
+            .map(str::to_string)
+            .or_else(|| cfg.aws_region.clone());
+        Ok(Self {
+            project: project.clone(),
+            hash: bundle.hash.clone(),
+            namespace: cfg.builder_namespace.clone(),
+            name: build_name(project, &bundle.hash),
+            image: project.image(registry, prefix, &bundle.hash),
+            // One cache repository per project: a tenant's layers are never offered to another.
+            cache_repo: format!(
+                "{}/{}/cache",
+                registry.trim_end_matches('/'),
+                project.repository(prefix)
+            ),
+            kaniko_image: cfg.kaniko_image.clone(),
+            own_dockerfile: bundle.has_dockerfile,
+            ecr_registry: ecr,
+            aws_region: region,
+            deadline_seconds: timeout.as_secs().max(60) as i64,
+        })
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = instance_labels(&self.project, &self.hash);
+        labels.insert(LABEL_COMPONENT.to_string(), COMPONENT_BUILD.to_string());
+        labels
+    }
+}
+
+/// `<project>-build-<h>`, at most 63 characters: a project id longer than 40 characters is cut
+/// and suffixed with a digest of the whole id, so two projects never share a build name.
+pub fn build_name(project: &ProjectId, hash: &ContentHash) -> String {
+    const MAX_PROJECT_PART: usize = 63 - "-build-".len() - 16;
+    let p = project.as_str();
+    let part = if p.len() <= MAX_PROJECT_PART {
+        p.to_string()
+    } else {
+        let digest = hex::encode(Sha256::digest(p.as_bytes()));
+        let keep = MAX_PROJECT_PART - 9;
+        format!("{}-{}", p[..keep].trim_end_matches('-'), &digest[..8])
+    };
+    format!("{part}-build-{}", hash.short())
+}
+
+/// The copy of the instance in the builder namespace, plus what Kaniko needs besides the files:
+/// the built-in Dockerfile when the project has none, and a Docker config naming the ECR
+/// credential helper (no credential in it). Not immutable: it is a build input that lives as long
+/// as its Job, and the template may differ between plugin versions.
+pub fn builder_configmap(plan: &BuildPlan, bundle: &Bundle) -> ConfigMap {
+    let mut data = BTreeMap::new();
+    if !plan.own_dockerfile {
+        data.insert(
+            TEMPLATE_DOCKERFILE_KEY.to_string(),
+            PYTHON_DOCKERFILE.to_string(),
+        );
+    }
+    if let Some(registry) = &plan.ecr_registry {
+        data.insert(
+            DOCKER_CONFIG_KEY.to_string(),
+            serde_json::json!({ "credHelpers": { registry: "ecr-login" } }).to_string(),
+        );
+    }
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(plan.name.clone()),
+            namespace: Some(plan.namespace.clone()),
+            labels: Some(plan.labels()),
+            annotations: Some(BTreeMap::from([(
+                jockey_core::names::ANNOTATION_CONTENT_SHA256.to_string(),
+                plan.hash.full().to_string(),
+            )])),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(
+            INSTANCE_TAR_KEY.to_string(),
+            ByteString(bundle.gz.clone()),
+        )])),
+        data: (!data.is_empty()).then_some(data),
+        ..Default::default()
+    }
+}
+
+/// The Kaniko Job building `plan.image` from the tar in the ConfigMap copy.
+pub fn kaniko_job(plan: &BuildPlan) -> Job {
+    let dockerfile = if plan.own_dockerfile {
+        // Relative: resolved inside the extracted context.
+        "Dockerfile".to_string()
+    } else {
+        format!("{WORKSPACE}/{TEMPLATE_DOCKERFILE_KEY}")
+    };
+    let args = vec![
+        format!("--context=tar://{WORKSPACE}/{INSTANCE_TAR_KEY}"),
+        format!("--dockerfile={dockerfile}"),
+        format!("--destination={}", plan.image),
+        "--cache=true".to_string(),
+        format!("--cache-repo={}", plan.cache_repo),
+        // Same files, same layers: keeps pushes small and digests stable between rebuilds.
+        "--reproducible".to_string(),
+        "--snapshot-mode=redo".to_string(),
+        "--verbosity=info".to_string(),
+    ];
+    let secret_env = |name: &str, key: &str| EnvVar {
+        name: name.to_string(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: AWS_CREDENTIALS_SECRET.to_string(),
+                key: key.to_string(),
+                // A registry that needs no credentials (a local one) builds without the Secret.
+                optional: Some(true),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut env = vec![
+        secret_env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_KEY),
+        secret_env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY_KEY),
+        secret_env("AWS_SESSION_TOKEN", AWS_SESSION_TOKEN_KEY),
+    ];
+    if let Some(region) = &plan.aws_region {
+        env.push(EnvVar {
+            name: "AWS_REGION".to_string(),
+            value: Some(region.clone()),
+            ..Default::default()
+        });
+    }
+    let mut items = vec![KeyToPath {
+        key: INSTANCE_TAR_KEY.to_string(),
+        path: INSTANCE_TAR_KEY.to_string(),
+        ..Default::default()
+    }];
+    if !plan.own_dockerfile {
+        items.push(KeyToPath {
+            key: TEMPLATE_DOCKERFILE_KEY.to_string(),
+            path: TEMPLATE_DOCKERFILE_KEY.to_string(),
+            ..Default::default()
+        });
+    }
+    let mut mounts = vec![VolumeMount {
+        name: "workspace".to_string(),
+        mount_path: WORKSPACE.to_string(),
+        read_only: Some(true),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "workspace".to_string(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: plan.name.clone(),
+            items: Some(items),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if plan.ecr_registry.is_some() {
+        mounts.push(VolumeMount {
+            name: "docker-config".to_string(),
+            mount_path: "/kaniko/.docker".to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "docker-config".to_string(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: plan.name.clone(),
+                items: Some(vec![KeyToPath {
+                    key: DOCKER_CONFIG_KEY.to_string(),
+                    path: DOCKER_CONFIG_KEY.to_string(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let quantities = |pairs: [(&str, &str); 2]| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let labels = plan.labels();
+    Job {
+        metadata: ObjectMeta {
+            name: Some(plan.name.clone()),
+            namespace: Some(plan.namespace.clone()),
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                ANNOTATION_DESTINATION.to_string(),
+                plan.image.clone(),
+            )])),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            // A build that failed once fails again on the same files; retrying only delays the
+            // error the user needs to see.
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(plan.deadline_seconds),
+            ttl_seconds_after_finished: Some(BUILD_TTL_SECONDS),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".to_string()),
+                    // The executor image is built for Linux only.
+                    node_selector: Some(BTreeMap::from([(
+                        "kubernetes.io/os".to_string(),
+                        "linux".to_string(),
+                    )])),
+                    service_account_name: Some(BUILDER_SERVICE_ACCOUNT.to_string()),
+                    // Kaniko talks to the registry, never to the API server.
+                    automount_service_account_token: Some(false),
+                    containers: vec![Container {
+                        name: KANIKO_CONTAINER.to_string(),
+                        image: Some(plan.kaniko_image.clone()),
+                        args: Some(args),
+                        env: Some(env),
+                        volume_mounts: Some(mounts),
+                        // On failure the kubelet copies the log's tail into the termination
+                        // message, so the reason survives the pod's logs.
+                        termination_message_policy: Some("FallbackToLogsOnError".to_string()),
+                        resources: Some(ResourceRequirements {
+                            requests: Some(quantities([("cpu", "500m"), ("memory", "1Gi")])),
+                            limits: Some(quantities([("cpu", "2"), ("memory", "4Gi")])),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }],
+                    volumes: Some(volumes),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The label selector of a project's build Jobs and pods.
+pub fn build_selector(project: Option<&str>) -> String {
+    match project {
+        Some(p) => format!("{LABEL_COMPONENT}={COMPONENT_BUILD},{LABEL_PROJECT}={p}"),
+        None => format!("{LABEL_COMPONENT}={COMPONENT_BUILD}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jockey_core::bundle::{Collected, Entry};
+    use jockey_core::names::LABEL_CONTENT_HASH;
+
+    fn bundle(with_dockerfile: bool) -> Bundle {
+        let mut entries = vec![Entry::file("server.py", "print()", false)];
+        if with_dockerfile {
+            entries.push(Entry::file("Dockerfile", "FROM scratch", false));
+        }
+        Bundle::from_collected(Collected {
+            entries,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn cfg(registry: &str) -> Config {
+        Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| registry.to_string()))
+    }
+
+    #[test]
+    fn plan_needs_a_registry() {
+        let p = ProjectId::parse("demo").unwrap();
+        let err = BuildPlan::new(
+            &Config::default(),
+            &p,
+            &bundle(false),
+            Duration::from_secs(60),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");
+    }
+
+    #[test]
+    fn build_names_fit_and_never_collide() {
+        let h = ContentHash::from_digest(&[0xab; 32]);
+        let short = ProjectId::parse("demo").unwrap();
+        assert_eq!(build_name(&short, &h), "demo-build-abababababababab");
+        let a = ProjectId::parse(&format!("{}a", "x".repeat(47))).unwrap();
+        let b = ProjectId::parse(&format!("{}b", "x".repeat(47))).unwrap();
+        let (na, nb) = (build_name(&a, &h), build_name(&b, &h));
+        assert!(na.len() <= 63 && nb.len() <= 63, "{na} {nb}");
+        assert_ne!(na, nb);
+        let uuid = ProjectId::parse("0b6a1c9e-1b2c-4d5e-8f90-123456789abc").unwrap();
+        assert_eq!(
+            build_name(&uuid, &h),
+            "0b6a1c9e-1b2c-4d5e-8f90-123456789abc-build-abababababababab"
+        );
+    }
+
+    #[test]
+    fn job_builds_from_the_tar_with_destination_cache_and_limits() {
+        let p = ProjectId::parse("demo").unwrap();
+        let b = bundle(false);
+        let plan = BuildPlan::new(
+            &cfg("registry.local:5000"),
+            &p,
+            &b,
+            Duration::from_secs(300),
+        )
+        .unwrap();
+        let job = kaniko_job(&plan);
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.backoff_limit, Some(0));
+        assert_eq!(spec.active_deadline_seconds, Some(300));
+        assert_eq!(spec.ttl_seconds_after_finished, Some(BUILD_TTL_SECONDS));
+        let pod = spec.template.spec.as_ref().unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some(jockey_core::config::DEFAULT_KANIKO_IMAGE)
+        );
+        assert!(!c.image.as_deref().unwrap().ends_with(":latest"));
+        let args = c.args.clone().unwrap();
+        let image = format!("registry.local:5000/hosting/demo:{}", b.hash.short());
+        assert!(args.contains(&format!("--destination={image}")), "{args:?}");
+        assert!(args.contains(&"--context=tar:///workspace/instance.tar.gz".to_string()));
+        assert!(args.contains(&"--dockerfile=/workspace/Dockerfile".to_string()));
+        assert!(args.contains(&"--cache=true".to_string()));
+        assert!(args.contains(&"--cache-repo=registry.local:5000/hosting/demo/cache".to_string()));
+        assert!(c.resources.as_ref().unwrap().limits.is_some());
+        let labels = job.metadata.labels.clone().unwrap();
+        assert_eq!(labels[LABEL_PROJECT], "demo");
+        assert_eq!(labels[LABEL_CONTENT_HASH], b.hash.short());
+        assert_eq!(
+            pod.service_account_name.as_deref(),
+            Some(BUILDER_SERVICE_ACCOUNT)
+        );
+
+        // Credentials only as references to the Secret, never as values.
+        for e in c.env.iter().flatten() {
+            if e.name.starts_with("AWS_ACCESS") || e.name.starts_with("AWS_SECRET") {
+                assert!(e.value.is_none());
+                let r = e
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap();
+                assert_eq!(r.name, AWS_CREDENTIALS_SECRET);
+            }
+        }
+    }
+
+    #[test]
+    fn own_dockerfile_is_used_from_the_context() {
+        let p = ProjectId::parse("demo").unwrap();
+        let b = bundle(true);
+        let plan = BuildPlan::new(&cfg("r.example"), &p, &b, Duration::from_secs(60)).unwrap();
+        let job = kaniko_job(&plan);
+        let args = job.spec.unwrap().template.spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap();
+        assert!(args.contains(&"--dockerfile=Dockerfile".to_string()));
+        let cm = builder_configmap(&plan, &b);
+        assert!(
+            cm.data.is_none(),
+            "no template when the project has a Dockerfile"
+        );
+    }
+
+    #[test]
+    fn builder_configmap_holds_the_tar_the_template_and_no_credentials() {
+        let p = ProjectId::parse("demo").unwrap();
+        let b = bundle(false);
+        let plan = BuildPlan::new(
+            &cfg("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            &p,
+            &b,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(plan.aws_region.as_deref(), Some("eu-west-1"));
+        let cm = builder_configmap(&plan, &b);
+        assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
+        let data = cm.data.clone().unwrap();
+        assert_eq!(data[TEMPLATE_DOCKERFILE_KEY], PYTHON_DOCKERFILE);
+        assert!(data[DOCKER_CONFIG_KEY].contains("ecr-login"));
+        assert!(!data[DOCKER_CONFIG_KEY].contains("auth"));
+        assert_eq!(cm.metadata.namespace.as_deref(), Some("builder"));
+    }
+
+    #[test]
+    fn template_serves_on_8080_and_installs_requirements_when_present() {
+        assert!(PYTHON_DOCKERFILE.contains("PORT=8080"));
+        assert!(PYTHON_DOCKERFILE.contains("EXPOSE 8080"));
+        assert!(PYTHON_DOCKERFILE.contains("if [ -f requirements.txt ]"));
+        assert!(PYTHON_DOCKERFILE.contains("server.py"));
+        assert!(!PYTHON_DOCKERFILE.contains(":latest"));
+    }
+}
