@@ -361,6 +361,10 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let cfg = args.config.resolve();
     let bundle = bundle_dir(&args.dir)
         .map_err(|e| anyhow::anyhow!("cannot package {}: {e}", args.dir.display()))?;
+    if !bundle.has_dockerfile {
+        jockey_core::config::check_base_image(&cfg.base_image)
+            .map_err(|e| anyhow::anyhow!("cannot deploy {project}: {e}"))?;
+    }
     if !bundle.secrets_left_out.is_empty() {
         eprintln!(
             "left out {} secret-looking path(s), never packaged: {} (pass secrets to the server \

@@ -1,5 +1,5 @@
 //! The Kaniko build, rendered: what a build needs ([`BuildPlan`]), the copy of the instance it
-//! reads ([`builder_configmap`]), the built-in Dockerfile ([`PYTHON_DOCKERFILE`]) and the Job
+//! reads ([`builder_configmap`]), the built-in Dockerfile ([`python_dockerfile`]) and the Job
 //! ([`kaniko_job`]). Pure: running the Job is [`crate::build_run`]'s.
 //!
 //! What never happens here: a credential in a ConfigMap or an image layer. The registry
@@ -47,11 +47,14 @@ const DOCKER_CONFIG_KEY: &str = "config.json";
 /// this long so that `logs-builder` can still show what happened.
 pub const BUILD_TTL_SECONDS: i32 = 3600;
 
-/// The Dockerfile used when the project has none: a plain Python server. `server.py` listens on
-/// `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB health check
-/// expect. Dependencies are installed only when `requirements.txt` exists.
-pub const PYTHON_DOCKERFILE: &str = r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
-FROM python:3.12-slim
+/// The Dockerfile used when the project has none: a plain Python server on `base_image` (the
+/// `BASE_IMAGE` setting, checked by [`jockey_core::config::check_base_image`]). `server.py`
+/// listens on `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB
+/// health check expect. Dependencies are installed only when `requirements.txt` exists. Pure.
+pub fn python_dockerfile(base_image: &str) -> String {
+    format!(
+        r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
+FROM {base_image}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PORT=8080
@@ -62,7 +65,9 @@ RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.
 USER 10001
 EXPOSE 8080
 CMD ["python", "server.py"]
-"#;
+"#
+    )
+}
 
 /// Everything a build needs, decided before anything is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +82,9 @@ pub struct BuildPlan {
     pub image: String,
     pub cache_repo: String,
     pub kaniko_image: String,
-    /// Whether the project brings its own Dockerfile; otherwise [`PYTHON_DOCKERFILE`].
+    /// The `FROM` of the built-in Dockerfile (unused when the project has its own).
+    pub base_image: String,
+    /// Whether the project brings its own Dockerfile; otherwise [`python_dockerfile`].
     pub own_dockerfile: bool,
     /// Kaniko authenticates with the ECR credential helper for an ECR registry.
     pub ecr_registry: Option<String>,
@@ -100,6 +107,10 @@ impl BuildPlan {
                  123456789012.dkr.ecr.us-east-1.amazonaws.com"
             );
         };
+        if !bundle.has_dockerfile {
+            jockey_core::config::check_base_image(&cfg.base_image)
+                .map_err(|e| anyhow::anyhow!("cannot build the image of {project}: {e}"))?;
+        }
         let prefix = &cfg.image_repository_prefix;
         let ecr = registry.contains(".dkr.ecr.").then(|| registry.to_string());
         // The region of an ECR registry is part of its host name; it wins over AWS_REGION.
@@ -122,6 +133,7 @@ impl BuildPlan {
                 project.repository(prefix)
             ),
             kaniko_image: cfg.kaniko_image.clone(),
+            base_image: cfg.base_image.clone(),
             own_dockerfile: bundle.has_dockerfile,
             ecr_registry: ecr,
             aws_region: region,
@@ -160,7 +172,7 @@ pub fn builder_configmap(plan: &BuildPlan, bundle: &Bundle) -> ConfigMap {
     if !plan.own_dockerfile {
         data.insert(
             TEMPLATE_DOCKERFILE_KEY.to_string(),
-            PYTHON_DOCKERFILE.to_string(),
+            python_dockerfile(&plan.base_image),
         );
     }
     if let Some(registry) = &plan.ecr_registry {
@@ -494,7 +506,10 @@ mod tests {
         let cm = builder_configmap(&plan, &b);
         assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
         let data = cm.data.clone().unwrap();
-        assert_eq!(data[TEMPLATE_DOCKERFILE_KEY], PYTHON_DOCKERFILE);
+        assert_eq!(
+            data[TEMPLATE_DOCKERFILE_KEY],
+            python_dockerfile(jockey_core::config::DEFAULT_BASE_IMAGE)
+        );
         assert!(data[DOCKER_CONFIG_KEY].contains("ecr-login"));
         assert!(!data[DOCKER_CONFIG_KEY].contains("auth"));
         assert_eq!(cm.metadata.namespace.as_deref(), Some("builder"));
@@ -502,10 +517,69 @@ mod tests {
 
     #[test]
     fn template_serves_on_8080_and_installs_requirements_when_present() {
-        assert!(PYTHON_DOCKERFILE.contains("PORT=8080"));
-        assert!(PYTHON_DOCKERFILE.contains("EXPOSE 8080"));
-        assert!(PYTHON_DOCKERFILE.contains("if [ -f requirements.txt ]"));
-        assert!(PYTHON_DOCKERFILE.contains("server.py"));
-        assert!(!PYTHON_DOCKERFILE.contains(":latest"));
+        let d = python_dockerfile("python:3.12.11-slim-bookworm");
+        assert!(d.contains("PORT=8080"));
+        assert!(d.contains("EXPOSE 8080"));
+        assert!(d.contains("if [ -f requirements.txt ]"));
+        assert!(d.contains("CMD [\"python\", \"server.py\"]"));
+        assert!(d.contains("USER 10001"), "the server does not run as root");
+        // Continuation lines survive the formatting: every `\` ends its line.
+        assert!(d.contains("ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n"));
+    }
+
+    #[test]
+    fn template_is_from_the_base_image_setting_and_the_default_is_pinned() {
+        let from = |d: &str| {
+            d.lines()
+                .filter(|l| l.starts_with("FROM "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let mirror = "mirror.example:5000/library/python:3.12.11-slim-bookworm";
+        assert_eq!(
+            from(&python_dockerfile(mirror)),
+            vec![format!("FROM {mirror}")]
+        );
+        let p = ProjectId::parse("demo").unwrap();
+        let b = bundle(false);
+        let plan = BuildPlan::new(&cfg("r.example"), &p, &b, Duration::from_secs(60)).unwrap();
+        let cm = builder_configmap(&plan, &b);
+        let default = from(&cm.data.unwrap()[TEMPLATE_DOCKERFILE_KEY]);
+        assert_eq!(
+            default,
+            vec![format!("FROM {}", jockey_core::config::DEFAULT_BASE_IMAGE)]
+        );
+        assert!(default[0].starts_with("FROM python:3.12.") && !default[0].ends_with(":latest"));
+
+        let with_env = Config::from_lookup(|k| match k {
+            "IMAGE_REGISTRY" => Some("r.example".into()),
+            "BASE_IMAGE" => Some(mirror.into()),
+            _ => None,
+        });
+        let plan = BuildPlan::new(&with_env, &p, &b, Duration::from_secs(60)).unwrap();
+        let cm = builder_configmap(&plan, &b);
+        assert_eq!(
+            from(&cm.data.unwrap()[TEMPLATE_DOCKERFILE_KEY]),
+            vec![format!("FROM {mirror}")]
+        );
+    }
+
+    #[test]
+    fn an_unpinned_base_image_is_refused_before_the_build_unless_the_project_has_a_dockerfile() {
+        let p = ProjectId::parse("demo").unwrap();
+        let latest = Config::from_lookup(|k| match k {
+            "IMAGE_REGISTRY" => Some("r.example".into()),
+            "BASE_IMAGE" => Some("python:latest".into()),
+            _ => None,
+        });
+        let err = BuildPlan::new(&latest, &p, &bundle(false), Duration::from_secs(60))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BASE_IMAGE") && err.contains("latest"),
+            "{err}"
+        );
+        // Its own Dockerfile names its own base: the setting is not used.
+        assert!(BuildPlan::new(&latest, &p, &bundle(true), Duration::from_secs(60)).is_ok());
     }
 }
