@@ -50,11 +50,14 @@ enum Command {
     List(lifecycle::list::ListArgs),
     /// Print (or follow) the logs of a project's pods.
     Logs(lifecycle::logs::LogsArgs),
-    /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild.
+    /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild. Only a
+    /// Deployment labelled with the project is changed.
     Rollback(lifecycle::rollback::RollbackArgs),
-    /// Remove a project's Deployment, Service, Ingress and instance ConfigMaps.
+    /// Remove a project's Ingress, Service, Deployment and instance ConfigMaps, in that order;
+    /// same-named objects without the project's label are left alone and named.
     Delete(lifecycle::delete::DeleteArgs),
-    /// Remove instance ConfigMaps no Deployment or retained ReplicaSet references.
+    /// Remove instance ConfigMaps (labelled with a project) no Deployment or retained ReplicaSet
+    /// references.
     Gc(lifecycle::gc::GcArgs),
     /// Create the builder namespace, its service account and the `aws-credentials` secret.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).

@@ -1,12 +1,16 @@
 //! `kubectl jockey gc [--keep N] [--dry-run]`: remove instance ConfigMaps that no Deployment or
 //! retained ReplicaSet references, beyond the newest N per project. [`collectable`] decides.
+//! Only ConfigMaps labelled with a project are candidates; one named like an instance without
+//! the label is not jockey's and is reported as left alone.
 
-use super::instances::{Instance, instance_selector, instances_of, referenced};
+use super::instances::{Instance, instance_selector, instances_of, is_instance_name, referenced};
+use super::ownership::LeftAlone;
 use crate::cluster::{KubeArgs, is_not_found};
 use anyhow::{Context, Result};
+use jockey_core::names::LABEL_PROJECT;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, Preconditions};
 use kube::{Api, Client};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,6 +87,23 @@ pub async fn run(kube: &KubeArgs, args: GcArgs) -> Result<()> {
         .await
         .context("listing ReplicaSets")?
         .items;
+    // Named like instances but without the project label: not jockey's, never collected.
+    let unlabelled = cms
+        .list_metadata(&ListParams::default().labels(&format!("!{LABEL_PROJECT}")))
+        .await
+        .context("listing unlabelled ConfigMaps")?
+        .items;
+    for cm in &unlabelled {
+        let name = cm.metadata.name.clone().unwrap_or_default();
+        if is_instance_name(&name) {
+            let left = LeftAlone::unlabelled(format!("configmap/{name}"));
+            println!(
+                "{} (namespace {})",
+                left,
+                cm.metadata.namespace.as_deref().unwrap_or_default()
+            );
+        }
+    }
     let refs = referenced(&deps, &rss);
     let garbage = collectable(&instances, &refs, args.keep);
     for i in &garbage {
@@ -93,7 +114,16 @@ pub async fn run(kube: &KubeArgs, args: GcArgs) -> Result<()> {
             );
         } else {
             match Api::<ConfigMap>::namespaced(client.clone(), &i.namespace)
-                .delete(&i.name, &DeleteParams::default())
+                .delete(
+                    &i.name,
+                    &DeleteParams {
+                        preconditions: Some(Preconditions {
+                            uid: i.uid.clone(),
+                            resource_version: None,
+                        }),
+                        ..Default::default()
+                    },
+                )
                 .await
             {
                 Ok(_) => println!(

@@ -36,6 +36,14 @@ pub struct Instance {
     pub created: String,
     /// The resourceVersion, which orders creations within the same second.
     pub rv: u64,
+    /// Deletes carry it as a precondition, so a ConfigMap replaced since it was listed is not
+    /// deleted in its place.
+    pub uid: Option<String>,
+}
+
+/// Whether a ConfigMap's name has the form of an instance, `instance-<16 hex>`.
+pub fn is_instance_name(name: &str) -> bool {
+    short_hash_of_configmap(name).is_some()
 }
 
 /// The instance ConfigMaps among `cms`: named `instance-<h>` and labelled with a project.
@@ -59,6 +67,7 @@ pub fn instances_of(cms: &[ConfigMap]) -> Vec<Instance> {
                     .as_deref()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
+                uid: cm.metadata.uid.clone(),
                 name,
             })
         })
@@ -119,6 +128,7 @@ pub fn test_instance(hash: &str, project: &str, created: &str) -> Instance {
         project: project.into(),
         created: created.into(),
         rv: 0,
+        uid: None,
     }
 }
 

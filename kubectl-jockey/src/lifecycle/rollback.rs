@@ -5,6 +5,7 @@
 use super::instances::{
     Instance, deployment_instance, instance_selector, instances_of, template_refs,
 };
+use super::ownership::check_owner;
 use crate::cluster::{KubeArgs, apply_params};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
@@ -166,6 +167,11 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
         .with_context(|| {
             format!("project {project} has no Deployment in namespace {ns}; nothing to roll back")
         })?;
+    // A same-named Deployment that is not the project's is never re-pointed.
+    if let Err(left) = check_owner("deployment.apps", &dep.metadata, &project) {
+        println!("{left}");
+        bail!("cannot roll back {ns}/{project}: {}", left.why);
+    }
     let current = deployment_instance(&dep);
     let all = cms
         .list(&ListParams::default().labels(&instance_selector(Some(&project))))
@@ -230,6 +236,9 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
     }
     let mut deployment = defaults::default_deployment(&rendered, &cfg)?;
     deployment.metadata.namespace = Some(ns.to_string());
+    // The uid makes the apply fail, rather than write, should the Deployment have been
+    // replaced by another one since it was checked above.
+    deployment.metadata.uid = dep.metadata.uid.clone();
     deployments
         .patch(
             &project.deployment_name(),
