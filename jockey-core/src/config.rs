@@ -11,6 +11,32 @@ pub const DEFAULT_KANIKO_IMAGE: &str = "gcr.io/kaniko-project/executor:v1.23.2";
 /// build on the same base until someone chooses another (a private mirror sets `BASE_IMAGE`).
 pub const DEFAULT_BASE_IMAGE: &str = "python:3.12.11-slim-bookworm";
 
+/// Where the Kaniko pod of a build pushing to ECR gets AWS credentials from. Never from keys
+/// stored in the cluster: the pod runs the tenant's Dockerfile as root and can read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BuilderCredentials {
+    /// `assume-role` (default): `deploy` calls STS AssumeRole on `BUILDER_ROLE_ARN` with a
+    /// session policy allowing pushes to the project's repositories only, and hands the
+    /// short-lived result to the build in a Secret that lives and dies with its Job.
+    #[default]
+    AssumeRole,
+    /// `service-account`: the builder service account carries an IAM role (IRSA or EKS Pod
+    /// Identity); the Job gets no Secret and no keys at all.
+    ServiceAccount,
+    /// Anything else, kept to be refused with the accepted values when a build needs it.
+    Invalid(String),
+}
+
+impl BuilderCredentials {
+    pub fn parse(value: &str) -> Self {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "assume-role" => Self::AssumeRole,
+            "service-account" | "irsa" | "pod-identity" => Self::ServiceAccount,
+            _ => Self::Invalid(value.trim().to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub deployment_domain: String,
@@ -23,6 +49,10 @@ pub struct Config {
     pub kaniko_image: String,
     /// The `FROM` of the built-in Dockerfile; checked by [`check_base_image`] before a build.
     pub base_image: String,
+    /// IAM role each build's short-lived ECR credentials are assumed from (`BUILDER_ROLE_ARN`).
+    pub builder_role_arn: Option<String>,
+    /// How a build pushing to ECR gets its credentials (`BUILDER_CREDENTIALS`).
+    pub builder_credentials: BuilderCredentials,
     /// `alb.ingress.kubernetes.io/certificate-arn` for every Ingress, where configured.
     pub certificate_arn: Option<String>,
 }
@@ -52,6 +82,10 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_IMAGE_REPOSITORY_PREFIX.into()),
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             kaniko_image: get("KANIKO_IMAGE").unwrap_or_else(|| DEFAULT_KANIKO_IMAGE.into()),
+            builder_role_arn: get("BUILDER_ROLE_ARN").map(|v| v.trim().to_string()),
+            builder_credentials: get("BUILDER_CREDENTIALS")
+                .map(|v| BuilderCredentials::parse(&v))
+                .unwrap_or_default(),
             base_image: get("BASE_IMAGE")
                 .map(|v| v.trim().to_string())
                 .unwrap_or_else(|| DEFAULT_BASE_IMAGE.into()),
@@ -118,6 +152,35 @@ mod tests {
         assert!(c.base_image.starts_with("python:3.12."), "{}", c.base_image);
         assert!(c.base_image.contains("-slim"), "{}", c.base_image);
         assert_eq!(check_base_image(&c.base_image), Ok(()));
+    }
+
+    #[test]
+    fn builder_credentials_settings() {
+        let c = Config::default();
+        assert_eq!(c.builder_credentials, BuilderCredentials::AssumeRole);
+        assert_eq!(c.builder_role_arn, None);
+        let env: HashMap<&str, &str> = [
+            ("BUILDER_CREDENTIALS", " Service-Account "),
+            (
+                "BUILDER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/jockey-builder ",
+            ),
+        ]
+        .into();
+        let c = Config::from_lookup(|k| env.get(k).map(|v| v.to_string()));
+        assert_eq!(c.builder_credentials, BuilderCredentials::ServiceAccount);
+        assert_eq!(
+            c.builder_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/jockey-builder")
+        );
+        assert_eq!(
+            BuilderCredentials::parse("keys"),
+            BuilderCredentials::Invalid("keys".into())
+        );
+        assert_eq!(
+            BuilderCredentials::parse("irsa"),
+            BuilderCredentials::ServiceAccount
+        );
     }
 
     #[test]

@@ -13,5 +13,5 @@ pub mod names;
 pub mod policy;
 pub mod sharding;
 
-pub use config::Config;
+pub use config::{BuilderCredentials, Config};
 pub use names::{ContentHash, ProjectId};

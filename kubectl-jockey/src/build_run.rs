@@ -2,6 +2,7 @@
 //! instance into it, create the Job rendered by [`crate::kaniko`], report its phase, follow its
 //! log, and judge the outcome (pure: [`job_state`], [`pod_blocker`], [`termination_summary`]).
 
+use crate::build_credentials::{self, BuildCredentials};
 use crate::cluster::{apply_params, is_not_found};
 use crate::kaniko::{
     BUILDER_SERVICE_ACCOUNT, BuildPlan, KANIKO_CONTAINER, builder_configmap, kaniko_job,
@@ -11,9 +12,9 @@ use anyhow::{Context, Result, bail};
 use futures::{AsyncBufReadExt, StreamExt};
 use jockey_core::bundle::Bundle;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use std::time::{Duration, Instant};
 
@@ -185,6 +186,23 @@ pub struct BuildRun<'a> {
 /// Runs the build to its end: Ok once the image is pushed, an error with the reason, the log's
 /// tail and the fix otherwise (including when `deadline` passes first).
 pub async fn run_build(run: BuildRun<'_>) -> Result<()> {
+    let (client, plan) = (run.client, run.plan);
+    let outcome = drive(run).await;
+    if let BuildCredentials::AssumedRole(a) = &plan.credentials {
+        // Short-lived as they are, the build's credentials go as soon as it is over, whatever
+        // the outcome: nothing else is meant to use them.
+        if let Err(e) = build_credentials::remove(client, &plan.namespace, &a.secret).await {
+            eprintln!(
+                "warning: {e:#}; the credentials expire on their own and the Secret goes with \
+                 its Job"
+            );
+        }
+    }
+    outcome
+}
+
+/// [`run_build`] without the credentials cleanup.
+async fn drive(run: BuildRun<'_>) -> Result<()> {
     let BuildRun {
         client,
         plan,
@@ -195,7 +213,6 @@ pub async fn run_build(run: BuildRun<'_>) -> Result<()> {
     } = run;
     let ns = plan.namespace.as_str();
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let mut progress = Progress::new(&format!("build {}", plan.image));
 
@@ -217,13 +234,13 @@ pub async fn run_build(run: BuildRun<'_>) -> Result<()> {
                     .await
                     .with_context(|| format!("deleting the failed Job {ns}/{}", plan.name))?;
                 wait_gone(&jobs, &plan.name, deadline).await?;
-                create_job(&cms, &jobs, plan, bundle).await?;
+                create_job(client, plan, bundle, &progress).await?;
             }
             JobState::Running(_) => progress.phase("attaching to the running build"),
         },
         None => {
             progress.phase("creating the build Job");
-            create_job(&cms, &jobs, plan, bundle).await?;
+            create_job(client, plan, bundle, &progress).await?;
         }
     }
 
@@ -302,13 +319,37 @@ pub async fn run_build(run: BuildRun<'_>) -> Result<()> {
     }
 }
 
+/// Writes the build's inputs and its Job: the credentials Secret first (the pod must find it),
+/// then the ConfigMap copy, then the Job, which then owns both.
 async fn create_job(
-    cms: &Api<ConfigMap>,
-    jobs: &Api<Job>,
+    client: &Client,
     plan: &BuildPlan,
     bundle: &Bundle,
+    progress: &Progress,
 ) -> Result<()> {
     let ns = &plan.namespace;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+    if let BuildCredentials::AssumedRole(a) = &plan.credentials {
+        let issued = build_credentials::issue(a).await?;
+        // A Secret of an earlier attempt holds expired or soon-expiring credentials.
+        build_credentials::remove(client, ns, &a.secret).await?;
+        let secret = build_credentials::credentials_secret(a, ns, plan.labels(), &issued);
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .with_context(|| format!("writing Secret {ns}/{}", a.secret))?;
+        progress.line_printer().println(&format!(
+            "  build credentials: {} until {} (push to {} only)",
+            issued.assumed_role_arn,
+            issued.expires,
+            plan.image
+                .rsplit_once(':')
+                .map(|(r, _)| r)
+                .unwrap_or_default()
+        ));
+    }
     let cm = builder_configmap(plan, bundle);
     cms.patch(&plan.name, &apply_params(false), &Patch::Apply(&cm))
         .await
@@ -321,7 +362,8 @@ async fn create_job(
         )
         .await
         .with_context(|| format!("creating Job {ns}/{}", plan.name))?;
-    // The ConfigMap copy goes away with its Job (whose TTL removes it after BUILD_TTL_SECONDS).
+    // The ConfigMap copy and the credentials go away with their Job (whose TTL removes it after
+    // BUILD_TTL_SECONDS), should the plugin not get to delete them itself.
     if let Some(uid) = job.metadata.uid {
         let owner = serde_json::json!({
             "metadata": { "ownerReferences": [OwnerReference {
@@ -335,6 +377,12 @@ async fn create_job(
         cms.patch(&plan.name, &PatchParams::default(), &Patch::Merge(&owner))
             .await
             .with_context(|| format!("setting the owner of ConfigMap {ns}/{}", plan.name))?;
+        if let BuildCredentials::AssumedRole(a) = &plan.credentials {
+            secrets
+                .patch(&a.secret, &PatchParams::default(), &Patch::Merge(&owner))
+                .await
+                .with_context(|| format!("setting the owner of Secret {ns}/{}", a.secret))?;
+        }
     }
     Ok(())
 }

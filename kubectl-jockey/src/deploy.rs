@@ -349,7 +349,7 @@ async fn ensure_cache_repository(cfg: &Config, project: &ProjectId) -> Result<()
     let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
     let client = aws_sdk_ecr::Client::new(&sdk);
     let name = format!("{}/cache", project.repository(&cfg.image_repository_prefix));
-    crate::ecr::ensure_repository(&client, &ecr.account, &name).await?;
+    crate::ecr::ensure_repository(&client, &ecr.account, &name, crate::ecr::Tags::Mutable).await?;
     Ok(())
 }
 
@@ -495,8 +495,8 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                 if let crate::ecr::Decision::Unavailable(why) = &other {
                     tracing::debug!("ECR check skipped: {why}");
                 }
+                build_run::check_builder(client, &cfg.builder_namespace).await?;
                 let plan = BuildPlan::new(&cfg, &project, &bundle, args.timeout)?;
-                build_run::check_builder(client, &plan.namespace).await?;
                 if matches!(other, crate::ecr::Decision::Build { .. }) {
                     ensure_cache_repository(&cfg, &project).await?;
                 }

@@ -3,9 +3,11 @@
 //! ([`kaniko_job`]). Pure: running the Job is [`crate::build_run`]'s.
 //!
 //! What never happens here: a credential in a ConfigMap or an image layer. The registry
-//! credentials reach Kaniko only as environment variables referencing a Secret; the bundle was
-//! stripped of secret-looking files by the core before it got here.
+//! credentials reach Kaniko only as environment variables referencing the build's own Secret of
+//! short-lived credentials ([`crate::build_credentials`]), or through the service account's IAM
+//! role; the bundle was stripped of secret-looking files by the core before it got here.
 
+use crate::build_credentials::{self, BuildCredentials};
 use anyhow::{Result, bail};
 use jockey_core::bundle::{Bundle, instance_labels};
 use jockey_core::names::{INSTANCE_TAR_KEY, LABEL_PROJECT};
@@ -24,12 +26,9 @@ use std::time::Duration;
 
 /// Service account the build pods run as (created by `setup-builder`).
 pub const BUILDER_SERVICE_ACCOUNT: &str = "jockey-builder";
-/// Secret in the builder namespace with keys `access-key` and `secret-key`.
-pub const AWS_CREDENTIALS_SECRET: &str = "aws-credentials";
-pub const AWS_ACCESS_KEY_KEY: &str = "access-key";
-pub const AWS_SECRET_KEY_KEY: &str = "secret-key";
-/// Present when `setup-builder` found temporary credentials.
-pub const AWS_SESSION_TOKEN_KEY: &str = "session-token";
+/// The long-lived keys Secret earlier versions of `setup-builder` stored; no build mounts it
+/// any more, and `setup-builder` tells the operator to delete it.
+pub const LEGACY_AWS_CREDENTIALS_SECRET: &str = "aws-credentials";
 /// Name of the Kaniko container (for logs).
 pub const KANIKO_CONTAINER: &str = "kaniko";
 /// Marks build Jobs, their pods and their ConfigMaps, so `logs-builder` and `gc` find them.
@@ -89,6 +88,8 @@ pub struct BuildPlan {
     /// Kaniko authenticates with the ECR credential helper for an ECR registry.
     pub ecr_registry: Option<String>,
     pub aws_region: Option<String>,
+    /// Where the Kaniko pod's AWS credentials come from (none for a registry that is not ECR).
+    pub credentials: BuildCredentials,
     /// The Job's `activeDeadlineSeconds`: the cluster stops a build the plugin gave up on.
     pub deadline_seconds: i64,
 }
@@ -112,19 +113,21 @@ impl BuildPlan {
                 .map_err(|e| anyhow::anyhow!("cannot build the image of {project}: {e}"))?;
         }
         let prefix = &cfg.image_repository_prefix;
-        let ecr = registry.contains(".dkr.ecr.").then(|| registry.to_string());
+        let ecr = crate::ecr::parse_registry(registry);
+        let name = build_name(project, &bundle.hash);
+        let base_image = (!bundle.has_dockerfile).then_some(cfg.base_image.as_str());
+        let credentials =
+            build_credentials::plan(cfg, project, ecr.as_ref(), &name, base_image, timeout)?;
         // The region of an ECR registry is part of its host name; it wins over AWS_REGION.
         let region = ecr
-            .as_deref()
-            .and_then(|r| r.split(".dkr.ecr.").nth(1))
-            .and_then(|rest| rest.split('.').next())
-            .map(str::to_string)
+            .as_ref()
+            .map(|e| e.region.clone())
             .or_else(|| cfg.aws_region.clone());
         Ok(Self {
             project: project.clone(),
             hash: bundle.hash.clone(),
             namespace: cfg.builder_namespace.clone(),
-            name: build_name(project, &bundle.hash),
+            name,
             image: project.image(registry, prefix, &bundle.hash),
             // One cache repository per project: a tenant's layers are never offered to another.
             cache_repo: format!(
@@ -135,13 +138,14 @@ impl BuildPlan {
             kaniko_image: cfg.kaniko_image.clone(),
             base_image: cfg.base_image.clone(),
             own_dockerfile: bundle.has_dockerfile,
-            ecr_registry: ecr,
+            ecr_registry: ecr.is_some().then(|| registry.to_string()),
             aws_region: region,
+            credentials,
             deadline_seconds: timeout.as_secs().max(60) as i64,
         })
     }
 
-    fn labels(&self) -> BTreeMap<String, String> {
+    pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = instance_labels(&self.project, &self.hash);
         labels.insert(LABEL_COMPONENT.to_string(), COMPONENT_BUILD.to_string());
         labels
@@ -220,24 +224,30 @@ pub fn kaniko_job(plan: &BuildPlan) -> Job {
         "--snapshot-mode=redo".to_string(),
         "--verbosity=info".to_string(),
     ];
-    let secret_env = |name: &str, key: &str| EnvVar {
-        name: name.to_string(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: AWS_CREDENTIALS_SECRET.to_string(),
-                key: key.to_string(),
-                // A registry that needs no credentials (a local one) builds without the Secret.
-                optional: Some(true),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut env = vec![
-        secret_env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY_KEY),
-        secret_env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY_KEY),
-        secret_env("AWS_SESSION_TOKEN", AWS_SESSION_TOKEN_KEY),
-    ];
+    let mut env = Vec::new();
+    if let BuildCredentials::AssumedRole(a) = &plan.credentials {
+        // Only this build's Secret, which holds short-lived credentials that can push nothing
+        // but this project's repositories; not optional: a build without it would fail later
+        // with a worse message.
+        for key in [
+            build_credentials::ACCESS_KEY_ID,
+            build_credentials::SECRET_ACCESS_KEY,
+            build_credentials::SESSION_TOKEN,
+        ] {
+            env.push(EnvVar {
+                name: key.to_string(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: a.secret.clone(),
+                        key: key.to_string(),
+                        optional: Some(false),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+    }
     if let Some(region) = &plan.aws_region {
         env.push(EnvVar {
             name: "AWS_REGION".to_string(),
@@ -457,20 +467,104 @@ mod tests {
             Some(BUILDER_SERVICE_ACCOUNT)
         );
 
-        // Credentials only as references to the Secret, never as values.
+        // A registry that is not ECR: no AWS credentials of any kind.
+        assert!(
+            !c.env
+                .iter()
+                .flatten()
+                .any(|e| e.name.starts_with("AWS_ACCESS") || e.name.starts_with("AWS_SECRET")),
+            "{:?}",
+            c.env
+        );
+        assert_eq!(plan.credentials, BuildCredentials::None);
+    }
+
+    const ECR: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    const ROLE: &str = "arn:aws:iam::123456789012:role/jockey-builder";
+
+    fn ecr_cfg(extra: &[(&str, &str)]) -> Config {
+        let mut vars = vec![("IMAGE_REGISTRY", ECR), ("BUILDER_ROLE_ARN", ROLE)];
+        vars.extend_from_slice(extra);
+        Config::from_lookup(|k| {
+            vars.iter()
+                .rev()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn an_ecr_build_references_only_its_own_short_lived_credentials_secret() {
+        let p = ProjectId::parse("demo").unwrap();
+        let plan =
+            BuildPlan::new(&ecr_cfg(&[]), &p, &bundle(false), Duration::from_secs(60)).unwrap();
+        let BuildCredentials::AssumedRole(a) = &plan.credentials else {
+            panic!("{:?}", plan.credentials)
+        };
+        assert_eq!(a.secret, format!("{}-aws", plan.name));
+        let job = kaniko_job(&plan);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        let mut secrets = std::collections::BTreeSet::new();
         for e in c.env.iter().flatten() {
-            if e.name.starts_with("AWS_ACCESS") || e.name.starts_with("AWS_SECRET") {
-                assert!(e.value.is_none());
-                let r = e
-                    .value_from
-                    .as_ref()
-                    .unwrap()
-                    .secret_key_ref
-                    .as_ref()
-                    .unwrap();
-                assert_eq!(r.name, AWS_CREDENTIALS_SECRET);
+            assert!(
+                e.value.is_none() || !e.name.starts_with("AWS_S") && e.name != "AWS_ACCESS_KEY_ID",
+                "credentials never inline: {e:?}"
+            );
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+            {
+                secrets.insert(r.name.clone());
+                assert_eq!(r.optional, Some(false));
             }
         }
+        assert_eq!(
+            secrets,
+            std::collections::BTreeSet::from([a.secret.clone()])
+        );
+        let names: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
+        for key in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            assert!(names.contains(&key), "{names:?}");
+        }
+        assert!(c.env_from.is_none());
+        // No volume brings a Secret in either, and the pod holds no API token.
+        assert!(pod.volumes.iter().flatten().all(|v| v.secret.is_none()));
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert!(
+            !format!("{job:?}", job = kaniko_job(&plan)).contains(LEGACY_AWS_CREDENTIALS_SECRET)
+        );
+    }
+
+    #[test]
+    fn with_the_service_accounts_role_a_build_gets_no_secret_at_all() {
+        let p = ProjectId::parse("demo").unwrap();
+        let cfg = ecr_cfg(&[("BUILDER_CREDENTIALS", "service-account")]);
+        let plan = BuildPlan::new(&cfg, &p, &bundle(false), Duration::from_secs(60)).unwrap();
+        assert_eq!(plan.credentials, BuildCredentials::ServiceAccount);
+        let pod = kaniko_job(&plan).spec.unwrap().template.spec.unwrap();
+        assert_eq!(
+            pod.service_account_name.as_deref(),
+            Some(BUILDER_SERVICE_ACCOUNT)
+        );
+        let env = pod.containers[0].env.clone().unwrap_or_default();
+        assert!(env.iter().all(|e| e.value_from.is_none()), "{env:?}");
+        assert!(env.iter().any(|e| e.name == "AWS_REGION"));
+    }
+
+    #[test]
+    fn an_ecr_build_without_a_role_is_refused_with_the_fix() {
+        let p = ProjectId::parse("demo").unwrap();
+        let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| ECR.to_string()));
+        let err = BuildPlan::new(&cfg, &p, &bundle(false), Duration::from_secs(60))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("BUILDER_ROLE_ARN"), "{err}");
     }
 
     #[test]
@@ -495,13 +589,7 @@ mod tests {
     fn builder_configmap_holds_the_tar_the_template_and_no_credentials() {
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(false);
-        let plan = BuildPlan::new(
-            &cfg("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
-            &p,
-            &b,
-            Duration::from_secs(60),
-        )
-        .unwrap();
+        let plan = BuildPlan::new(&ecr_cfg(&[]), &p, &b, Duration::from_secs(60)).unwrap();
         assert_eq!(plan.aws_region.as_deref(), Some("eu-west-1"));
         let cm = builder_configmap(&plan, &b);
         assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);

@@ -11,6 +11,7 @@
 
 mod alb;
 mod aws;
+mod build_credentials;
 mod build_run;
 mod cluster;
 mod deploy;

@@ -28,6 +28,15 @@ pub struct ConfigArgs {
     /// [env: BASE_IMAGE; default: python:3.12.11-slim-bookworm].
     #[arg(long, value_name = "IMAGE")]
     pub base_image: Option<String>,
+    /// IAM role each build assumes for short-lived ECR push credentials, scoped to the project
+    /// [env: BUILDER_ROLE_ARN].
+    #[arg(long, value_name = "ARN")]
+    pub builder_role_arn: Option<String>,
+    /// How builds pushing to ECR get credentials: `assume-role` (per build, from
+    /// BUILDER_ROLE_ARN) or `service-account` (IRSA / EKS Pod Identity on the builder service
+    /// account) [env: BUILDER_CREDENTIALS; default: assume-role].
+    #[arg(long, value_name = "MODE")]
+    pub builder_credentials: Option<String>,
 }
 
 impl ConfigArgs {
@@ -45,6 +54,8 @@ impl ConfigArgs {
             ("ALB_SHARED_GROUP_NAME", &self.alb_group),
             ("KANIKO_IMAGE", &self.kaniko_image),
             ("BASE_IMAGE", &self.base_image),
+            ("BUILDER_ROLE_ARN", &self.builder_role_arn),
+            ("BUILDER_CREDENTIALS", &self.builder_credentials),
         ];
         // Going through from_lookup keeps one normalisation (trimming, lowercasing) for both.
         Config::from_lookup(|key| {

@@ -1,30 +1,26 @@
-//! `kubectl jockey setup-builder`: the builder namespace, its service account and the
-//! `aws-credentials` secret. Here the global `-n/--namespace` names the builder namespace
-//! (default: `$BUILDER_NAMESPACE`, then `builder`).
+//! `kubectl jockey setup-builder`: the builder namespace and its service account. Here the global
+//! `-n/--namespace` names the builder namespace (default: `$BUILDER_NAMESPACE`, then `builder`).
+//!
+//! No AWS keys are stored: a build that pushes to ECR gets short-lived credentials scoped to its
+//! project when `deploy` starts it ([`crate::build_credentials`]), or the service account's IAM
+//! role (IRSA / EKS Pod Identity). An `aws-credentials` Secret left by an earlier version holds
+//! long-lived keys no build uses any more; `setup-builder` says so and how to remove it.
 
 use crate::cluster::{KubeArgs, apply_params};
-use crate::kaniko::{
-    AWS_ACCESS_KEY_KEY, AWS_CREDENTIALS_SECRET, AWS_SECRET_KEY_KEY, AWS_SESSION_TOKEN_KEY,
-    BUILDER_SERVICE_ACCOUNT,
-};
-use anyhow::{Context, Result};
-use aws_sdk_ecr::config::ProvideCredentials;
+use crate::kaniko::{BUILDER_SERVICE_ACCOUNT, LEGACY_AWS_CREDENTIALS_SECRET};
+use anyhow::{Context, Result, bail};
+use jockey_core::{BuilderCredentials, Config};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::Patch;
 use std::collections::BTreeMap;
 
+/// The annotation through which IRSA gives a service account's pods an IAM role.
+pub const IRSA_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct SetupBuilderArgs {
-    /// AWS profile to read credentials from (default: the standard chain: environment,
-    /// $AWS_PROFILE in ~/.aws, SSO, web identity, instance metadata).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Do not create the `aws-credentials` secret: for a registry that needs no credentials
-    /// (a local one), or when the nodes' IAM role may push to ECR.
-    #[arg(long)]
-    pub no_aws_credentials: bool,
     #[command(flatten)]
     pub config: crate::settings::ConfigArgs,
 }
@@ -36,11 +32,9 @@ fn managed_labels() -> BTreeMap<String, String> {
     )])
 }
 
-/// The objects `setup-builder` applies. Pure; the secret only when credentials were found.
-pub fn builder_objects(
-    namespace: &str,
-    credentials: Option<(String, String, Option<String>)>,
-) -> (Namespace, ServiceAccount, Option<Secret>) {
+/// The objects `setup-builder` applies. With `BUILDER_CREDENTIALS=service-account` and a role,
+/// the service account carries IRSA's role annotation. Pure.
+pub fn builder_objects(namespace: &str, cfg: &Config) -> (Namespace, ServiceAccount) {
     let meta = |name: &str, ns: Option<&str>| ObjectMeta {
         name: Some(name.to_string()),
         namespace: ns.map(str::to_string),
@@ -59,87 +53,88 @@ pub fn builder_objects(
         metadata: ns_meta,
         ..Default::default()
     };
+    let mut sa_meta = meta(BUILDER_SERVICE_ACCOUNT, Some(namespace));
+    if cfg.builder_credentials == BuilderCredentials::ServiceAccount
+        && let Some(role) = &cfg.builder_role_arn
+    {
+        sa_meta.annotations = Some(BTreeMap::from([(
+            IRSA_ROLE_ANNOTATION.to_string(),
+            role.clone(),
+        )]));
+    }
     let sa = ServiceAccount {
-        metadata: meta(BUILDER_SERVICE_ACCOUNT, Some(namespace)),
-        // Kaniko needs no API access; no token is mounted.
+        metadata: sa_meta,
+        // Kaniko needs no API access; no token is mounted (IRSA and EKS Pod Identity inject
+        // their own, audience-bound token for STS).
         automount_service_account_token: Some(false),
         ..Default::default()
     };
-    let secret = credentials.map(|(access, secret, token)| {
-        let mut data = BTreeMap::from([
-            (AWS_ACCESS_KEY_KEY.to_string(), access),
-            (AWS_SECRET_KEY_KEY.to_string(), secret),
-        ]);
-        if let Some(t) = token {
-            data.insert(AWS_SESSION_TOKEN_KEY.to_string(), t);
-        }
-        Secret {
-            metadata: meta(AWS_CREDENTIALS_SECRET, Some(namespace)),
-            type_: Some("Opaque".to_string()),
-            string_data: Some(data),
-            ..Default::default()
-        }
-    });
-    (namespace_obj, sa, secret)
+    (namespace_obj, sa)
 }
 
-/// Credentials from the standard AWS sources, as the AWS CLI would find them.
-async fn aws_credentials(profile: Option<&str>) -> Result<(String, String, Option<String>)> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::aws::https_client());
-    if let Some(p) = profile {
-        loader = loader.profile_name(p);
+/// One line on where builds get their AWS credentials under `cfg`. Pure.
+pub fn credentials_model(namespace: &str, cfg: &Config) -> String {
+    let ecr = cfg
+        .image_registry
+        .as_deref()
+        .and_then(crate::ecr::parse_registry);
+    let prefix = &cfg.image_repository_prefix;
+    match (&ecr, &cfg.builder_credentials) {
+        (None, _) if cfg.image_registry.is_some() => format!(
+            "builds push to {} without AWS credentials (not an ECR registry)",
+            cfg.image_registry.as_deref().unwrap_or_default()
+        ),
+        (_, BuilderCredentials::Invalid(v)) => format!(
+            "BUILDER_CREDENTIALS is {v:?}: builds to ECR will be refused; use assume-role or \
+             service-account"
+        ),
+        (_, BuilderCredentials::ServiceAccount) => match &cfg.builder_role_arn {
+            Some(role) => format!(
+                "builds use the IAM role of serviceaccount {namespace}/{BUILDER_SERVICE_ACCOUNT} \
+                 ({IRSA_ROLE_ANNOTATION}: {role}); with EKS Pod Identity instead, associate it: \
+                 aws eks create-pod-identity-association --cluster-name <cluster> --namespace \
+                 {namespace} --service-account {BUILDER_SERVICE_ACCOUNT} --role-arn {role}; \
+                 that role may push to {prefix}/* for every project"
+            ),
+            None => format!(
+                "builds use the IAM role of serviceaccount {namespace}/{BUILDER_SERVICE_ACCOUNT}: \
+                 annotate it ({IRSA_ROLE_ANNOTATION}, or set BUILDER_ROLE_ARN and run \
+                 setup-builder again) or create an EKS Pod Identity association for it"
+            ),
+        },
+        (_, BuilderCredentials::AssumeRole) => match &cfg.builder_role_arn {
+            Some(role) => format!(
+                "each build to ECR gets short-lived credentials from {role}, limited to its own \
+                 project's repositories ({prefix}/PROJECT and its cache), in a Secret deleted \
+                 with the build; whoever deploys needs sts:AssumeRole on that role"
+            ),
+            None => "builds to ECR need BUILDER_ROLE_ARN (a role each build's short-lived, \
+                     project-scoped credentials are assumed from), or \
+                     BUILDER_CREDENTIALS=service-account"
+                .to_string(),
+        },
     }
-    let sdk = loader.load().await;
-    let provider = sdk.credentials_provider().context(
-        "no AWS credential provider is configured; configure credentials (aws configure, \
-         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE), or pass --no-aws-credentials",
-    )?;
-    let creds = provider.provide_credentials().await.map_err(|e| {
-        anyhow::anyhow!(
-            "no AWS credentials found ({}); configure them (aws configure, \
-             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE), or pass \
-             --no-aws-credentials for a registry that needs none",
-            crate::aws::error_chain(&e)
-        )
-    })?;
-    Ok((
-        creds.access_key_id().to_string(),
-        creds.secret_access_key().to_string(),
-        creds.session_token().map(str::to_string),
-    ))
 }
 
 pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
+    let cfg = args.config.resolve();
     let ns = kube
         .namespace
         .clone()
-        .unwrap_or_else(|| args.config.resolve().builder_namespace);
-    // Credentials first: failing to find them must not leave a half-prepared namespace behind.
-    // They are for pushing to ECR; with a registry that is not ECR (a local one), missing
-    // credentials are expected and said so, not an error.
-    let registry = args.config.resolve().image_registry;
-    let needs_aws = registry
-        .as_deref()
-        .is_none_or(|r| crate::ecr::parse_registry(r).is_some());
-    let credentials = if args.no_aws_credentials {
-        None
-    } else {
-        match aws_credentials(args.profile.as_deref()).await {
-            Ok(c) => Some(c),
-            Err(e) if needs_aws => return Err(e),
-            Err(_) => {
-                eprintln!(
-                    "no AWS credentials found; IMAGE_REGISTRY {} is not ECR, so builds push \
-                     without them",
-                    registry.as_deref().unwrap_or_default()
-                );
-                None
-            }
-        }
-    };
+        .unwrap_or_else(|| cfg.builder_namespace.clone());
+    if let BuilderCredentials::Invalid(v) = &cfg.builder_credentials {
+        bail!("BUILDER_CREDENTIALS is {v:?}; use `assume-role` or `service-account`");
+    }
+    if let Some(role) = &cfg.builder_role_arn
+        && !crate::build_credentials::is_role_arn(role)
+    {
+        bail!(
+            "BUILDER_ROLE_ARN {role:?} is not an IAM role ARN; expected \
+             arn:aws:iam::<account>:role/<name>"
+        );
+    }
     let client = kube.connect().await?.client;
-    let (namespace, sa, secret) = builder_objects(&ns, credentials);
+    let (namespace, sa) = builder_objects(&ns, &cfg);
     Api::<Namespace>::all(client.clone())
         .patch(&ns, &apply_params(false), &Patch::Apply(&namespace))
         .await
@@ -154,23 +149,19 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
         .await
         .with_context(|| format!("applying service account {ns}/{BUILDER_SERVICE_ACCOUNT}"))?;
     println!("serviceaccount/{BUILDER_SERVICE_ACCOUNT} ready");
-    match secret {
-        Some(secret) => {
-            Api::<Secret>::namespaced(client.clone(), &ns)
-                .patch(
-                    AWS_CREDENTIALS_SECRET,
-                    &apply_params(false),
-                    &Patch::Apply(&secret),
-                )
-                .await
-                .with_context(|| format!("applying secret {ns}/{AWS_CREDENTIALS_SECRET}"))?;
-            println!(
-                "secret/{AWS_CREDENTIALS_SECRET} ready (keys {AWS_ACCESS_KEY_KEY}, {AWS_SECRET_KEY_KEY})"
-            );
-        }
-        None => {
-            println!("secret/{AWS_CREDENTIALS_SECRET} not created: builds push without credentials")
-        }
+    println!("{}", credentials_model(&ns, &cfg));
+    // Reading Secrets may be forbidden to whoever runs this: then there is nothing to say.
+    if let Ok(Some(_)) = Api::<Secret>::namespaced(client.clone(), &ns)
+        .get_opt(LEGACY_AWS_CREDENTIALS_SECRET)
+        .await
+    {
+        eprintln!(
+            "warning: secret {ns}/{LEGACY_AWS_CREDENTIALS_SECRET}, made by an earlier \
+             setup-builder, holds long-lived AWS keys that no build uses any more; delete it \
+             (`kubectl delete secret {LEGACY_AWS_CREDENTIALS_SECRET} -n {ns}`) and deactivate \
+             its access key in IAM (`aws iam update-access-key --status Inactive \
+             --access-key-id <id>`): any build that ran with it could have read it"
+        );
     }
     println!("builder namespace {ns} is ready for `kubectl jockey deploy`");
     Ok(())
@@ -180,12 +171,19 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
 mod tests {
     use super::*;
 
+    const ROLE: &str = "arn:aws:iam::123456789012:role/jockey-builder";
+
+    fn cfg(vars: &[(&str, &str)]) -> Config {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| vars.get(k).cloned())
+    }
+
     #[test]
-    fn objects_are_labelled_and_the_secret_has_the_documented_keys() {
-        let (ns, sa, secret) = builder_objects(
-            "builder",
-            Some(("AKIA".into(), "s3cret".into(), Some("tok".into()))),
-        );
+    fn objects_are_labelled_and_carry_no_credentials() {
+        let (ns, sa) = builder_objects("builder", &cfg(&[("BUILDER_ROLE_ARN", ROLE)]));
         assert_eq!(ns.metadata.name.as_deref(), Some("builder"));
         assert_eq!(
             ns.metadata.labels.clone().unwrap()["pod-security.kubernetes.io/enforce"],
@@ -193,11 +191,47 @@ mod tests {
         );
         assert_eq!(sa.metadata.name.as_deref(), Some(BUILDER_SERVICE_ACCOUNT));
         assert_eq!(sa.automount_service_account_token, Some(false));
-        let secret = secret.unwrap();
-        let data = secret.string_data.unwrap();
-        assert_eq!(data["access-key"], "AKIA");
-        assert_eq!(data["secret-key"], "s3cret");
-        assert_eq!(data["session-token"], "tok");
-        assert!(builder_objects("b", None).2.is_none());
+        // assume-role: the role is assumed per build, the service account carries nothing.
+        assert_eq!(sa.metadata.annotations, None);
+        assert!(sa.secrets.is_none() && sa.image_pull_secrets.is_none());
+    }
+
+    #[test]
+    fn with_the_service_account_mode_it_carries_the_irsa_role() {
+        let c = cfg(&[
+            ("BUILDER_ROLE_ARN", ROLE),
+            ("BUILDER_CREDENTIALS", "service-account"),
+        ]);
+        let (_, sa) = builder_objects("builder", &c);
+        assert_eq!(sa.metadata.annotations.unwrap()[IRSA_ROLE_ANNOTATION], ROLE);
+    }
+
+    #[test]
+    fn the_credentials_model_is_said_in_one_line() {
+        let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+        let local = credentials_model("b", &cfg(&[("IMAGE_REGISTRY", "registry.local:5000")]));
+        assert!(local.contains("without AWS credentials"), "{local}");
+        let missing = credentials_model("b", &cfg(&[("IMAGE_REGISTRY", ecr)]));
+        assert!(missing.contains("BUILDER_ROLE_ARN"), "{missing}");
+        let assumed = credentials_model(
+            "b",
+            &cfg(&[("IMAGE_REGISTRY", ecr), ("BUILDER_ROLE_ARN", ROLE)]),
+        );
+        assert!(
+            assumed.contains("short-lived") && assumed.contains("hosting/PROJECT"),
+            "{assumed}"
+        );
+        let sa = credentials_model(
+            "b",
+            &cfg(&[
+                ("IMAGE_REGISTRY", ecr),
+                ("BUILDER_ROLE_ARN", ROLE),
+                ("BUILDER_CREDENTIALS", "service-account"),
+            ]),
+        );
+        assert!(
+            sa.contains(IRSA_ROLE_ANNOTATION) && sa.contains("create-pod-identity-association"),
+            "{sa}"
+        );
     }
 }
