@@ -15,7 +15,7 @@ use jockey_core::ProjectId;
 use jockey_core::names::{LABEL_APP, LABEL_PROJECT};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, Preconditions, PropagationPolicy};
 use kube::runtime::wait::{await_condition, conditions};
@@ -187,6 +187,14 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         for cm in list.items {
             let name = cm.metadata.name.unwrap_or_default();
             let _ = bcms.delete(&name, &DeleteParams::default()).await;
+        }
+    }
+    // A build's credentials Secret outlives its build only when the plugin was interrupted.
+    let bsecrets: Api<Secret> = Api::namespaced(client.clone(), bns);
+    if let Ok(list) = bsecrets.list_metadata(&sel).await {
+        for s in list.items {
+            let name = s.metadata.name.unwrap_or_default();
+            let _ = bsecrets.delete(&name, &DeleteParams::default()).await;
         }
     }
     if args.no_wait {
