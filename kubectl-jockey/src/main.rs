@@ -60,7 +60,8 @@ enum Command {
     /// Remove instance ConfigMaps (labelled with a project) no Deployment or retained ReplicaSet
     /// references.
     Gc(lifecycle::gc::GcArgs),
-    /// Create the builder namespace, its service account and the `aws-credentials` secret.
+    /// Create the builder namespace and its service account (no keys: builds get short-lived,
+    /// project-scoped credentials when they start).
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
     SetupBuilder(setup_builder::SetupBuilderArgs),
     /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
