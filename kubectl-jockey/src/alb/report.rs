@@ -879,20 +879,21 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
         .collect();
     // Its reconcile events are the controller's own signature: it runs (outside the cluster,
     // or under other labels) even when no pod matches the selector.
+    let member =
+        |(ns, n): &(String, String)| rows.iter().any(|r| &r.namespace == ns && &r.name == n);
     let controller_note = if controller_pods.is_empty() {
-        failure_events(&cluster.events)
-            .first()
-            .map(|f| (f.namespace.clone(), f.ingress.clone()))
-            .or_else(|| {
-                cluster
-                    .events
-                    .iter()
-                    .filter(|e| e.reason.as_deref() == Some(SUCCESS_REASON))
-                    .filter_map(|e| event_ingress(e).map(|k| (event_time(e), k)))
-                    .max()
-                    .map(|(_, k)| k)
+        cluster
+            .events
+            .iter()
+            .filter(|e| {
+                e.reason
+                    .as_deref()
+                    .is_some_and(|r| r == SUCCESS_REASON || FAILURE_REASONS.contains(&r))
             })
-            .filter(|(ns, n)| rows.iter().any(|r| &r.namespace == ns && &r.name == n))
+            .filter_map(|e| event_ingress(e).map(|k| (event_time(e), k)))
+            .filter(|(_, k)| member(k))
+            .max()
+            .map(|(_, k)| k)
             .map(|(ns, n)| {
                 format!(
                     "no pod matches the controller selector, but the AWS Load Balancer \
@@ -911,7 +912,7 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
              pass --controller-selector"
                 .into(),
         );
-    } else if !controller_pods.iter().any(|p| p.ready) {
+    } else if !controller_pods.is_empty() && !controller_pods.iter().any(|p| p.ready) {
         problems.push(
             "no AWS Load Balancer Controller pod is ready; see `kubectl -n kube-system logs \
              -l app.kubernetes.io/name=aws-load-balancer-controller`"

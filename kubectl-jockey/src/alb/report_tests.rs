@@ -459,8 +459,18 @@ fn status_finds_a_controller_without_pods_by_its_reconcile_events() {
         "{:?}",
         s.problems
     );
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
     let note = s.controller_note.unwrap_or_default();
     assert!(note.contains("team-a/ing-p1"), "{note}");
+    // A later event elsewhere does not hide it.
+    cluster
+        .events
+        .push(event("x", "other", SUCCESS_REASON, "2026-01-01T11:00:00Z"));
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(
+        s.controller_note
+            .is_some_and(|n| n.contains("team-a/ing-p1"))
+    );
     // Events about an Ingress outside the shared groups prove nothing about them.
     cluster.events = vec![event("x", "other", SUCCESS_REASON, "2026-01-01T10:00:00Z")];
     let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
