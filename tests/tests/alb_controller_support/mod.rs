@@ -37,6 +37,7 @@ pub struct Stage {
     pub namespaces: Vec<String>,
     pub elb: elbv2::Client,
     pub run: String,
+    pub tag: String,
     cleaned: bool,
 }
 
@@ -113,14 +114,15 @@ pub async fn stage_in(
         builder,
         namespaces: Vec::new(),
         run,
+        tag: tag.to_string(),
         cleaned: false,
     }))
 }
 
 impl Stage {
-    /// A project id unique to this run.
+    /// A project id unique to this run and test (projects are claimed cluster-wide).
     pub fn project(&self, name: &str) -> String {
-        format!("{name}-{}", self.run)
+        format!("{name}-{}-{}", self.tag, self.run)
     }
 
     pub fn host(&self, project: &str) -> String {
