@@ -121,16 +121,18 @@ set_provider_ids() {
 import json, sys
 n = json.load(sys.stdin)
 meta = {k: n["metadata"][k] for k in ("name", "labels", "annotations") if k in n["metadata"]}
+meta.get("annotations", {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
 print(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": meta,
                   "spec": {"podCIDR": n["spec"].get("podCIDR"), "providerID": sys.argv[1]}}))' "$want" \
         > "$state/node-$i.json"
       kubectl delete node "kwok-node-$i" --wait=true >/dev/null
       kubectl create -f "$state/node-$i.json" >/dev/null
-    elif [ -z "$have" ]; then
-      kubectl patch node "kwok-node-$i" --type merge -p "{\"spec\":{\"providerID\":\"$want\"}}" >/dev/null
     fi
-    kubectl label node "kwok-node-$i" --overwrite "topology.kubernetes.io/zone=${ZONES[$i]}" \
-      "topology.kubernetes.io/region=$REGION" >/dev/null
+    # A patch, not `kubectl label`: that rewrites the last-applied annotation with the whole
+    # node, providerID included, and up.sh's next `kubectl apply` would then try to clear it.
+    kubectl patch node "kwok-node-$i" --type merge -p "{\"spec\":{\"providerID\":\"$want\"},
+      \"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"${ZONES[$i]}\",
+      \"topology.kubernetes.io/region\":\"$REGION\"}}}" >/dev/null
   done
 }
 
