@@ -13,6 +13,9 @@ apt_install() {
 need git || apt_install git
 need python3 || apt_install python3 python3-pip
 need curl || apt_install curl
+# tests/cluster/alb-controller.sh: a self-signed certificate, and moto in a venv of its own.
+need openssl || apt_install openssl
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 if ! need cargo; then
   echo "cargo not found: install Rust (rustup or Debian's cargo, 1.95 or newer) and re-run" >&2
   exit 1

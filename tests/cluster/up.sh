@@ -96,6 +96,9 @@ kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
 # The default service account appears shortly after a namespace; pods need it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 1; done
 
+# The AWS Load Balancer Controller against a local moto (or one line saying why it is left out).
+"$here/alb-controller.sh" start
+
 kubectl version
 echo ">> cluster $name is up; use it with:" >&2
 echo "export KUBECONFIG=$kubeconfig"
