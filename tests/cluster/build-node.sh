@@ -2,7 +2,7 @@
 # Builds what the real node and its registry run, into $OUT (default .cache/bin), all from the Go
 # module proxy: kubelet and kube-proxy (k8s.io/kubernetes, through the module beside this script,
 # like the control plane), containerd + its runc shim + ctr, runc (cgo + seccomp), the CNI
-# plugins, the distribution registry, crane, the Kaniko executor (module kaniko/) and the pause
+# plugins (bridge, host-local, loopback), the distribution registry, crane, the Kaniko executor (module kaniko/) and the pause
 # program (module pause/). A stamp per binary records what it was built from, so a second run
 # with nothing to do returns at once.
 set -euo pipefail
@@ -64,7 +64,7 @@ if ! stamp_ok runc "$RUNC_VERSION seccomp"; then
   stamp runc "$RUNC_VERSION seccomp"
 fi
 
-for plugin in main/bridge main/loopback ipam/host-local meta/portmap; do
+for plugin in main/bridge main/loopback ipam/host-local; do
   name=${plugin#*/}
   stamp_ok "cni/$name" "$CNI_PLUGINS_VERSION versioned" && continue
   echo ">> building CNI plugin $name $CNI_PLUGINS_VERSION" >&2
