@@ -12,6 +12,12 @@ fi
 "$root/tests/cluster/up.sh"
 [ -z "$started" ] || trap '"$root/tests/cluster/down.sh"' EXIT
 cd "$root"
+# `make demo`'s webhook registration (admission policy included) covers every namespace; the
+# tests register their own, scoped to their namespaces, so the demo's is taken down first.
+if "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get validatingadmissionpolicy jockey-local-shared-alb >/dev/null 2>&1; then
+  echo ">> stopping make demo's jockey-webhook registration (tests/webhook-local.sh stop) for the tests" >&2
+  "$root/tests/webhook-local.sh" stop
+fi
 # The tests run the binaries the workspace builds, so build them first.
 cargo build --workspace --bins
 rc=0

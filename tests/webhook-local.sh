@@ -15,6 +15,8 @@ kubectl() { "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 stop() {
   kubectl delete mutatingwebhookconfiguration jockey-local --ignore-not-found >/dev/null 2>&1 || true
   kubectl delete validatingwebhookconfiguration jockey-local --ignore-not-found >/dev/null 2>&1 || true
+  kubectl delete validatingadmissionpolicybinding jockey-local-shared-alb --ignore-not-found >/dev/null 2>&1 || true
+  kubectl delete validatingadmissionpolicy jockey-local-shared-alb --ignore-not-found >/dev/null 2>&1 || true
   if [ -f "$state/pid" ]; then kill "$(cat "$state/pid")" 2>/dev/null || true; rm -f "$state/pid"; fi
 }
 
@@ -25,8 +27,11 @@ start() {
   # A CA and a serving certificate for 127.0.0.1; the CA goes into caBundle.
   "$bin" dev-certs --dir "$state" --days 7 >/dev/null
   : > "$state/policy.yaml"
+  # Project and host claims are Leases in the webhook's own namespace, as in an install.
+  kubectl create namespace jockey-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   nohup "$bin" --listen "127.0.0.1:$port" --tls-cert-file "$state/tls.crt" \
     --tls-key-file "$state/tls.key" --policy-file "$state/policy.yaml" \
+    --claims-namespace jockey-system \
     --kubeconfig "$kubeconfig" --image-registry "${IMAGE_REGISTRY:-registry.local:5000}" > "$state/webhook.log" 2>&1 &
   echo $! > "$state/pid"
   for _ in $(seq 1 60); do
@@ -35,46 +40,13 @@ start() {
   done
   curl -fsk "https://127.0.0.1:$port/readyz" >/dev/null || {
     echo "jockey-webhook did not become ready; its log:" >&2; tail -20 "$state/webhook.log" >&2; exit 1; }
-  ca=$(base64 -w0 < "$state/ca.crt")
-  for kind in Mutating Validating; do
-    path=$([ $kind = Mutating ] && echo mutate || echo validate)
-    kubectl apply -f - >/dev/null <<YAML
-apiVersion: admissionregistration.k8s.io/v1
-kind: ${kind}WebhookConfiguration
-metadata:
-  name: jockey-local
-webhooks:
-- name: ${path}.jockey.agentops.ai
-  clientConfig:
-    url: https://127.0.0.1:${port}/${path}
-    caBundle: ${ca}
-  rules:
-  - apiGroups: ["apps"]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["deployments"]
-  - apiGroups: [""]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["services"]
-  - apiGroups: ["networking.k8s.io"]
-    apiVersions: ["v1"]
-    operations: ["CREATE", "UPDATE"]
-    resources: ["ingresses"]
-  objectSelector:
-    matchExpressions: [{key: jockey.agentops.ai/project, operator: Exists}]
-  # Only namespaces that opted in: the end-to-end tests register their own webhooks and must
-  # never be answered (or failed) by this one.
-  namespaceSelector:
-    matchLabels: {jockey.agentops.ai/webhook: local}
-  sideEffects: None
-  admissionReviewVersions: ["v1"]
-  matchPolicy: Equivalent
-  timeoutSeconds: 10
-  failurePolicy: Fail
-$([ $kind = Mutating ] && echo "  reinvocationPolicy: IfNeeded")
-YAML
-  done
+  # The same registration `kubectl jockey install` makes (rendered by jockey-webhook itself):
+  # both webhooks, and the admission policy that keeps every other Ingress out of the shared ALB
+  # groups. Only namespaces labelled jockey.agentops.ai/webhook=local are answered: the
+  # end-to-end tests register webhooks of their own.
+  "$bin" registration --url "https://127.0.0.1:$port" --ca-file "$state/ca.crt" \
+    --name jockey-local --namespace-label jockey.agentops.ai/webhook=local \
+    --policy-file "$state/policy.yaml" | kubectl apply -f - >/dev/null
   echo ">> jockey-webhook serving https://127.0.0.1:$port (log: $state/webhook.log), registered as jockey-local"
 }
 

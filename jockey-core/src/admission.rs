@@ -6,7 +6,10 @@
 //! kinds, subresources, DELETE/CONNECT, unlabelled objects — is allowed unchanged.
 
 use crate::Config;
-use crate::defaults::{self, default_deployment, default_ingress, default_service, patch_between};
+use crate::claims::{self, Claim, ClaimIndex, ClaimKind};
+use crate::defaults::{
+    self, default_deployment, default_ingress_with, default_service, patch_between,
+};
 use crate::names::LABEL_PROJECT;
 use crate::policy::{self, Context, IngressIndex, Policy, Verdict, object_name};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -69,6 +72,7 @@ pub struct Env<'a> {
     pub cfg: &'a Config,
     pub policy: &'a Policy,
     pub index: &'a IngressIndex,
+    pub claims: &'a ClaimIndex,
     pub namespace_project: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -113,9 +117,64 @@ pub struct Handled {
     pub object: String,
     /// The denial message, for logs.
     pub message: Option<String>,
+    /// Claims the webhook must hold in the API server before this (allowing) answer stands:
+    /// see [`crate::claims`]. Empty for denials, dry runs, mutations and updates whose claims
+    /// the cache shows held already.
+    pub claims: Vec<Claim>,
 }
 
 impl Handled {
+    /// Turns an allowing answer into the denial for a claim another namespace (or project) won
+    /// in the API server: `want` was this request's claim, `live` is the winner's.
+    pub fn lose_claim(&mut self, want: &Claim, live: &Claim) {
+        let (what, fix) = match want.kind {
+            ClaimKind::Project => (
+                format!("project {:?}", want.subject),
+                format!(
+                    "deploy project {} in namespace {}, or use a project id of your own",
+                    want.subject, live.holder.namespace
+                ),
+            ),
+            ClaimKind::Host => (
+                format!("host {:?}", want.subject),
+                format!(
+                    "use the project's own host, or have project {} deleted in namespace {} first",
+                    live.holder.project, live.holder.namespace
+                ),
+            ),
+        };
+        self.deny_with(format!(
+            "{} {} denied by jockey policy: {what} already belongs to {} (its claim was recorded first) (rule: a project id belongs to one namespace and a host to one project, whoever claims it first); fix: {fix}",
+            self.kind,
+            self.object,
+            live.describe_holder()
+        ));
+    }
+
+    /// Turns an allowing answer into a denial because a claim could not be recorded (the API
+    /// server failed): safer than admitting an object whose ownership is unknown.
+    pub fn fail_claim(&mut self, want: &Claim, cause: &str) {
+        self.deny_with(format!(
+            "{} {}: jockey-webhook could not record the {} claim of {:?} ({cause}); nothing was admitted; retry, and if it persists check jockey-webhook's log and its permission to create Leases in its namespace",
+            self.kind,
+            self.object,
+            want.kind.as_str(),
+            want.subject
+        ));
+    }
+
+    fn deny_with(&mut self, msg: String) {
+        self.outcome = Outcome::Denied;
+        self.message = Some(msg.clone());
+        self.claims.clear();
+        if let Some(r) = self.review.response.take() {
+            let mut r = r.deny(msg);
+            r.result.code = 403;
+            r.result.reason = "Forbidden".into();
+            self.review.response = Some(r);
+        }
+    }
+
     /// The response body. The patch is sent base64-encoded, the encoding Go gives `[]byte`
     /// (kube-core would write an array of numbers, four times the size).
     pub fn to_json(&self) -> Vec<u8> {
@@ -191,6 +250,7 @@ fn decide(
             format!("{namespace}/{}", req.name)
         },
         message: None,
+        claims: Vec::new(),
     };
     let kind = match Kind::from_gvk(&req.kind.group, &req.kind.version, &req.kind.kind) {
         Some(k) => k,
@@ -231,6 +291,9 @@ fn decide(
     let response = match result {
         Decision::Unchanged(warnings) => {
             handled.outcome = Outcome::Allowed;
+            if endpoint == Endpoint::Validate && !req.dry_run {
+                handled.claims = claims_to_secure(req, kind, raw_object, &namespace, env);
+            }
             with_warnings(response, warnings)
         }
         Decision::Patch(patch, warnings) => match response.clone().with_patch(patch) {
@@ -261,6 +324,44 @@ fn decide(
     };
     handled.review = response.into_review();
     handled
+}
+
+/// The claims an allowed, non-dry-run request must hold: the project's, and each host of an
+/// Ingress. A CREATE always asks the API server (a new object is where two namespaces race); an
+/// UPDATE only for claims the cache does not show as held already (projects deployed before
+/// claims existed get theirs on their next update).
+fn claims_to_secure(
+    req: &AdmissionRequest<DynamicObject>,
+    kind: Kind,
+    raw_object: &Value,
+    namespace: &str,
+    env: &Env,
+) -> Vec<Claim> {
+    let Some(project) = raw_object
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(LABEL_PROJECT))
+        .and_then(Value::as_str)
+    else {
+        return Vec::new();
+    };
+    let mut wanted = vec![Claim::project(project, namespace)];
+    if kind == Kind::Ingress
+        && let Ok(ing) = serde_json::from_value::<Ingress>(raw_object.clone())
+    {
+        let hosts: std::collections::BTreeSet<String> = policy::ingress_hosts(&ing)
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect();
+        wanted.extend(hosts.iter().map(|h| Claim::host(h, project, namespace)));
+    }
+    let always = matches!(req.operation, Operation::Create);
+    wanted
+        .into_iter()
+        .filter(|c| {
+            always
+                || claims::standing(c, env.claims.get(c.kind, &c.subject)) != claims::Standing::Ours
+        })
+        .collect()
 }
 
 fn with_warnings(mut r: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {
@@ -340,7 +441,12 @@ impl Defaultable for Ingress {
                 env.policy.place(env.cfg, env.index, &project)
             }
         };
-        default_ingress(self, env.cfg, &group)
+        default_ingress_with(
+            self,
+            env.cfg,
+            &group,
+            &env.policy.effective_group_settings(env.cfg),
+        )
     }
 }
 
@@ -414,6 +520,7 @@ fn validate(
         index: env.index,
         namespace,
         namespace_project: namespace_project.as_deref(),
+        claims: env.claims,
     };
     fn typed<T: DeserializeOwned>(
         kind: Kind,

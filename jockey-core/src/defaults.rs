@@ -76,12 +76,12 @@ pub const ALB_CERTIFICATE_ARN: &str = "alb.ingress.kubernetes.io/certificate-arn
 pub const ALB_IP_ADDRESS_TYPE: &str = "alb.ingress.kubernetes.io/ip-address-type";
 pub const ALB_LOAD_BALANCER_NAME: &str = "alb.ingress.kubernetes.io/load-balancer-name";
 
-/// The fixed ALB annotations of the spec (group, tags and certificate are per object/config).
-pub const ALB_FIXED_ANNOTATIONS: [(&str, &str); 7] = [
-    (ALB_SCHEME, "internet-facing"),
+/// The spec's ALB annotations that act on the project's own target group and rules. The
+/// group-wide ones (scheme, listen-ports, ssl-redirect, certificate) come from the policy's group
+/// settings ([`crate::policy::Policy::effective_group_settings`]), so that every Ingress of a
+/// group carries the admin's values.
+pub const ALB_OWN_DEFAULTS: [(&str, &str); 4] = [
     (ALB_TARGET_TYPE, "ip"),
-    (ALB_LISTEN_PORTS, r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
-    (ALB_SSL_REDIRECT, "443"),
     (ALB_HEALTHCHECK_PATH, HEALTH_PATH),
     (ALB_SUCCESS_CODES, "200"),
     (
@@ -767,19 +767,31 @@ pub fn default_rule(project: &ProjectId, cfg: &Config) -> IngressRule {
     }
 }
 
-/// `group` is the ALB group the project is placed in (the shared group or a shard).
+/// [`default_ingress_with`] the default policy's group settings.
 pub fn default_ingress(obj: &Ingress, cfg: &Config, group: &str) -> Result<Ingress, DefaultError> {
+    let settings = crate::policy::Policy::default().effective_group_settings(cfg);
+    default_ingress_with(obj, cfg, group, &settings)
+}
+
+/// `group` is the ALB group the project is placed in (the shared group or a shard);
+/// `group_settings` the group-wide annotations in force (keys without the prefix).
+pub fn default_ingress_with(
+    obj: &Ingress,
+    cfg: &Config,
+    group: &str,
+    group_settings: &BTreeMap<String, String>,
+) -> Result<Ingress, DefaultError> {
     let project = project_of("Ingress", &obj.metadata)?;
     let mut out = obj.clone();
     let annotations = out.metadata.annotations.get_or_insert_with(BTreeMap::new);
     let legacy_class = annotations.contains_key(ANNOTATION_LEGACY_INGRESS_CLASS);
-    for (k, v) in ALB_FIXED_ANNOTATIONS {
+    for (k, v) in group_settings {
+        set_if_absent(annotations, &format!("{ALB_PREFIX}{k}"), v);
+    }
+    for (k, v) in ALB_OWN_DEFAULTS {
         set_if_absent(annotations, k, v);
     }
     set_if_absent(annotations, ALB_GROUP_NAME, group);
-    if let Some(arn) = cfg.certificate_arn.as_deref().filter(|a| !a.is_empty()) {
-        set_if_absent(annotations, ALB_CERTIFICATE_ARN, arn);
-    }
     // Migration: earlier versions put the per-project tags on the Ingress, where the controller
     // merges them group-wide and fails the whole group on the second project. They now live on the
     // Service; jockey's own entries (exactly this project's values) are dropped from the Ingress.

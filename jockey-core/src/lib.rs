@@ -7,10 +7,12 @@ pub mod admission;
 pub mod alb_annotations;
 pub mod bundle;
 pub mod certs;
+pub mod claims;
 pub mod config;
 pub mod defaults;
 pub mod names;
 pub mod policy;
+pub mod registration;
 pub mod sharding;
 
 pub use config::Config;

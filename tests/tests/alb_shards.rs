@@ -13,10 +13,6 @@ use alb_support::{jockey, json_stdout, text};
 use anyhow::{Context, Result, bail};
 
 use jockey_e2e::{TestNamespace, client};
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -24,11 +20,10 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 
 const GROUP_ANNOTATION: &str = "alb.ingress.kubernetes.io/group.name";
-const SCOPE_LABEL: &str = "jockey-e2e-alb-shards";
 const DOMAIN: &str = "shards.example.test";
 
 /// `jockey-webhook` on 127.0.0.1 with this test's group, registered for this test's namespace
-/// only (Ingresses alone); unregistered and stopped on drop.
+/// only; unregistered and stopped on drop.
 async fn start_webhook(client: &Client, group: &str, ns: &str) -> Result<Webhook> {
     let mut wh = Webhook::start_with_args(
         "alb-shards",
@@ -41,47 +36,8 @@ async fn start_webhook(client: &Client, group: &str, ns: &str) -> Result<Webhook
         ],
     )
     .await?;
-    wh.unregister_on_drop();
-    let (port, ca) = (wh.port, wh.ca.clone());
-
-    let bundle = webhook_support::ca_bundle(&[&ca]);
-    let hook = |path: &str, name: &str| {
-        json!({
-            "name": name,
-            "clientConfig": {"url": format!("https://127.0.0.1:{port}{path}"), "caBundle": bundle},
-            "rules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
-                       "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"],
-                       "scope": "Namespaced"}],
-            "objectSelector": {"matchExpressions": [{"key": "jockey.agentops.ai/project", "operator": "Exists"}]},
-            "namespaceSelector": {"matchLabels": {SCOPE_LABEL: wh.name}},
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "timeoutSeconds": 10,
-            "failurePolicy": "Fail",
-        })
-    };
-    let mut m = hook("/mutate", "mutate.jockey.agentops.ai");
-    m["reinvocationPolicy"] = json!("IfNeeded");
-    let v = hook("/validate", "validate.jockey.agentops.ai");
-    Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": wh.name}, "webhooks": [m]}))?,
-        )
-        .await?;
-    Api::<ValidatingWebhookConfiguration>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": wh.name}, "webhooks": [v]}))?,
-        )
-        .await?;
-    Api::<Namespace>::all(client.clone())
-        .patch(
-            ns,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {SCOPE_LABEL: wh.name}}})),
-        )
-        .await?;
+    wh.scope(client, ns, None).await?;
+    wh.register(client, ns).await?;
     Ok(wh)
 }
 

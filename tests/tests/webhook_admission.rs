@@ -242,7 +242,8 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
     let client = client().await?;
     let ns = TestNamespace::create(&client, "wh-deny").await?;
     let claimed = TestNamespace::create(&client, "wh-deny-claimed").await?;
-    let mut wh = Webhook::start("deny", None).await?;
+    let legacy = TestNamespace::create(&client, "wh-deny-legacy").await?;
+    let mut wh = Webhook::start("deny", Some("groupSettings: {tags: team=blue}\n")).await?;
     wh.scope(&client, &ns.name, None).await?;
     wh.register(&client, &ns.name).await?;
     let p = project("deny");
@@ -317,32 +318,52 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
             &[key, "group"],
         )?;
     }
-    // Conflicting tag keys within the group: the first Ingress sets team=red, the second blue.
+    // Tags are group-wide: only the admin's (this webhook's policy allows team=blue).
+    assert_denied(
+        &ns.name,
+        &ingress(
+            &p,
+            "ing-green",
+            &own,
+            &[("alb.ingress.kubernetes.io/tags", "team=green")],
+        ),
+        "ingress",
+        "ing-green",
+        &[
+            "alb.ingress.kubernetes.io/tags",
+            "group's setting is \"team=blue\"",
+        ],
+    )?;
+    // A member the webhook never saw admitted (in a namespace it does not answer) already says
+    // team=red: even the admin's value conflicts with it, and the controller would fail the group.
     let first = ingress(
-        &p,
+        &project("red"),
         "ing-red",
-        &own,
-        &[("alb.ingress.kubernetes.io/tags", "team=red")],
+        &format!("{}.{DOMAIN}", project("red")),
+        &[
+            ("alb.ingress.kubernetes.io/tags", "team=red"),
+            ("alb.ingress.kubernetes.io/group.name", "alb-deployments"),
+        ],
     );
-    let (ok, out) = apply(&ns.name, &first)?;
+    let (ok, out) = apply(&legacy.name, &first)?;
     assert!(ok, "{out}");
     let q = project("blue");
+    let blue = ingress(
+        &q,
+        "ing-blue",
+        &format!("{q}.{DOMAIN}"),
+        &[("alb.ingress.kubernetes.io/tags", "team=blue")],
+    );
     wait_for(
         "the webhook cache to see ing-red",
         Duration::from_secs(10),
         || {
             let ns = ns.name.clone();
-            let q = q.clone();
+            let blue = blue.clone();
             async move {
-                let yaml = ingress(
-                    &q,
-                    "ing-blue",
-                    &format!("{q}.{DOMAIN}"),
-                    &[("alb.ingress.kubernetes.io/tags", "team=blue")],
-                );
                 let (ok, out) = webhook_support::kubectl_stdin(
                     &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                    &yaml,
+                    &blue,
                 )?;
                 Ok((!ok && out.contains("conflicts with")).then_some(()))
             }
@@ -351,17 +372,12 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
     .await?;
     assert_denied(
         &ns.name,
-        &ingress(
-            &q,
-            "ing-blue",
-            &format!("{q}.{DOMAIN}"),
-            &[("alb.ingress.kubernetes.io/tags", "team=blue")],
-        ),
+        &blue,
         "ingress",
         "ing-blue",
         &[
             "team=blue conflicts with team=red",
-            &format!("{}/ing-red", ns.name),
+            &format!("{}/ing-red", legacy.name),
         ],
     )?;
 
@@ -470,6 +486,7 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
     drop(wh);
     ns.cleanup().await?;
     claimed.cleanup().await?;
+    legacy.cleanup().await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! Deployments, Services and Ingresses. A thin adapter: TLS, HTTP, caches and metrics here; every
 //! decision in `jockey_core::admission`.
 
+mod claims;
 mod metrics;
 mod server;
 mod state;
@@ -59,6 +60,19 @@ struct Cli {
     /// How often the certificate files are checked for changes.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     cert_poll_interval: f64,
+    /// Namespace where project and host claims are recorded (Leases); every replica and every
+    /// webhook of the cluster must use the same one. Default: the pod's namespace, else
+    /// jockey-system.
+    #[arg(long, env = "JOCKEY_CLAIMS_NAMESPACE", value_name = "NAMESPACE")]
+    claims_namespace: Option<String>,
+    /// A claim younger than this is never released, whatever its holder has left: it covers an
+    /// object between admission and storage.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = humantime::parse_duration)]
+    claim_grace: Duration,
+    /// How often claims nothing needs any more are looked for (also soon after an Ingress is
+    /// deleted).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    claim_release_interval: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,6 +89,27 @@ enum Command {
         hosts: Vec<String>,
         #[arg(long, default_value_t = 30)]
         days: i64,
+    },
+    /// Print (as a JSON List for `kubectl apply -f -`) the objects that register a webhook running
+    /// at URL: the mutating and validating webhook configurations and the admission policy that
+    /// keeps unlabelled Ingresses out of the shared ALB groups — what `kubectl jockey install`
+    /// registers, for a webhook running outside the cluster.
+    Registration {
+        /// Base URL the API server calls (`/mutate` and `/validate` are appended).
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// PEM CA that signed the webhook's serving certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_file: PathBuf,
+        /// Name of the configurations (and prefix of the policy's).
+        #[arg(long, default_value = "jockey-local")]
+        name: String,
+        /// Answer only namespaces with this label (repeatable, KEY=VALUE); none: every namespace
+        /// but kube-system and the claims namespace.
+        #[arg(long = "namespace-label", value_name = "KEY=VALUE")]
+        namespace_labels: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        timeout_seconds: i32,
     },
 }
 
@@ -99,12 +134,100 @@ fn dev_certs(dir: &std::path::Path, hosts: &[String], days: i64) -> Result<()> {
     Ok(())
 }
 
+fn registration(
+    cli: &Cli,
+    url: &str,
+    ca_file: &std::path::Path,
+    name: &str,
+    namespace_labels: &[String],
+    timeout_seconds: i32,
+) -> Result<String> {
+    use base64::Engine;
+    use jockey_core::registration::{Endpoint, Registration};
+    let ca = std::fs::read(ca_file)
+        .with_context(|| format!("reading --ca-file {}", ca_file.display()))?;
+    let mut labels = serde_json::Map::new();
+    for kv in namespace_labels {
+        let (k, v) = kv.split_once('=').with_context(|| {
+            format!("--namespace-label {kv:?} is not KEY=VALUE; write e.g. jockey.agentops.ai/webhook=local")
+        })?;
+        labels.insert(k.to_string(), serde_json::json!(v));
+    }
+    let cfg = config(cli);
+    let policy = load_policy(cli.policy_file.as_ref())?;
+    let namespace_selector = if labels.is_empty() {
+        let claims_ns = claims_namespace(cli);
+        serde_json::json!({ "matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "NotIn",
+            "values": ["kube-system", claims_ns]
+        }] })
+    } else {
+        serde_json::json!({ "matchLabels": labels })
+    };
+    let r = Registration {
+        name: name.to_string(),
+        endpoint: Endpoint::Url(url.to_string()),
+        ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca),
+        namespace_selector,
+        failure_policy: "Fail".into(),
+        timeout_seconds,
+        shared_group: cfg.alb_shared_group_name.clone(),
+        other_groups: policy.allowed_groups.clone(),
+        policy_scope: None,
+    };
+    let items = r.objects().map_err(anyhow::Error::msg)?;
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "apiVersion": "v1", "kind": "List", "items": items
+    }))?)
+}
+
+fn load_policy(path: Option<&PathBuf>) -> Result<Policy> {
+    Ok(match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --policy-file {}", path.display()))?;
+            Policy::parse(&path.display().to_string(), &text)?
+        }
+        None => Policy::default(),
+    })
+}
+
+fn claims_namespace(cli: &Cli) -> String {
+    cli.claims_namespace
+        .clone()
+        .or_else(|| {
+            std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "jockey-system".to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Version) => {
             println!("jockey-webhook {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
+        }
+        Some(Command::Registration {
+            url,
+            ca_file,
+            name,
+            namespace_labels,
+            timeout_seconds,
+        }) => {
+            return match registration(&cli, url, ca_file, name, namespace_labels, *timeout_seconds)
+            {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("jockey-webhook registration: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(Command::DevCerts { dir, hosts, days }) => {
             return match dev_certs(dir, hosts, *days) {
@@ -201,14 +324,7 @@ async fn run(cli: Cli) -> Result<()> {
         .clone()
         .context("--tls-key-file FILE is required: the webhook serves TLS only")?;
     let cfg = config(&cli);
-    let policy = match &cli.policy_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --policy-file {}", path.display()))?;
-            Policy::parse(&path.display().to_string(), &text)?
-        }
-        None => Policy::default(),
-    };
+    let policy = load_policy(cli.policy_file.as_ref())?;
 
     let provider = tls::provider();
     let cert = Arc::new(tls::ReloadingCert::new(
@@ -219,9 +335,23 @@ async fn run(cli: Cli) -> Result<()> {
     let tls_config = Arc::new(tls::server_config(cert.clone(), provider)?);
     let client = kube_client(cli.kubeconfig.as_ref()).await?;
 
-    let app = Arc::new(App::new(cfg.clone(), policy));
+    let claims_namespace = claims_namespace(&cli);
+    let leases = kube::Api::namespaced(client.clone(), &claims_namespace);
+    let app = Arc::new(App::new(
+        cfg.clone(),
+        policy,
+        claims_namespace.clone(),
+        Some(leases),
+    ));
     tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
-    tokio::spawn(state::watch_namespaces(client, app.clone()));
+    tokio::spawn(state::watch_namespaces(client.clone(), app.clone()));
+    tokio::spawn(state::watch_claims(client.clone(), app.clone()));
+    tokio::spawn(claims::release_loop(
+        client,
+        app.clone(),
+        cli.claim_release_interval.max(Duration::from_secs(1)),
+        cli.claim_grace,
+    ));
     {
         let app = app.clone();
         let interval = Duration::from_secs_f64(cli.cert_poll_interval.clamp(0.05, 3600.0));
@@ -244,6 +374,7 @@ async fn run(cli: Cli) -> Result<()> {
         domain = %cfg.deployment_domain,
         group = %cfg.alb_shared_group_name,
         registry = cfg.image_registry.as_deref().unwrap_or(""),
+        claims_namespace = %claims_namespace,
         "jockey-webhook serving"
     );
     server::serve(listener, tls_config, server::router(app), shutdown_signal()).await;

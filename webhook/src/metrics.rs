@@ -38,6 +38,16 @@ pub struct Metrics {
     pub latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub cert_reloads: Family<ResultLabels, Counter>,
     pub indexed_ingresses: Gauge,
+    pub claims: Gauge,
+    pub claim_results: Family<ClaimLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClaimLabels {
+    /// project, host
+    pub kind: String,
+    /// secured, lost, failed, released
+    pub result: String,
 }
 
 impl Default for Metrics {
@@ -54,6 +64,8 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let cert_reloads = Family::<ResultLabels, Counter>::default();
         let indexed_ingresses = Gauge::default();
+        let claims = Gauge::default();
+        let claim_results = Family::<ClaimLabels, Counter>::default();
         registry.register(
             "admission_requests",
             "Admission requests by endpoint, kind, operation and result",
@@ -74,12 +86,24 @@ impl Metrics {
             "Labelled Ingresses in the watch-fed cache",
             indexed_ingresses.clone(),
         );
+        registry.register(
+            "claims",
+            "Project and host claims in the watch-fed cache",
+            claims.clone(),
+        );
+        registry.register(
+            "claim_operations",
+            "Claims secured, lost to another claimant, failed (API error) or released, by kind",
+            claim_results.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             cert_reloads,
             indexed_ingresses,
+            claims,
+            claim_results,
         }
     }
 
@@ -97,6 +121,19 @@ impl Metrics {
                 endpoint: endpoint.to_string(),
             })
             .observe(seconds);
+    }
+
+    pub fn claim(&self, kind: &str, result: &str) {
+        self.claim_results
+            .get_or_create(&ClaimLabels {
+                kind: kind.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn claim_released(&self, kind: &str) {
+        self.claim(kind, "released");
     }
 
     /// The Prometheus/OpenMetrics text exposition.

@@ -115,16 +115,25 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
     // The decision is pure and fast; it runs under the caches' read locks. A panic would be a
     // bug: it is caught and answered as 500 rather than dropping the connection.
     let decided = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let index = app.index.read().unwrap_or_else(|p| p.into_inner());
+        let index = app.index_read();
+        let claims = app.claims_read();
         let lookup = |ns: &str| app.namespace_project(ns);
         let env = Env {
             cfg: &app.cfg,
             policy: &app.policy,
             index: &index,
+            claims: &claims,
             namespace_project: &lookup,
         };
         admission::handle(endpoint, &body, &env)
     }));
+    let decided = match decided {
+        Ok(Ok(mut h)) => {
+            secure_claims(&app, &mut h).await;
+            Ok(Ok(h))
+        }
+        other => other,
+    };
     let seconds = start.elapsed().as_secs_f64();
     match decided {
         Ok(Ok(h)) => {
@@ -160,6 +169,35 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
                 "jockey-webhook failed internally; this is a bug, please report it with the object"
                     .into(),
             )
+        }
+    }
+}
+
+/// Records the claims an allowing answer needs in the API server (the race between two
+/// namespaces is decided there, not in any cache); a claim lost or not recordable turns the
+/// answer into a denial.
+async fn secure_claims(app: &App, h: &mut admission::Handled) {
+    if h.claims.is_empty() {
+        return;
+    }
+    let Some(leases) = app.leases.as_ref() else {
+        return;
+    };
+    let wanted = h.claims.clone();
+    match crate::claims::secure_all(leases, &wanted).await {
+        Ok(()) => {
+            for c in &wanted {
+                app.metrics.claim(c.kind.as_str(), "secured");
+            }
+        }
+        Err((want, crate::claims::Lost::Taken(live))) => {
+            app.metrics.claim(want.kind.as_str(), "lost");
+            h.lose_claim(&want, &live);
+        }
+        Err((want, crate::claims::Lost::Failed(cause))) => {
+            app.metrics.claim(want.kind.as_str(), "failed");
+            tracing::warn!(claim = %want.lease_name(), %cause, "could not record a claim");
+            h.fail_claim(&want, &cause);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Shared state: configuration, policy, and the watch-fed caches the policy asks (labelled
-//! Ingresses by host/project/group, and the project label of labelled Namespaces).
+//! Ingresses by host/project/group, the project label of labelled Namespaces, and the claims).
 //!
 //! The caches are fed by kube-runtime watchers (list once, then watch; relist on expiry with
 //! backoff), so an admission request never LISTs the API server.
@@ -7,8 +7,10 @@
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use jockey_core::Config;
+use jockey_core::claims::{ClaimIndex, LABEL_CLAIM};
 use jockey_core::names::LABEL_PROJECT;
 use jockey_core::policy::{IngressIndex, IngressRecord, Policy};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::WatchStreamExt;
@@ -16,7 +18,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -26,32 +28,60 @@ pub struct App {
     pub index: RwLock<IngressIndex>,
     /// Namespace name -> its `jockey.agentops.ai/project` label.
     pub namespaces: RwLock<HashMap<String, String>>,
+    /// The project and host claims (Leases in `claims_namespace`).
+    pub claims: RwLock<ClaimIndex>,
+    /// Where claims are recorded: the webhook's own namespace.
+    pub claims_namespace: String,
+    /// Where claims are secured during admission; `None` only in unit tests without a cluster.
+    pub leases: Option<Api<Lease>>,
+    /// Woken when a labelled Ingress is deleted, so claims are released soon after `delete`.
+    pub ingress_gone: Notify,
     ingresses_synced: AtomicBool,
     namespaces_synced: AtomicBool,
+    claims_synced: AtomicBool,
     synced: Notify,
     announced: AtomicBool,
     pub metrics: Metrics,
 }
 
 impl App {
-    pub fn new(cfg: Config, policy: Policy) -> Self {
+    pub fn new(
+        cfg: Config,
+        policy: Policy,
+        claims_namespace: String,
+        leases: Option<Api<Lease>>,
+    ) -> Self {
         Self {
             cfg,
             policy,
             index: RwLock::new(IngressIndex::new()),
             namespaces: RwLock::new(HashMap::new()),
+            claims: RwLock::new(ClaimIndex::new()),
+            claims_namespace,
+            leases,
+            ingress_gone: Notify::new(),
             ingresses_synced: AtomicBool::new(false),
             namespaces_synced: AtomicBool::new(false),
+            claims_synced: AtomicBool::new(false),
             synced: Notify::new(),
             announced: AtomicBool::new(false),
             metrics: Metrics::new(),
         }
     }
 
-    /// Ready once both caches completed their first list.
+    /// Ready once every cache completed its first list.
     pub fn is_ready(&self) -> bool {
         self.ingresses_synced.load(Ordering::Acquire)
             && self.namespaces_synced.load(Ordering::Acquire)
+            && self.claims_synced.load(Ordering::Acquire)
+    }
+
+    pub fn index_read(&self) -> RwLockReadGuard<'_, IngressIndex> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn claims_read(&self) -> RwLockReadGuard<'_, ClaimIndex> {
+        self.claims.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits up to `timeout` for readiness.
@@ -73,6 +103,7 @@ impl App {
     pub fn mark_synced_for_tests(&self) {
         self.ingresses_synced.store(true, Ordering::Release);
         self.namespaces_synced.store(true, Ordering::Release);
+        self.claims_synced.store(true, Ordering::Release);
         self.synced.notify_waiters();
     }
 
@@ -141,6 +172,7 @@ pub async fn watch_ingresses(client: Client, app: Arc<App>) {
             Ok(Event::Delete(i)) => {
                 let (ns, name) = key_of(&i);
                 app.with_index(|idx| idx.remove(&ns, &name));
+                app.ingress_gone.notify_one();
             }
             Err(e) => tracing::warn!(error = %e, "ingress watch failed; retrying with backoff"),
         }
@@ -195,6 +227,50 @@ pub async fn watch_namespaces(client: Client, app: Arc<App>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying with backoff"),
+        }
+    }
+}
+
+/// Keeps `app.claims` in step with the claim Leases of the claims namespace.
+pub async fn watch_claims(client: Client, app: Arc<App>) {
+    let api: Api<Lease> = Api::namespaced(client, &app.claims_namespace);
+    let config = watcher::Config::default().labels(LABEL_CLAIM);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut staging: Option<ClaimIndex> = None;
+    let set = |app: &App, f: &mut dyn FnMut(&mut ClaimIndex)| {
+        let mut guard = app.claims.write().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard);
+        app.metrics.claims.set(guard.len() as i64);
+    };
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => staging = Some(ClaimIndex::new()),
+            Ok(Event::InitApply(l)) => {
+                if let Some(s) = staging.as_mut() {
+                    s.upsert(&l);
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(s) = staging.take() {
+                    tracing::info!(claims = s.len(), "claim cache synced");
+                    let mut fresh = Some(s);
+                    set(&app, &mut |c| {
+                        if let Some(s) = fresh.take() {
+                            *c = s;
+                        }
+                    });
+                }
+                app.claims_synced.store(true, Ordering::Release);
+                app.announce_if_ready();
+            }
+            Ok(Event::Apply(l)) => set(&app, &mut |c| {
+                c.upsert(&l);
+            }),
+            Ok(Event::Delete(l)) => {
+                let name = l.metadata.name.clone().unwrap_or_default();
+                set(&app, &mut |c| c.remove(&name));
+            }
+            Err(e) => tracing::warn!(error = %e, "claim watch failed; retrying with backoff"),
         }
     }
 }

@@ -50,7 +50,12 @@ async fn start(ca: &Pair) -> Server {
     );
     let config = Arc::new(tls::server_config(cert.clone(), provider).unwrap());
     let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "reg.example".into()));
-    let app = Arc::new(App::new(cfg, Policy::default()));
+    let app = Arc::new(App::new(
+        cfg,
+        Policy::default(),
+        "jockey-system".into(),
+        None,
+    ));
     app.mark_synced_for_tests();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

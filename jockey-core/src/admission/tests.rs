@@ -1,5 +1,5 @@
 use super::*;
-use crate::defaults::{render_deployment, render_ingress, render_service};
+use crate::defaults::{default_ingress, render_deployment, render_ingress, render_service};
 use crate::policy::IngressRecord;
 use crate::{ContentHash, ProjectId};
 use serde_json::json;
@@ -19,6 +19,7 @@ struct World {
     cfg: Config,
     policy: Policy,
     index: IngressIndex,
+    claims: ClaimIndex,
 }
 
 impl World {
@@ -27,6 +28,7 @@ impl World {
             cfg: cfg(),
             policy: Policy::default(),
             index: IngressIndex::new(),
+            claims: ClaimIndex::new(),
         }
     }
     fn call(&self, endpoint: Endpoint, body: &Value) -> Result<Handled, BadRequest> {
@@ -38,6 +40,7 @@ impl World {
             cfg: &self.cfg,
             policy: &self.policy,
             index: &self.index,
+            claims: &self.claims,
             namespace_project: &no_ns,
         };
         handle(endpoint, body, &env)
@@ -560,4 +563,95 @@ fn decisions_hold_with_ten_thousand_indexed_ingresses() {
         let h = w.call_bytes(Endpoint::Mutate, &body).unwrap();
         assert_eq!(h.outcome, Outcome::Allowed, "{:?}", h.message);
     }
+}
+
+// --- claims --------------------------------------------------------------------------------
+
+fn validated_ingress(w: &World, op: &str, dry_run: bool) -> Handled {
+    let ing =
+        with_ns(&default_ingress(&render_ingress(&project()), &w.cfg, "alb-deployments").unwrap());
+    let mut r = review(
+        "Ingress",
+        op,
+        ing.clone(),
+        (op == "UPDATE").then(|| ing.clone()),
+    );
+    r["request"]["dryRun"] = json!(dry_run);
+    w.call(Endpoint::Validate, &r).unwrap()
+}
+
+#[test]
+fn an_allowed_create_asks_for_its_project_and_host_claims() {
+    let w = World::new();
+    let h = validated_ingress(&w, "CREATE", false);
+    assert_eq!(h.outcome, Outcome::Allowed);
+    let host = format!("{P}.deploy.agentops.ai");
+    assert_eq!(
+        h.claims,
+        vec![
+            crate::claims::Claim::project(P, "team-a"),
+            crate::claims::Claim::host(&host, P, "team-a")
+        ]
+    );
+    // A dry run has no side effects: nothing is claimed.
+    assert!(validated_ingress(&w, "CREATE", true).claims.is_empty());
+    // Mutation never claims.
+    let ing = with_ns(&render_ingress(&project()));
+    let h = w
+        .call(Endpoint::Mutate, &review("Ingress", "CREATE", ing, None))
+        .unwrap();
+    assert!(h.claims.is_empty());
+}
+
+#[test]
+fn an_update_asks_only_for_claims_the_cache_does_not_show_held() {
+    let mut w = World::new();
+    let host = format!("{P}.deploy.agentops.ai");
+    // Nothing cached (a project from before claims): both.
+    assert_eq!(validated_ingress(&w, "UPDATE", false).claims.len(), 2);
+    for claim in [
+        crate::claims::Claim::project(P, "team-a"),
+        crate::claims::Claim::host(&host, P, "team-a"),
+    ] {
+        let lease = claim.to_lease(
+            "jockey-system",
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ),
+        );
+        w.claims.upsert(&lease);
+    }
+    assert!(validated_ingress(&w, "UPDATE", false).claims.is_empty());
+    // A create still goes to the API server: the cache may be behind a release.
+    assert_eq!(validated_ingress(&w, "CREATE", false).claims.len(), 2);
+}
+
+#[test]
+fn losing_a_claim_turns_the_answer_into_a_denial_naming_the_winner() {
+    let w = World::new();
+    let mut h = validated_ingress(&w, "CREATE", false);
+    let want = h.claims[0].clone();
+    let live = crate::claims::Claim::project(P, "team-b");
+    h.lose_claim(&want, &live);
+    assert_eq!(h.outcome, Outcome::Denied);
+    assert!(h.claims.is_empty());
+    let r = response(&h);
+    assert_eq!(r["response"]["allowed"], false);
+    assert_eq!(r["response"]["status"]["code"], 403);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "project \"{P}\" already belongs to namespace team-b"
+        )) && msg.contains("fix: deploy project"),
+        "{msg}"
+    );
+    let mut h = validated_ingress(&w, "CREATE", false);
+    let want = h.claims[1].clone();
+    h.fail_claim(&want, "the server is down");
+    let r = response(&h);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("could not record the host claim") && msg.contains("the server is down"),
+        "{msg}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The policy file: the cluster admin's choices (extra hosts, allowed groups, sharding, group-wide
 //! ALB settings), parsed and checked once at start.
 
+use crate::alb_annotations as alb;
 use crate::defaults::ALB_PREFIX;
 use crate::policy::IngressIndex;
 use crate::sharding;
@@ -15,9 +16,12 @@ use std::collections::BTreeMap;
 ///   my-project: ["www.example.com", "*.customer.example.com"]
 /// allowedGroups: [alb-internal]   # ALB groups besides the shared group and its shards
 /// sharding: { enabled: true, capacity: 90 }
-/// groupSettings:              # group-wide ("exclusive") ALB annotations, without the prefix
-///   scheme: internet-facing
+/// maxRulesPerProject: 1       # listener rules one project may add (+1 per extraHosts entry)
+/// ruleQuota: 100              # the ALB's "rules per load balancer" quota
+/// groupSettings:              # group-wide ALB annotations, without the prefix; these three are
+///   scheme: internet-facing   # the defaults, merged under what the admin writes ("" removes one)
 ///   ssl-redirect: "443"
+///   listen-ports: '[{"HTTP": 80}, {"HTTPS": 443}]'
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -25,11 +29,33 @@ pub struct Policy {
     pub extra_hosts: BTreeMap<String, Vec<String>>,
     pub allowed_groups: Vec<String>,
     pub sharding: Sharding,
-    /// Expected values of the group-wide ALB settings. A tenant may leave one out (the AWS Load
-    /// Balancer Controller merges "exclusive" settings when only some Ingresses set them) but
-    /// may not set a different value, nor set one the admin did not list.
+    /// The values of the group-wide ALB settings (every key whose reach is a whole group: see
+    /// [`crate::alb_annotations::Reach::Group`]). The webhook fills them in; a tenant may leave
+    /// one out (the controller takes the value from the Ingresses that set it) but may not set a
+    /// different value, nor set a group-wide key the admin did not list.
     pub group_settings: BTreeMap<String, String>,
+    /// Listener rules (host x path) one project may add to the shared ALB, over all its
+    /// Ingresses; each extraHosts entry of the project allows one more. Together with the shard
+    /// capacity this keeps a group under the ALB's rule quota.
+    pub max_rules_per_project: usize,
+    /// The ALB quota "rules per Application Load Balancer" (100 unless raised in Service Quotas).
+    pub rule_quota: usize,
 }
+
+/// jockey's group-wide defaults (spec "Ingress defaults"), under the admin's groupSettings.
+pub fn default_group_settings() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("scheme".to_string(), "internet-facing".to_string()),
+        ("ssl-redirect".to_string(), "443".to_string()),
+        (
+            "listen-ports".to_string(),
+            r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.to_string(),
+        ),
+    ])
+}
+
+pub const DEFAULT_MAX_RULES_PER_PROJECT: usize = 1;
+pub const DEFAULT_RULE_QUOTA: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -53,35 +79,12 @@ impl Default for Policy {
             extra_hosts: BTreeMap::new(),
             allowed_groups: Vec::new(),
             sharding: Sharding::default(),
-            group_settings: BTreeMap::from([
-                ("scheme".to_string(), "internet-facing".to_string()),
-                ("ssl-redirect".to_string(), "443".to_string()),
-            ]),
+            group_settings: default_group_settings(),
+            max_rules_per_project: DEFAULT_MAX_RULES_PER_PROJECT,
+            rule_quota: DEFAULT_RULE_QUOTA,
         }
     }
 }
-
-/// The AWS Load Balancer Controller's "exclusive" Ingress annotations: one value per ALB group.
-/// One Ingress that disagrees stops the controller reconciling the whole shared ALB.
-pub const EXCLUSIVE_SETTINGS: [&str; 17] = [
-    "scheme",
-    "ssl-redirect",
-    "ip-address-type",
-    "load-balancer-name",
-    "subnets",
-    "security-groups",
-    "manage-backend-security-group-rules",
-    "customer-owned-ipv4-pool",
-    "load-balancer-attributes",
-    "wafv2-acl-arn",
-    "waf-acl-id",
-    "shield-advanced-protection",
-    "inbound-cidrs",
-    "security-group-prefix-lists",
-    "ssl-policy",
-    "mutual-authentication",
-    "ipam-ipv4-pool-id",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("policy file {source_name}: {cause}; fix: {fix}")]
@@ -99,13 +102,13 @@ impl Policy {
             cause,
             fix: fix.to_string(),
         };
-        let policy: Policy = if text.trim().is_empty() {
+        let mut policy: Policy = if text.trim().is_empty() {
             Policy::default()
         } else {
             serde_yaml::from_str(text).map_err(|e| {
                 err(
                     e.to_string(),
-                    "write the fields extraHosts, allowedGroups, sharding {enabled, capacity} and groupSettings (see manifests/README.md)",
+                    "write the fields extraHosts, allowedGroups, sharding {enabled, capacity}, maxRulesPerProject, ruleQuota and groupSettings (see manifests/README.md)",
                 )
             })?
         };
@@ -127,13 +130,67 @@ impl Policy {
                 "set sharding.capacity to the number of projects one ALB may hold (default 90)",
             ));
         }
-        for key in policy.group_settings.keys() {
+        for (key, value) in default_group_settings() {
+            policy.group_settings.entry(key).or_insert(value);
+        }
+        // An empty value takes a default out: nobody sets that key.
+        policy.group_settings.retain(|_, v| !v.is_empty());
+        for (key, value) in &policy.group_settings {
             if key.starts_with(ALB_PREFIX) {
                 return Err(err(
                     format!("groupSettings key {key:?} carries the annotation prefix"),
                     "write keys without alb.ingress.kubernetes.io/, e.g. scheme",
                 ));
             }
+            let full = format!("{}{key}", alb::PREFIX);
+            match alb::classify(alb::Object::Ingress, &full) {
+                Some(Ok(known)) if matches!(known.reach, alb::Reach::Group { .. }) => {
+                    known.parse(value).map_err(|e| {
+                        err(
+                            format!("groupSettings.{key}: {e}"),
+                            "give the value the AWS Load Balancer Controller expects",
+                        )
+                    })?;
+                }
+                Some(Ok(known)) => {
+                    return Err(err(
+                        format!(
+                            "groupSettings.{key} is not a group-wide setting (it acts on {})",
+                            reach_words(known.reach)
+                        ),
+                        "list only group-wide ALB settings (scheme, listen-ports, ssl-policy, ...); per-project values are the tenants' own",
+                    ));
+                }
+                _ => {
+                    return Err(err(
+                        format!(
+                            "groupSettings.{key}: the AWS Load Balancer Controller has no such Ingress annotation"
+                        ),
+                        "check the spelling against the controller's annotation list",
+                    ));
+                }
+            }
+        }
+        if policy.max_rules_per_project == 0 {
+            return Err(err(
+                "maxRulesPerProject is 0, so no project could serve its host".into(),
+                "set maxRulesPerProject to 1 or more",
+            ));
+        }
+        if policy.sharding.enabled
+            && policy
+                .sharding
+                .capacity
+                .saturating_mul(policy.max_rules_per_project)
+                > policy.rule_quota
+        {
+            return Err(err(
+                format!(
+                    "sharding.capacity {} x maxRulesPerProject {} is more than ruleQuota {}: a full group would pass the ALB's rule quota and the controller would fail the whole group",
+                    policy.sharding.capacity, policy.max_rules_per_project, policy.rule_quota
+                ),
+                "lower sharding.capacity or maxRulesPerProject, or raise ruleQuota after raising the quota in AWS Service Quotas",
+            ));
         }
         Ok(policy)
     }
@@ -155,6 +212,22 @@ impl Policy {
         sharding::place(shared, self.sharding.capacity, existing.as_deref(), |g| {
             index.projects_in_group(g)
         })
+    }
+
+    /// The group-wide settings in force: the policy's, plus the configured certificate.
+    pub fn effective_group_settings(&self, cfg: &Config) -> BTreeMap<String, String> {
+        let mut settings = self.group_settings.clone();
+        if let Some(arn) = cfg.certificate_arn.as_deref().filter(|a| !a.is_empty()) {
+            settings
+                .entry("certificate-arn".to_string())
+                .or_insert_with(|| arn.to_string());
+        }
+        settings
+    }
+
+    /// How many listener rules `project` may have in all.
+    pub fn rule_allowance(&self, project: &str) -> usize {
+        self.max_rules_per_project + self.extra_hosts.get(project).map_or(0, Vec::len)
     }
 
     pub(crate) fn extra_host_allowed(&self, project: &str, host: &str) -> bool {
@@ -191,5 +264,18 @@ pub(crate) fn host_matches(pattern: &str, host: &str) -> bool {
             .and_then(|head| head.strip_suffix('.'))
             .is_some_and(|label| !label.is_empty() && !label.contains('.') && label != "*"),
         None => false,
+    }
+}
+
+/// "the whole group", "this Ingress's own rules", ... for messages.
+pub(crate) fn reach_words(reach: alb::Reach) -> &'static str {
+    match reach {
+        alb::Reach::Group { merge: false } => {
+            "the whole ALB group, one value for every Ingress of it"
+        }
+        alb::Reach::Group { merge: true } => "the whole ALB group, merged from every Ingress of it",
+        alb::Reach::Membership => "which group the Ingress joins and where its rules go in it",
+        alb::Reach::Routing => "which requests this Ingress's rules match and where they go",
+        alb::Reach::Own => "this Ingress's own rules and target groups",
     }
 }

@@ -16,6 +16,8 @@ pub struct IngressRecord {
     pub hosts: BTreeSet<String>,
     pub group: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Listener rules it adds (see [`super::rules::listener_rules`]).
+    pub rules: usize,
 }
 
 impl IngressRecord {
@@ -36,6 +38,7 @@ impl IngressRecord {
                 .get(ALB_TAGS)
                 .map(|t| parse_tags(t))
                 .unwrap_or_default(),
+            rules: super::rules::listener_rules(ing),
         }
     }
 
@@ -173,6 +176,11 @@ impl IngressIndex {
                 }
             }
         }
+    }
+
+    /// Every record, in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = &IngressRecord> {
+        self.records.values()
     }
 
     pub fn get(&self, namespace: &str, name: &str) -> Option<&IngressRecord> {

@@ -1,5 +1,9 @@
 use super::*;
+use crate::ProjectId;
+use crate::defaults::{ALB_GROUP_NAME, ALB_PREFIX, ALB_TAGS};
 use crate::defaults::{default_ingress, render_ingress};
+use crate::names::LABEL_PROJECT;
+use k8s_openapi::api::networking::v1::Ingress;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -38,6 +42,7 @@ struct World {
     cfg: Config,
     policy: Policy,
     index: IngressIndex,
+    claims: ClaimIndex,
 }
 
 impl World {
@@ -46,6 +51,7 @@ impl World {
             cfg: cfg(),
             policy: Policy::default(),
             index: IngressIndex::new(),
+            claims: ClaimIndex::new(),
         }
     }
     fn ctx<'a>(&'a self, ns: &'a str, ns_project: Option<&'a str>) -> Context<'a> {
@@ -55,6 +61,7 @@ impl World {
             index: &self.index,
             namespace: ns,
             namespace_project: ns_project,
+            claims: &self.claims,
         }
     }
 }
@@ -99,6 +106,35 @@ fn policy_parses_yaml_and_json_and_defaults() {
 }
 
 #[test]
+fn admin_group_settings_are_merged_over_the_defaults() {
+    let p = Policy::parse(
+        "p",
+        "groupSettings: {scheme: internal, ssl-redirect: '', ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06}\nmaxRulesPerProject: 2\nsharding: {capacity: 50}\n",
+    )
+    .unwrap();
+    assert_eq!(p.group_settings["scheme"], "internal");
+    assert_eq!(
+        p.group_settings["ssl-policy"],
+        "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    );
+    // Kept from the defaults, and removed by an empty value.
+    assert_eq!(
+        p.group_settings["listen-ports"],
+        r#"[{"HTTP": 80}, {"HTTPS": 443}]"#
+    );
+    assert!(!p.group_settings.contains_key("ssl-redirect"));
+    assert_eq!(p.rule_allowance("x"), 2);
+    // The configured certificate is a group setting too.
+    let cfg = Config::from_lookup(|k| {
+        (k == "ALB_CERTIFICATE_ARN").then(|| "arn:aws:acm:us-east-1:1:certificate/c".into())
+    });
+    assert_eq!(
+        p.effective_group_settings(&cfg)["certificate-arn"],
+        "arn:aws:acm:us-east-1:1:certificate/c"
+    );
+}
+
+#[test]
 fn bad_policies_are_refused_with_the_fix() {
     for (text, word) in [
         ("extraHost: {}", "unknown field"),
@@ -110,6 +146,20 @@ fn bad_policies_are_refused_with_the_fix() {
             "prefix",
         ),
         ("[1, 2", "policy file p"),
+        (
+            "groupSettings: {healthcheck-path: /x}",
+            "not a group-wide setting",
+        ),
+        (
+            "groupSettings: {sheme: internal}",
+            "no such Ingress annotation",
+        ),
+        (
+            "groupSettings: {listen-ports: '[{\"HTTP\": 0}]'}",
+            "groupSettings.listen-ports",
+        ),
+        ("maxRulesPerProject: 0", "maxRulesPerProject"),
+        ("maxRulesPerProject: 2", "ruleQuota"),
     ] {
         let e = Policy::parse("p", text).unwrap_err().to_string();
         assert!(e.contains(word) && e.contains("fix"), "{text}: {e}");
@@ -295,7 +345,48 @@ fn same_project_same_namespace_may_share_its_host_and_update_itself() {
     w.index.upsert(IngressRecord::from_ingress(&a));
     assert!(validate_ingress(&w.ctx("ns-a", None), &a, Some(&a)).allowed());
     let a2 = ingress(A, "ns-a", "ing-a-api", &[]);
+    // A second Ingress is a second listener rule: within the project's allowance only.
+    w.policy.max_rules_per_project = 2;
     assert!(validate_ingress(&w.ctx("ns-a", None), &a2, None).allowed());
+}
+
+#[test]
+fn a_project_adds_no_more_listener_rules_than_its_allowance() {
+    let mut w = World::new();
+    let a = ingress(A, "ns-a", "ing-a", &[]);
+    w.index.upsert(IngressRecord::from_ingress(&a));
+    // Updating the one Ingress is within the default allowance of one rule.
+    assert!(validate_ingress(&w.ctx("ns-a", None), &a, Some(&a)).allowed());
+    // A second Ingress of the project is one rule too many.
+    let a2 = ingress(A, "ns-a", "ing-a-api", &[]);
+    let v = validate_ingress(&w.ctx("ns-a", None), &a2, None);
+    assert_denied(
+        &v,
+        "spec.rules",
+        &[
+            "adds 1 listener rules",
+            "the 1 its other Ingresses have",
+            "maxRulesPerProject",
+        ],
+    );
+    // So is a second path on the first.
+    let mut two_paths = a.clone();
+    let rule = &mut two_paths.spec.as_mut().unwrap().rules.as_mut().unwrap()[0];
+    let extra = rule.http.as_ref().unwrap().paths[0].clone();
+    let mut extra = extra;
+    extra.path = Some("/api".into());
+    rule.http.as_mut().unwrap().paths.push(extra);
+    let v = validate_ingress(&w.ctx("ns-a", None), &two_paths, Some(&a));
+    assert_denied(
+        &v,
+        "spec.rules",
+        &["adds 2 listener rules", "than the 1 project aaaa may have"],
+    );
+    // Each extra host the admin grants brings one more rule with it.
+    w.policy
+        .extra_hosts
+        .insert(A.into(), vec!["www.example.com".into()]);
+    assert!(validate_ingress(&w.ctx("ns-a", None), &two_paths, Some(&a)).allowed());
 }
 
 #[test]
@@ -490,15 +581,27 @@ fn invalid_project_label_is_denied() {
 fn soft_problems_are_warnings() {
     let w = World::new();
     let mut i = ingress(A, "ns-a", "i", &[]);
-    i.spec.as_mut().unwrap().ingress_class_name = Some("nginx".into());
-    i.metadata
-        .annotations
-        .as_mut()
-        .unwrap()
-        .insert(defaults::ALB_HEALTHCHECK_PATH.into(), "/ping".into());
+    let a = i.metadata.annotations.as_mut().unwrap();
+    a.insert(defaults::ALB_HEALTHCHECK_PATH.into(), "/ping".into());
+    a.insert(format!("{ALB_PREFIX}helthcheck-path"), "/x".into());
     let v = validate_ingress(&w.ctx("ns-a", None), &i, None);
-    assert!(v.allowed());
+    assert!(v.allowed(), "{:?}", v.message("x"));
     assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
+    assert!(
+        v.warnings[0].contains("helthcheck-path is ignored"),
+        "{:?}",
+        v.warnings
+    );
+    assert!(v.warnings[1].contains("/ping"), "{:?}", v.warnings);
+}
+
+#[test]
+fn a_class_other_than_alb_is_denied_as_it_stops_the_group() {
+    let w = World::new();
+    let mut i = ingress(A, "ns-a", "i", &[]);
+    i.spec.as_mut().unwrap().ingress_class_name = Some("nginx".into());
+    let v = validate_ingress(&w.ctx("ns-a", None), &i, None);
+    assert_denied(&v, "spec.ingressClassName", &["\"nginx\"", "whole group"]);
 }
 
 // --- Service and Deployment ------------------------------------------------------------------
@@ -582,3 +685,7 @@ fn message_names_object_field_rule_and_fix() {
     );
     assert!(msg.contains("; fix: set spec.type: ClusterIP"), "{msg}");
 }
+
+#[cfg(test)]
+#[path = "boundary_tests.rs"]
+mod boundary_tests;

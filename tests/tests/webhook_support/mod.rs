@@ -12,6 +12,7 @@
 
 use anyhow::{Context, Result, bail};
 use jockey_core::certs::{self, Pair};
+use jockey_core::registration::{Endpoint as RegistrationEndpoint, Registration};
 use jockey_e2e::{kubeconfig_path, kubectl, repo_root};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
@@ -101,6 +102,10 @@ pub struct Webhook {
     pub port: u16,
     pub ca: Pair,
     pub dir: PathBuf,
+    /// The shared ALB group it guards (its `--alb-shared-group-name`).
+    pub group: String,
+    /// Where it records claims (its `--claims-namespace`); created by [`Webhook::start`].
+    pub claims_ns: String,
     child: Child,
     registered: bool,
     /// Namespaces [`Webhook::scope`] labelled: deleted on drop when the test panicked (a passing
@@ -128,6 +133,22 @@ impl Webhook {
         let ca = certs::new_ca(CA_CN, 2)?;
         write_pair(&dir, &serving_for(&ca)?)?;
         let port = free_port()?;
+        let flag = |f: &str| {
+            extra_args
+                .iter()
+                .position(|a| *a == f)
+                .and_then(|i| extra_args.get(i + 1))
+                .map(|v| v.to_string())
+        };
+        let group = flag("--alb-shared-group-name").unwrap_or_else(|| "alb-deployments".into());
+        // Claims go to a namespace of the test's own (or one tests racing two webhooks share),
+        // released quickly so that a test can watch a release happen.
+        let claims_ns = flag("--claims-namespace").unwrap_or_else(|| format!("{name}-claims"));
+        let out = kubectl(&["create", "namespace", &claims_ns])?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !stderr.contains("AlreadyExists") {
+            bail!("creating the claims namespace {claims_ns}: {stderr}");
+        }
         let mut cmd = Command::new(webhook_bin()?);
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -150,6 +171,12 @@ impl Webhook {
             std::fs::write(dir.join("policy.yaml"), p)?;
             cmd.arg("--policy-file").arg(dir.join("policy.yaml"));
         }
+        if flag("--claims-namespace").is_none() {
+            cmd.arg("--claims-namespace").arg(&claims_ns);
+        }
+        if flag("--claim-grace").is_none() {
+            cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
+        }
         cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
         let mut wh = Self {
@@ -157,6 +184,8 @@ impl Webhook {
             port,
             ca,
             dir,
+            group,
+            claims_ns,
             child,
             registered: false,
             scoped: Mutex::new(Vec::new()),
@@ -209,18 +238,34 @@ impl Webhook {
     /// `jockey-e2e-webhook=<name>`, and waits until the API server calls both.
     pub async fn register(&mut self, client: &Client, probe_ns: &str) -> Result<()> {
         let bundle = ca_bundle(&[&self.ca]);
-        let (m, v) = self.configurations(&bundle);
+        let r = self.registration(&bundle);
         let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
         let validating: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
         self.registered = true;
         mutating
-            .create(&PostParams::default(), &serde_json::from_value(m)?)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(r.mutating())?,
+            )
             .await
             .context("creating the MutatingWebhookConfiguration")?;
         validating
-            .create(&PostParams::default(), &serde_json::from_value(v)?)
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(r.validating())?,
+            )
             .await
             .context("creating the ValidatingWebhookConfiguration")?;
+        // The admission policy that keeps unlabelled Ingresses out of the shared groups, bound to
+        // this test's namespaces only.
+        let policy = json!({ "apiVersion": "v1", "kind": "List", "items": [
+            r.shared_group_policy().map_err(anyhow::Error::msg)?,
+            r.shared_group_binding(),
+        ]});
+        let (ok, out) = kubectl_stdin(&["apply", "-f", "-"], &policy.to_string())?;
+        if !ok {
+            bail!("creating the ValidatingAdmissionPolicy: {out}");
+        }
         // The API server loads webhook configurations through an informer: probe with server-side
         // dry-runs until a labelled Service comes back mutated and a LoadBalancer one is denied.
         let services: Api<Service> = Api::namespaced(client.clone(), probe_ns);
@@ -267,7 +312,8 @@ impl Webhook {
     /// Points both configurations at `cas` (the caBundle), e.g. during a CA rotation.
     pub async fn set_ca_bundle(&self, client: &Client, cas: &[&Pair]) -> Result<()> {
         let bundle = ca_bundle(cas);
-        let (m, v) = self.configurations(&bundle);
+        let r = self.registration(&bundle);
+        let (m, v) = (r.mutating(), r.validating());
         let pp = PatchParams::default();
         Api::<MutatingWebhookConfiguration>::all(client.clone())
             .patch(
@@ -286,36 +332,23 @@ impl Webhook {
         Ok(())
     }
 
-    fn configurations(&self, bundle: &str) -> (Value, Value) {
-        let rules = json!([
-            { "apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments"], "scope": "Namespaced" },
-            { "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["services"], "scope": "Namespaced" },
-            { "apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"], "scope": "Namespaced" }
-        ]);
-        let common = |path: &str| {
-            json!({
-                "clientConfig": { "url": format!("https://127.0.0.1:{}{path}", self.port), "caBundle": bundle },
-                "rules": rules,
-                "objectSelector": { "matchExpressions": [{ "key": "jockey.agentops.ai/project", "operator": "Exists" }] },
-                // Only this test's namespaces: a leftover never touches anything else.
-                "namespaceSelector": { "matchLabels": { SCOPE_LABEL: self.name } },
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "matchPolicy": "Equivalent",
-                "timeoutSeconds": 10,
-                // Fail, so that a denial or an unreachable webhook is visible to the test.
-                "failurePolicy": "Fail"
-            })
-        };
-        let mut m = common("/mutate");
-        m["name"] = json!("mutate.jockey.agentops.ai");
-        m["reinvocationPolicy"] = json!("IfNeeded");
-        let mut v = common("/validate");
-        v["name"] = json!("validate.jockey.agentops.ai");
-        (
-            json!({ "metadata": { "name": self.name }, "webhooks": [m] }),
-            json!({ "metadata": { "name": self.name }, "webhooks": [v] }),
-        )
+    /// How this webhook is registered: the same rendering `kubectl jockey install` and the
+    /// local webhook use, answering only namespaces labelled for this test.
+    pub fn registration(&self, bundle: &str) -> Registration {
+        let scope = json!({ "matchLabels": { SCOPE_LABEL: self.name } });
+        Registration {
+            name: self.name.clone(),
+            endpoint: RegistrationEndpoint::Url(format!("https://127.0.0.1:{}", self.port)),
+            ca_bundle: bundle.to_string(),
+            // Only this test's namespaces: a leftover never touches anything else.
+            namespace_selector: scope.clone(),
+            // Fail, so that a denial or an unreachable webhook is visible to the test.
+            failure_policy: "Fail".into(),
+            timeout_seconds: 10,
+            shared_group: self.group.clone(),
+            other_groups: Vec::new(),
+            policy_scope: Some(scope),
+        }
     }
 
     /// Labels `ns` so this webhook applies to it (and, optionally, claims it for a project).
@@ -342,18 +375,18 @@ impl Webhook {
 impl Drop for Webhook {
     fn drop(&mut self) {
         if self.registered {
-            for kind in [
-                "mutatingwebhookconfiguration",
-                "validatingwebhookconfiguration",
+            let policy = format!("{}-shared-alb", self.name);
+            for (kind, name) in [
+                ("mutatingwebhookconfiguration", &self.name),
+                ("validatingwebhookconfiguration", &self.name),
+                ("validatingadmissionpolicybinding", &policy),
+                ("validatingadmissionpolicy", &policy),
             ] {
-                let _ = kubectl(&[
-                    "delete",
-                    kind,
-                    &self.name,
-                    "--ignore-not-found",
-                    "--wait=false",
-                ]);
+                let _ = kubectl(&["delete", kind, name, "--ignore-not-found", "--wait=false"]);
             }
+        }
+        if self.claims_ns == format!("{}-claims", self.name) {
+            let _ = kubectl(&["delete", "namespace", &self.claims_ns, "--wait=false"]);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
