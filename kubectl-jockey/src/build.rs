@@ -57,7 +57,9 @@ pub const FAILURE_LOG_LINES: usize = 20;
 
 /// The Dockerfile used when the project has none: a plain Python server. `server.py` listens on
 /// `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB health check
-/// expect. Dependencies are installed only when `requirements.txt` exists.
+/// expect. Dependencies are installed only when `requirements.txt` exists. `COPY . /app` gives
+/// /app the mode of Kaniko's unpacked tar context, 0750 root, which the agent user could not
+/// enter (`can't open file '/app/server.py': Permission denied`): it is opened up again.
 pub const PYTHON_DOCKERFILE: &str = r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
 FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -66,6 +68,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . /app
 RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi \
+ && chmod 0755 /app \
  && useradd --system --uid 10001 --no-create-home agent
 USER 10001
 EXPOSE 8080
@@ -987,6 +990,9 @@ mod tests {
         assert!(PYTHON_DOCKERFILE.contains("EXPOSE 8080"));
         assert!(PYTHON_DOCKERFILE.contains("if [ -f requirements.txt ]"));
         assert!(PYTHON_DOCKERFILE.contains("server.py"));
+        // The agent user (USER 10001) can enter /app whatever mode the build context gave it.
+        let chmod = PYTHON_DOCKERFILE.find("chmod 0755 /app").expect("chmod /app");
+        assert!(chmod < PYTHON_DOCKERFILE.find("USER 10001").expect("USER"));
         assert!(!PYTHON_DOCKERFILE.contains(":latest"));
     }
 
