@@ -991,7 +991,9 @@ mod tests {
         assert!(PYTHON_DOCKERFILE.contains("if [ -f requirements.txt ]"));
         assert!(PYTHON_DOCKERFILE.contains("server.py"));
         // The agent user (USER 10001) can enter /app whatever mode the build context gave it.
-        let chmod = PYTHON_DOCKERFILE.find("chmod 0755 /app").expect("chmod /app");
+        let chmod = PYTHON_DOCKERFILE
+            .find("chmod 0755 /app")
+            .expect("chmod /app");
         assert!(chmod < PYTHON_DOCKERFILE.find("USER 10001").expect("USER"));
         assert!(!PYTHON_DOCKERFILE.contains(":latest"));
     }
