@@ -172,13 +172,13 @@ impl Registration {
                             "!variables.shared || (has(object.metadata.labels) && {} in object.metadata.labels)",
                             cel_string(PROJECT_LABEL)),
                         "messageExpression": format!(
-                            "{who} + ' names the shared ALB group ' + variables.group + ' but has no {PROJECT_LABEL} label, so jockey-webhook never sees it (rule: every Ingress of a shared ALB group passes the jockey policy); fix: remove the annotation {GROUP_ANNOTATION}, or deploy the project with kubectl jockey deploy'"),
+                            "{who} + ' names the shared ALB group ' + variables.group + ' but has no {PROJECT_LABEL} label, so the jockey webhook never sees it (rule: every Ingress of a shared ALB group passes the jockey policy); fix: remove the annotation {GROUP_ANNOTATION}, or deploy the project with kubectl jockey deploy'"),
                         "reason": "Forbidden",
                     },
                     {
                         "expression": format!("!variables.shared || ({in_scope})"),
                         "messageExpression": format!(
-                            "{who} + ' names the shared ALB group ' + variables.group + ' in namespace ' + object.metadata.namespace + ', which jockey-webhook does not answer (rule: every Ingress of a shared ALB group passes the jockey policy); fix: deploy it in a namespace jockey-webhook answers'"),
+                            "{who} + ' names the shared ALB group ' + variables.group + ' in namespace ' + object.metadata.namespace + ', which the jockey webhook does not answer (rule: every Ingress of a shared ALB group passes the jockey policy); fix: deploy it in a namespace the jockey webhook answers'"),
                         "reason": "Forbidden",
                     },
                 ],

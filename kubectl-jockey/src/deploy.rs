@@ -7,8 +7,10 @@ use crate::cluster::{KubeArgs, apply_params};
 use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
+use jockey_core::alb_annotations as alb;
 use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
 use jockey_core::names::{ANNOTATION_CONTENT_SHA256, LABEL_PROJECT};
+use jockey_core::policy::Policy;
 use jockey_core::{Config, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -16,6 +18,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Patch;
 use kube::{Api, Client};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -110,6 +113,24 @@ pub struct Rendered {
     pub ingress: Ingress,
 }
 
+/// Where the project's Ingress goes: its ALB group, and the group-wide settings every Ingress of
+/// that group carries (the cluster admin's, as the webhook fills them in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub group: String,
+    pub group_settings: BTreeMap<String, String>,
+}
+
+impl Placement {
+    /// The shared group with jockey's default settings: what a cluster without the webhook gets.
+    pub fn default_for(cfg: &Config) -> Self {
+        Self {
+            group: cfg.alb_shared_group_name.clone(),
+            group_settings: Policy::default().effective_group_settings(cfg),
+        }
+    }
+}
+
 /// Renders every object of a deploy through the same core code the webhook uses
 /// (`render_*` then `default_*`), so that `deploy` and a labelled `kubectl apply` agree. Pure.
 pub fn render(
@@ -117,7 +138,7 @@ pub fn render(
     bundle: &Bundle,
     cfg: &Config,
     namespace: &str,
-    group: &str,
+    placement: &Placement,
 ) -> Result<Rendered> {
     let mut configmap = instance_configmap(project, bundle);
     configmap.metadata.namespace = Some(namespace.to_string());
@@ -126,7 +147,12 @@ pub fn render(
     deployment.metadata.namespace = Some(namespace.to_string());
     let mut service = defaults::default_service(&defaults::render_service(project), cfg)?;
     service.metadata.namespace = Some(namespace.to_string());
-    let mut ingress = defaults::default_ingress(&defaults::render_ingress(project), cfg, group)?;
+    let mut ingress = defaults::default_ingress_with(
+        &defaults::render_ingress(project),
+        cfg,
+        &placement.group,
+        &placement.group_settings,
+    )?;
     ingress.metadata.namespace = Some(namespace.to_string());
     Ok(Rendered {
         configmap,
@@ -254,18 +280,19 @@ where
     Ok((change, serde_json::to_value(&applied)?))
 }
 
-/// The ALB group of the project's Ingress. An existing Ingress keeps its group (moving it would
-/// mean a new ALB and new DNS). A new one goes where jockey-webhook places it when the webhook is
-/// installed (it may shard projects over `G-2`, `G-3`, …): the server is asked with a dry run of
-/// the Ingress without a group, and the webhook's choice is then written explicitly. Without a
-/// webhook the dry run comes back without a group, and the shared group is used.
-async fn choose_group(
+/// Where the project's Ingress goes, as the cluster's jockey-webhook decides it: the server is
+/// asked with a dry run of the Ingress without a group and without group-wide settings, and the
+/// webhook's answer (an existing Ingress keeps its group; a new one may be sharded over `G-2`,
+/// `G-3`, …; the settings are the admin's policy) is then written explicitly. Without a webhook
+/// the dry run comes back without them: an existing Ingress keeps its group, a new one goes to
+/// the shared group, with jockey's default settings.
+async fn place(
     ingresses: &Api<Ingress>,
     project: &ProjectId,
     bundle: &Bundle,
     cfg: &Config,
     ns: &str,
-) -> Result<String> {
+) -> Result<Placement> {
     let group_of = |i: &Ingress| {
         i.metadata
             .annotations
@@ -279,12 +306,10 @@ async fn choose_group(
         .get_opt(&name)
         .await
         .with_context(|| format!("reading Ingress {ns}/{name}"))?;
-    if let Some(group) = live.as_ref().and_then(group_of) {
-        return Ok(group);
-    }
-    let mut probe = render(project, bundle, cfg, ns, "")?.ingress;
+    let fallback = Placement::default_for(cfg);
+    let mut probe = render(project, bundle, cfg, ns, &fallback)?.ingress;
     if let Some(a) = probe.metadata.annotations.as_mut() {
-        a.remove(defaults::ALB_GROUP_NAME);
+        a.retain(|k, _| !is_group_level(k));
     }
     let placed = ingresses
         .patch(&name, &apply_params(true), &Patch::Apply(&probe))
@@ -292,7 +317,33 @@ async fn choose_group(
         .with_context(|| {
             format!("asking the API server where Ingress {ns}/{name} goes (dry run)")
         })?;
-    Ok(group_of(&placed).unwrap_or_else(|| cfg.alb_shared_group_name.clone()))
+    let Some(group) = group_of(&placed) else {
+        // No webhook answered: keep what the Ingress has, or jockey's defaults.
+        return Ok(Placement {
+            group: live.as_ref().and_then(group_of).unwrap_or(fallback.group),
+            group_settings: fallback.group_settings,
+        });
+    };
+    let group_settings = placed
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| is_group_level(k) && k.as_str() != defaults::ALB_GROUP_NAME)
+        .filter_map(|(k, v)| Some((k.strip_prefix(alb::PREFIX)?.to_string(), v.clone())))
+        .collect();
+    Ok(Placement {
+        group,
+        group_settings,
+    })
+}
+
+/// A group-wide ALB annotation (or the group itself): the webhook's to fill in.
+fn is_group_level(key: &str) -> bool {
+    matches!(
+        alb::classify(alb::Object::Ingress, key),
+        Some(Ok(k)) if matches!(k.reach, alb::Reach::Group { .. }) || k.suffix == "group.name"
+    )
 }
 
 /// Refuses, before anything is written, to take over a Deployment, Service or Ingress of the
@@ -383,7 +434,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
             &bundle,
             &cfg,
             &namespace,
-            &cfg.alb_shared_group_name,
+            &Placement::default_for(&cfg),
         )?;
         let objects = vec![
             serde_json::to_value(&rendered.configmap)?,
@@ -411,8 +462,8 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
     refuse_foreign_objects(client, ns, &project).await?;
-    let group = choose_group(&ingresses, &project, &bundle, &cfg, ns).await?;
-    let rendered = render(&project, &bundle, &cfg, ns, &group)?;
+    let placement = place(&ingresses, &project, &bundle, &cfg, ns).await?;
+    let rendered = render(&project, &bundle, &cfg, ns, &placement)?;
     let cm_name = bundle.hash.configmap_name();
 
     // 1. The instance ConfigMap: named by its content, so an existing one is already right.
@@ -590,7 +641,7 @@ mod tests {
         let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "r.example".to_string()));
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle();
-        let r = render(&p, &b, &cfg, "team-a", "alb-deployments").unwrap();
+        let r = render(&p, &b, &cfg, "team-a", &Placement::default_for(&cfg)).unwrap();
         let cm_name = b.hash.configmap_name();
         assert_eq!(r.configmap.metadata.name.as_deref(), Some(cm_name.as_str()));
         for ns in [
@@ -630,7 +681,7 @@ mod tests {
             &bundle(),
             &Config::default(),
             "ns",
-            "g",
+            &Placement::default_for(&Config::default()),
         )
         .unwrap_err();
         assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");

@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use jockey_core::Config;
 use jockey_core::certs::{self, Pair};
 use jockey_core::policy::Policy;
+use jockey_core::registration::{Endpoint, Registration};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{
@@ -41,10 +42,14 @@ const ANNOTATION_CONFIG_SHA256: &str = "jockey.agentops.ai/config-sha256";
 /// A CA lives ten years and is replaced in its last year.
 const CA_DAYS: i64 = 3650;
 const CA_RENEW_BEFORE_DAYS: i64 = 365;
+/// The API server's wait for a webhook answer (see manifests/README.md).
+const WEBHOOK_TIMEOUT_SECONDS: i32 = 5;
 
 /// The base manifests, as `kubectl apply -k manifests/` would read them (minus kustomize's
 /// generators, which [`render`] does itself).
-const BASE: [(&str, &str); 6] = [
+/// The base's webhook configurations and admission policy are rendered by
+/// [`jockey_core::registration`] instead (a test keeps `manifests/base/webhooks.yaml` equal to it).
+const BASE: [(&str, &str); 5] = [
     (
         "namespace.yaml",
         include_str!("../../manifests/base/namespace.yaml"),
@@ -59,11 +64,9 @@ const BASE: [(&str, &str); 6] = [
         "deployment.yaml",
         include_str!("../../manifests/base/deployment.yaml"),
     ),
-    (
-        "webhooks.yaml",
-        include_str!("../../manifests/base/webhooks.yaml"),
-    ),
 ];
+#[cfg(test)]
+const BASE_WEBHOOKS: &str = include_str!("../../manifests/base/webhooks.yaml");
 const BASE_POLICY: &str = include_str!("../../manifests/base/policy.yaml");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,6 +98,13 @@ pub struct InstallArgs {
     /// Registry of builder images, for `image: jockey:auto` [env: IMAGE_REGISTRY].
     #[arg(long)]
     pub image_registry: Option<String>,
+    /// The shared ALB group the webhook places projects in and guards (with its shards)
+    /// [env: ALB_SHARED_GROUP_NAME].
+    #[arg(long, value_name = "GROUP")]
+    pub alb_group: Option<String>,
+    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN].
+    #[arg(long, value_name = "DOMAIN")]
+    pub deployment_domain: Option<String>,
     /// Only namespaces with this label are subject to the webhook (repeatable), e.g. to roll it
     /// out namespace by namespace.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -213,6 +223,11 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             "data": { "policy.yaml": o.policy_yaml }
         }),
     );
+    objects.extend(
+        registration(o, ca_bundle_b64)
+            .objects()
+            .map_err(anyhow::Error::msg)?,
+    );
     for obj in objects.iter_mut() {
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
         // What kustomize's `namespace:` does for the base.
@@ -230,34 +245,52 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
                 .entry("app.kubernetes.io/name")
                 .or_insert_with(|| json!(o.name));
         }
-        match kind.as_str() {
-            "Deployment" => {
-                if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
-                    c["image"] = json!(o.image);
-                }
-                // Config and policy are read at start: a change rolls the pods.
-                if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
-                    meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: config_hash });
-                }
+        if kind == "Deployment" {
+            if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
+                c["image"] = json!(o.image);
             }
-            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
-                if let Some(Value::Array(hooks)) = obj.get_mut("webhooks") {
-                    for h in hooks {
-                        h["clientConfig"]["caBundle"] = json!(ca_bundle_b64);
-                        h["failurePolicy"] = json!(match o.failure_policy {
-                            FailurePolicy::Fail => "Fail",
-                            FailurePolicy::Ignore => "Ignore",
-                        });
-                        if !o.namespace_selector.is_empty() {
-                            h["namespaceSelector"]["matchLabels"] = json!(o.namespace_selector);
-                        }
-                    }
-                }
+            // Config and policy are read at start: a change rolls the pods.
+            if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
+                meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: config_hash });
             }
-            _ => {}
         }
     }
     Ok(objects)
+}
+
+/// The webhooks (reached through the Service, trusting `ca_bundle_b64`) and the admission policy
+/// that keeps unlabelled Ingresses out of the shared groups.
+fn registration(o: &Options, ca_bundle_b64: &str) -> Registration {
+    let namespace_selector = if o.namespace_selector.is_empty() {
+        json!({ "matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "NotIn",
+            "values": ["kube-system", o.namespace]
+        }] })
+    } else {
+        json!({ "matchLabels": o.namespace_selector })
+    };
+    let other_groups = Policy::parse("policy", &o.policy_yaml)
+        .map(|p| p.allowed_groups)
+        .unwrap_or_default();
+    Registration {
+        name: o.name.clone(),
+        endpoint: Endpoint::Service {
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            port: 443,
+        },
+        ca_bundle: ca_bundle_b64.to_string(),
+        namespace_selector,
+        failure_policy: match o.failure_policy {
+            FailurePolicy::Fail => "Fail",
+            FailurePolicy::Ignore => "Ignore",
+        }
+        .to_string(),
+        timeout_seconds: WEBHOOK_TIMEOUT_SECONDS,
+        shared_group: o.config.alb_shared_group_name.clone(),
+        other_groups,
+        policy_scope: None,
+    }
 }
 
 /// Kind -> (group, version, plural, namespaced) for the kinds an install contains.
@@ -273,6 +306,10 @@ fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
         "ServiceAccount" => ("serviceaccounts", true),
         "ClusterRole" => ("clusterroles", false),
         "ClusterRoleBinding" => ("clusterrolebindings", false),
+        "Role" => ("roles", true),
+        "RoleBinding" => ("rolebindings", true),
+        "ValidatingAdmissionPolicy" => ("validatingadmissionpolicies", false),
+        "ValidatingAdmissionPolicyBinding" => ("validatingadmissionpolicybindings", false),
         "ConfigMap" => ("configmaps", true),
         "Secret" => ("secrets", true),
         "Service" => ("services", true),
@@ -477,6 +514,12 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
     if let Some(r) = args.image_registry.as_deref().filter(|r| !r.is_empty()) {
         config.image_registry = Some(r.trim_end_matches('/').to_string());
     }
+    if let Some(g) = args.alb_group.as_deref().filter(|g| !g.is_empty()) {
+        config.alb_shared_group_name = g.to_string();
+    }
+    if let Some(d) = args.deployment_domain.as_deref().filter(|d| !d.is_empty()) {
+        config.deployment_domain = d.to_string();
+    }
     let policy_yaml = match &args.policy_file {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("reading --policy-file {}", p.display()))?,
@@ -677,7 +720,12 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
     // The webhook configurations first (so nothing calls a webhook being removed), the
     // namespace last.
     objects.sort_by_key(|o| match o["kind"].as_str() {
-        Some("MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration") => 0,
+        Some(
+            "MutatingWebhookConfiguration"
+            | "ValidatingWebhookConfiguration"
+            | "ValidatingAdmissionPolicyBinding"
+            | "ValidatingAdmissionPolicy",
+        ) => 0,
         Some("Namespace") => 2,
         _ => 1,
     });
@@ -732,6 +780,22 @@ mod tests {
     }
 
     #[test]
+    fn manifests_base_webhooks_are_what_install_registers() {
+        let manifest = parse_multi_yaml("webhooks.yaml", BASE_WEBHOOKS).unwrap();
+        let rendered = registration(&opts(), "").objects().unwrap();
+        if manifest != rendered {
+            let yaml: Vec<String> = rendered
+                .iter()
+                .map(|o| serde_yaml::to_string(o).unwrap())
+                .collect();
+            panic!(
+                "manifests/base/webhooks.yaml differs from the rendering; it should read:\n---\n{}",
+                yaml.join("---\n")
+            );
+        }
+    }
+
+    #[test]
     fn renders_the_base_with_ca_bundle_image_and_labels() {
         let objs = render(&opts(), "Q0E=").unwrap();
         let kinds: Vec<&str> = objs.iter().map(|o| o["kind"].as_str().unwrap()).collect();
@@ -744,11 +808,15 @@ mod tests {
                 "ServiceAccount",
                 "ClusterRole",
                 "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
                 "Service",
                 "PodDisruptionBudget",
                 "Deployment",
                 "MutatingWebhookConfiguration",
-                "ValidatingWebhookConfiguration"
+                "ValidatingWebhookConfiguration",
+                "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding"
             ]
         );
         for o in &objs {

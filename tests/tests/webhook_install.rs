@@ -3,7 +3,8 @@
 //! renewal near expiry, and a clean removal.
 //!
 //! The install is scoped so it can never affect another test: its own name, a namespace
-//! selector no namespace carries, and failurePolicy Ignore.
+//! selector no namespace carries, failurePolicy Ignore, and a shared ALB group of its own (the
+//! admission policy it installs applies to every namespace, as in a real install).
 
 mod webhook_support;
 
@@ -62,6 +63,7 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     let ns = TestNamespace::create(&client, "wh-install").await?;
     let name = format!("jw-e2e-{}", std::process::id() % 100_000);
     let scope = format!("jockey-e2e-webhook={name}");
+    let group = format!("{name}-alb");
     let install = |extra: &[&str]| -> Result<(bool, String)> {
         let mut args = vec![
             "install",
@@ -69,6 +71,8 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
             &ns.name,
             "--name",
             &name,
+            "--alb-group",
+            &group,
             "--namespace-selector",
             &scope,
             "--failure-policy",
@@ -156,7 +160,84 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
             name.as_str()
         );
         assert_eq!(hook["failurePolicy"], "Ignore");
-        assert_eq!(hook["sideEffects"], "None");
+        // The validating webhook records claims, never on a dry run.
+        let side_effects = if kind.starts_with("validating") {
+            "NoneOnDryRun"
+        } else {
+            "None"
+        };
+        assert_eq!(hook["sideEffects"], side_effects);
+    }
+    // The admission policy keeps unlabelled Ingresses out of the shared group, everywhere, and
+    // the API server enforces it with no webhook running (this install's pods never start).
+    let policy = format!("{name}-shared-alb");
+    for kind in [
+        "validatingadmissionpolicy",
+        "validatingadmissionpolicybinding",
+    ] {
+        let obj =
+            cluster_json(kind, &policy)?.with_context(|| format!("{kind}/{policy} missing"))?;
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "kubectl-jockey"
+        );
+    }
+    let squat = format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: squat\n  annotations:\n    alb.ingress.kubernetes.io/group.name: {group}-2\nspec:\n  rules:\n  - host: squat.example.com\n"
+    );
+    jockey_e2e::wait_for(
+        "the installed admission policy to deny an unlabelled Ingress",
+        std::time::Duration::from_secs(30),
+        || {
+            let (ns, squat) = (ns.name.clone(), squat.clone());
+            async move {
+                let (ok, out) = webhook_support::kubectl_stdin(
+                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+                    &squat,
+                )?;
+                Ok((!ok && out.contains("has no jockey.agentops.ai/project label")).then_some(()))
+            }
+        },
+    )
+    .await?;
+    // Least privilege: the webhook reads cluster-wide, writes only Leases in its namespace.
+    let sa = format!("system:serviceaccount:{}:{name}", ns.name);
+    for (verb, resource, namespace, allowed) in [
+        (
+            "create",
+            "leases.coordination.k8s.io",
+            ns.name.as_str(),
+            true,
+        ),
+        (
+            "delete",
+            "leases.coordination.k8s.io",
+            ns.name.as_str(),
+            true,
+        ),
+        ("create", "leases.coordination.k8s.io", "default", false),
+        ("watch", "ingresses.networking.k8s.io", "default", true),
+        ("create", "ingresses.networking.k8s.io", "default", false),
+        ("list", "deployments.apps", "default", true),
+        ("patch", "deployments.apps", "default", false),
+        ("list", "services", "default", true),
+        ("delete", "services", "default", false),
+        ("get", "secrets", "default", false),
+        ("get", "secrets", ns.name.as_str(), false),
+        ("list", "namespaces", "", true),
+        ("update", "namespaces", "", false),
+    ] {
+        let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa];
+        if !namespace.is_empty() {
+            args.extend(["-n", namespace]);
+        }
+        let out = jockey_e2e::kubectl(&args)?;
+        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            answer,
+            if allowed { "yes" } else { "no" },
+            "kubectl auth can-i {verb} {resource} -n {namespace:?} --as {sa}"
+        );
     }
 
     // Run again: nothing to renew.
@@ -220,6 +301,21 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     ] {
         assert!(
             cluster_json(kind, &name)?.is_none(),
+            "{kind}/{name} still there"
+        );
+    }
+    for kind in [
+        "validatingadmissionpolicy",
+        "validatingadmissionpolicybinding",
+    ] {
+        assert!(
+            cluster_json(kind, &policy)?.is_none(),
+            "{kind}/{policy} still there"
+        );
+    }
+    for kind in ["role", "rolebinding"] {
+        assert!(
+            get_json(&ns.name, kind, &name)?.is_none(),
             "{kind}/{name} still there"
         );
     }

@@ -106,6 +106,9 @@ pub struct Webhook {
     pub group: String,
     /// Where it records claims (its `--claims-namespace`); created by [`Webhook::start`].
     pub claims_ns: String,
+    /// Namespaces the admission policy for the shared group is bound in: by default the ones
+    /// this webhook answers; a test with a group of its own may widen it (`None`: all).
+    pub policy_scope: Option<Value>,
     child: Child,
     registered: bool,
     /// Namespaces [`Webhook::scope`] labelled: deleted on drop when the test panicked (a passing
@@ -179,11 +182,13 @@ impl Webhook {
         }
         cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
+        let policy_scope = Some(json!({ "matchLabels": { SCOPE_LABEL: name.clone() } }));
         let mut wh = Self {
             name,
             port,
             ca,
             dir,
+            policy_scope,
             group,
             claims_ns,
             child,
@@ -347,7 +352,7 @@ impl Webhook {
             timeout_seconds: 10,
             shared_group: self.group.clone(),
             other_groups: Vec::new(),
-            policy_scope: Some(scope),
+            policy_scope: self.policy_scope.clone(),
         }
     }
 
