@@ -35,6 +35,7 @@ status_file=$state/realnode.status
 env_file=$state/env
 NODE=realnode
 TAINT_KEY=jockey.agentops.ai/real-node
+HOST_PATHS="/var/lib/kubelet /var/lib/cni /var/log/containers /run/xtables.lock"
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 in_node() { nsenter --net="$rn/netns" "$@"; }
 say() { echo ">> $*" >&2; }
@@ -172,6 +173,12 @@ start() {
     done
   fi
 
+  # Paths the kubelet, libcni and iptables use whatever they are told (the device-plugin socket
+  # directory, the CNI result cache, the container log links, the xtables lock): those that do
+  # not exist yet are recorded, so that down removes them once no checkout's node needs them.
+  : > "$rn/host-paths.created"
+  for p in $HOST_PATHS; do [ -e "$p" ] || echo "$p" >> "$rn/host-paths.created"; done
+
   piece="network namespace"
   mkdir -p "$RUNDIR"
   touch "$rn/netns"
@@ -282,7 +289,7 @@ imports = []
     bin_dir = '$rn/containerd/image-verifiers'
 EOF
   cat > "$rn/cni/net.d/10-jockey.conflist" <<EOF
-{"cniVersion": "1.0.0", "name": "jockey", "plugins": [{
+{"cniVersion": "1.0.0", "name": "jockey-$N", "plugins": [{
   "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]],
            "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$rn/cni/ipam"}}]}
@@ -318,7 +325,10 @@ podLogsDir: $rn/pod-logs
 registerWithTaints:
 - {key: $TAINT_KEY, value: "true", effect: NoSchedule}
 enforceNodeAllocatable: []
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+# The disk is this machine's, shared with builds of every kind: its free space is no reason to
+# taint the node and evict test pods (0% disables a signal). Image GC is off for the same reason;
+# the images go with the cluster.
+evictionHard: {memory.available: 100Mi, nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.available: "0%", imagefs.inodesFree: "0%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
@@ -427,6 +437,12 @@ EOF
 
 alive() { [ -f "$rn/$1.pid" ] && kill -0 "$(cat "$rn/$1.pid")" 2>/dev/null; }
 
+# Whether another checkout's real node runs on this machine (its veth is up).
+other_nodes() { ip -o link show 2>/dev/null | grep -E '^[0-9]+: jockey[0-9]+[@:]' | grep -vq "^[0-9]*: $VETH[@:]"; }
+
+# libcni's cached results of this node's attachments (they name its network).
+cni_results() { grep -lsE "\"(jockey-$N|cni-loopback)\"" /var/lib/cni/results/* 2>/dev/null | xargs -r grep -ls "$RUNDIR/" || true; }
+
 stop_pid() { # NAME
   alive "$1" || { rm -f "$rn/$1.pid"; return 0; }
   local pid; pid=$(cat "$rn/$1.pid")
@@ -495,13 +511,18 @@ down() {
   iptables -w -t nat -F "$CHAIN-POST" 2>/dev/null && iptables -w -t nat -X "$CHAIN-POST" 2>/dev/null || true
   iptables -w -F "$CHAIN-FWD" 2>/dev/null && iptables -w -X "$CHAIN-FWD" 2>/dev/null || true
   # ip_forward goes back to what it was, unless another checkout's real node still needs it.
-  if [ "$(cat "$rn/ip_forward.before" 2>/dev/null)" = 0 ] &&
-    ! ip -o link show 2>/dev/null | grep -qE '^[0-9]+: jockey[0-9]+[@:]'; then
+  if [ "$(cat "$rn/ip_forward.before" 2>/dev/null)" = 0 ] && ! other_nodes; then
     sysctl -qw net.ipv4.ip_forward=0 || true
   fi
   rm -f "$rn/ip_forward.before"
-  # The kubelet links container logs into /var/log/containers whatever its podLogsDir.
+  # The kubelet links container logs into /var/log/containers whatever its podLogsDir; libcni
+  # caches each attachment's result in /var/lib/cni whatever containerd's directories.
   find /var/log/containers -maxdepth 1 -type l -lname "$rn/*" -delete 2>/dev/null || true
+  cni_results | xargs -r rm -f
+  if [ -f "$rn/host-paths.created" ] && ! other_nodes; then
+    tac "$rn/host-paths.created" | while read -r p; do rm -rf "$p"; done
+    rm -f "$rn/host-paths.created"
+  fi
   rm -rf "$RUNDIR"
   rm -rf "$rn/containerd" "$rn/kubelet" "$rn/registry" "$rn/cni" "$rn/pod-logs" "$rn/netns"
   rm -f "$status_file" "$env_file"
@@ -527,6 +548,10 @@ leftovers() {
   done
   [ -d "$RUNDIR" ] && echo "directory: $RUNDIR"
   find /var/log/containers -maxdepth 1 -type l -lname "$rn/*" 2>/dev/null | sed 's/^/log link: /'
+  cni_results | sed 's/^/CNI result: /'
+  if [ -f "$rn/host-paths.created" ] && ! other_nodes; then
+    while read -r p; do [ -e "$p" ] && echo "path created for the node: $p"; done < "$rn/host-paths.created"
+  fi
   return 0
 }
 
