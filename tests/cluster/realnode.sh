@@ -153,12 +153,18 @@ start() {
   : > "$rn/cgroups.created"
   local h found=
   for h in $(cgroup_hierarchies); do
-    case "$h" in */unified) continue ;; esac
-    found=1
-    # Record what this script creates, parents included, so down removes exactly that.
+    # Record what is created for the node, parents included, so down removes exactly that. In a
+    # hybrid machine's unified hierarchy runc creates the path itself.
     local d=$h$CGROUP_ROOT missing=()
     while [ ! -d "$d" ]; do missing=("$d" "${missing[@]}"); d=$(dirname "$d"); done
-    for d in "${missing[@]}"; do mkdir "$d" 2>/dev/null || fail "cannot create cgroup $d"; echo "$d" >> "$rn/cgroups.created"; done
+    for d in "${missing[@]}"; do
+      case "$h" in
+        */unified) ;;
+        *) mkdir "$d" 2>/dev/null || fail "cannot create cgroup $d" ;;
+      esac
+      echo "$d" >> "$rn/cgroups.created"
+    done
+    case "$h" in */unified) ;; *) found=1 ;; esac
   done
   [ -n "$found" ] || fail "no cgroup hierarchy is mounted under /sys/fs/cgroup"
   if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
@@ -498,7 +504,8 @@ down() {
   local m
   for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   cgroup_dirs | while read -r d; do rmdir "$d" 2>/dev/null || true; done
-  # Parents this script created (v1 hierarchies other than the one it nested under), deepest first.
+  # Parents created for the node (hierarchies other than the one it nested under), deepest first;
+  # one another checkout's node still uses stays (rmdir fails on it).
   if [ -f "$rn/cgroups.created" ]; then
     tac "$rn/cgroups.created" | while read -r d; do rmdir "$d" 2>/dev/null || true; done
   fi
@@ -539,6 +546,9 @@ leftovers() {
   pgrep -af "$RUNDIR/|$rn/" 2>/dev/null | grep -v -e pgrep -e realnode.sh | sed 's/^/process: /'
   cgroup_pids | sed 's/^/process in the node'"'"'s cgroups: /'
   cgroup_dirs | sed 's/^/cgroup: /'
+  if [ -f "$rn/cgroups.created" ] && ! other_nodes; then
+    while read -r d; do [ -d "$d" ] && echo "cgroup created for the node: $d"; done < "$rn/cgroups.created"
+  fi
   mounts_under | sed 's/^/mount: /'
   ip link show "$VETH" >/dev/null 2>&1 && echo "network interface: $VETH"
   host_rules | sed 's/^/iptables rule: /'
