@@ -11,6 +11,8 @@ export KWOK_WORKDIR=$state/kwok
 if [ -f "$state/webhook/pid" ]; then kill "$(cat "$state/webhook/pid")" 2>/dev/null || true; fi
 # The AWS Load Balancer Controller and its moto server go first, while the API server still runs.
 "$here/alb-controller.sh" stop || true
+# Then the real node, while the API server still runs: its kubelet and kube-proxy talk to the API server.
+"$here/realnode.sh" down || true
 if [ -x "$bin/kwokctl" ]; then
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
 fi
@@ -25,8 +27,12 @@ for comp in kube-apiserver kube-controller-manager kube-scheduler kwok etcd aws-
   pkill -KILL -f "^$bin/$comp( |$)" 2>/dev/null || true
   pkill -KILL -f "^$state/kwok/.*/$comp( |$)" 2>/dev/null || true
 done
+# Whatever of the real node is left (a process, cgroup, mount, interface, iptables rule) fails
+# this, and the state directory is kept so that a second down can still find it by name.
+node_left=$("$here/realnode.sh" leftovers)
+if [ -n "$node_left" ]; then echo "left behind by the real node:"; echo "$node_left"; exit 1; fi
 rm -rf "$state"
-left=$(pgrep -af "$state|$bin/(kube-|kwok|etcd|aws-load-balancer-controller)|$root/.cache/moto-[^/]*/bin/" |
+left=$(pgrep -af "$state|$bin/(kube|kwok|etcd|containerd|registry|aws-load-balancer-controller)|$root/.cache/moto-[^/]*/bin/" |
   grep -v -e pgrep -e down.sh || true)
 if [ -n "$left" ]; then echo "still running:"; echo "$left"; exit 1; fi
 echo ">> cluster $name stopped; no process left" >&2

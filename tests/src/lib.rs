@@ -1,8 +1,12 @@
 //! Support for the end-to-end tests: they run against the local control plane that
-//! `make cluster` starts (kube-apiserver, controller-manager and scheduler v1.37.2, etcd, KWOK).
-//! Nothing here mocks the API server.
+//! `make cluster` starts (kube-apiserver, controller-manager and scheduler v1.37.2, etcd, KWOK,
+//! and a real node where the machine can run one: [`realnode`]). Nothing here mocks the API
+//! server.
 
+pub mod realnode;
 pub mod tls;
+
+pub use realnode::{RealNode, require_real_node};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::Namespace;
@@ -117,7 +121,7 @@ where
 /// and how to run it.
 pub fn skip(test: &str, reason: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
 }
 
 /// The AWS Load Balancer Controller that `tests/cluster/alb-controller.sh` runs beside the local
