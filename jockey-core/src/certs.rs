@@ -242,6 +242,23 @@ impl CertInfo {
         self.not_after - renew_before.unwrap_or_else(|| self.default_renew_before())
     }
 
+    /// How far a successor starts in the past, for clocks a little behind:
+    /// [`CLOCK_SKEW_SECONDS`], or a tenth of a short lifetime.
+    pub fn renewal_skew(&self) -> i64 {
+        CLOCK_SKEW_SECONDS.min(self.lifetime() / 10).max(0)
+    }
+
+    /// How long a successor ([`renew_serving`]) has left when it is made: a renewal window this
+    /// long or longer would renew it again at once, without end.
+    pub fn fresh_remaining(&self) -> i64 {
+        self.lifetime() - self.renewal_skew()
+    }
+
+    /// Whether it should be renewed at `now`: inside the renewal window, or not valid at all.
+    pub fn renewal_due(&self, now: i64, renew_before: Option<i64>) -> bool {
+        now >= self.renew_at(renew_before) || self.check_valid(now).is_err()
+    }
+
     /// Whether it may be served at `now`.
     pub fn check_valid(&self, now: i64) -> Result<(), Invalid> {
         if now >= self.not_after {
@@ -312,9 +329,9 @@ pub fn signed_by(cert_pem: &str, ca_cert_pem: &str) -> Result<bool, CertError> {
 }
 
 /// The successor of the serving certificate `current`: the same names and the same lifetime,
-/// starting at `now` (less [`CLOCK_SKEW_SECONDS`]), signed by `ca`.
+/// starting at `now` (less [`CertInfo::renewal_skew`]), signed by `ca`.
 pub fn renew_serving(ca: &Pair, current: &CertInfo, now: i64) -> Result<Pair, CertError> {
-    let not_before = now - CLOCK_SKEW_SECONDS;
+    let not_before = now - current.renewal_skew();
     issue_serving_between(
         ca,
         &current.names,
@@ -437,6 +454,18 @@ mod tests {
         assert_eq!(info(600).renew_at(Some(550)), 50);
         // A window longer than the lifetime: renew at once.
         assert!(info(600).renew_at(Some(6000)) < 0);
+        // Due inside the window, and whenever it cannot be served.
+        let i = CertInfo {
+            not_before: 1000,
+            not_after: 2000,
+            names: names(),
+        };
+        assert!(!i.renewal_due(1500, Some(400)));
+        assert!(i.renewal_due(1600, Some(400)));
+        assert!(i.renewal_due(999, Some(400)));
+        assert!(i.renewal_due(2000, Some(0)));
+        assert!(!i.renewal_due(1666, None));
+        assert!(i.renewal_due(1667, None));
     }
 
     #[test]
@@ -451,7 +480,10 @@ mod tests {
         let next_info = inspect(&next.cert_pem).unwrap();
         assert_eq!(next_info.names, info.names);
         assert_eq!(next_info.lifetime(), info.lifetime());
-        assert_eq!(next_info.not_before, later - CLOCK_SKEW_SECONDS);
+        // A short lifetime starts a tenth of it in the past, a long one five minutes.
+        assert_eq!(next_info.not_before, later - 18);
+        assert_eq!(info.fresh_remaining(), 162);
+        assert_eq!(next_info.not_after, later + 162);
         assert_eq!(next.not_after, next_info.not_after);
         assert_ne!(next.key_pem, first.key_pem);
         assert!(signed_by(&next.cert_pem, &ca.cert_pem).unwrap());
@@ -464,6 +496,8 @@ mod tests {
         let s = issue_serving(&ca, "jockey-webhook-ca", &names(), 365).unwrap();
         assert!(signed_by(&s.cert_pem, &ca.cert_pem).unwrap());
         let r = renew_serving(&ca, &inspect(&s.cert_pem).unwrap(), t).unwrap();
+        let r_info = inspect(&r.cert_pem).unwrap();
+        assert_eq!(r_info.not_before, t - CLOCK_SKEW_SECONDS);
         assert!(r.not_after >= t + 365 * 86_400 - 1, "{}", r.not_after);
     }
 
