@@ -34,10 +34,47 @@ pub const IGNORE_FILE: &str = ".jockeyignore";
 /// user's `.jockeyignore`, so a `!pattern` there can bring one back on purpose.
 pub const DEFAULT_IGNORES: &[&str] = &[".git/", "__pycache__/", "*.pyc", ".venv/", "node_modules/"];
 
-/// Environment and key files: never packaged (they would end up in a ConfigMap and an image
-/// layer, readable by anyone who can read either); left out and listed instead, whatever
-/// `.jockeyignore` says. Matched at any depth, on the file's or directory's own name.
-pub const SECRET_PATTERNS: &[&str] = &[".env*", "*.pem", "id_rsa*", "credentials*"];
+/// Environment files, keys, keystores and credential stores: never packaged (they would end up
+/// in a ConfigMap and an image layer, readable by anyone who can read either); left out and
+/// listed instead, whatever `.jockeyignore` says. gitignore syntax, matched case-insensitively at
+/// any depth on a file's or directory's own name (a trailing `/` matches directories only, with
+/// everything in them). A symlink is left out when either its own path or the path it resolves
+/// to matches, so `config.txt -> .env` does not smuggle the file in under another name.
+pub const SECRET_PATTERNS: &[&str] = &[
+    // Environment files: `.env`, `.env.local`, `.env.production`, ...
+    ".env*",
+    // Private keys and keystores.
+    "*.pem",
+    "*.key",
+    "*.p8",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.ppk",
+    // SSH keys (private and public: a public key names its private one) and whole key stores.
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".ssh/",
+    ".gnupg/",
+    // Cloud and cluster credentials.
+    "credentials*",
+    ".aws/",
+    ".kube/",
+    "kubeconfig",
+    "*.kubeconfig",
+    "service-account*.json",
+    "**/.docker/config.json",
+    // Package-registry and git tokens, database passwords.
+    ".netrc",
+    "_netrc",
+    ".pypirc",
+    ".npmrc",
+    ".git-credentials",
+    ".pgpass",
+];
 
 /// Kubernetes refuses a ConfigMap whose data and binaryData together exceed 1 MiB.
 pub const CONFIGMAP_LIMIT_BYTES: usize = 1024 * 1024;
@@ -408,6 +445,12 @@ fn ignore_matcher(root: &Path) -> Result<ignore::gitignore::Gitignore, BundleErr
 
 fn secret_matcher(root: &Path) -> Result<ignore::gitignore::Gitignore, BundleError> {
     let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    // `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
+    builder
+        .case_insensitive(true)
+        .map_err(|e| BundleError::BadIgnoreFile {
+            message: e.to_string(),
+        })?;
     for pattern in SECRET_PATTERNS {
         builder
             .add_line(None, pattern)
@@ -427,6 +470,34 @@ struct Walker {
 }
 
 impl Walker {
+    /// Where a symlink resolves to (`target`, canonical), shown as the user would name it, when
+    /// that path or one of its directories is secret-looking. Inside DIR it is judged relative
+    /// to DIR (so the directory DIR itself lives in does not count); outside DIR, on its whole
+    /// path (such a link is refused anyway, but a secret is reported as one, never as "copy
+    /// the file into the project").
+    fn secret_target(&self, target: &Path, is_dir: bool) -> Option<String> {
+        let relative: PathBuf = match target.strip_prefix(&self.root) {
+            Ok(inside) => inside.to_path_buf(),
+            Err(_) => target
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .collect(),
+        };
+        if relative.as_os_str().is_empty() {
+            return None;
+        }
+        self.secrets
+            .matched_path_or_any_parents(&relative, is_dir)
+            .is_ignore()
+            .then(|| {
+                if target.starts_with(&self.root) {
+                    relative.to_string_lossy().replace('\\', "/")
+                } else {
+                    target.to_string_lossy().to_string()
+                }
+            })
+    }
+
     /// `ancestors` holds the canonical paths of the directories being walked, to refuse a
     /// symlink that points back up (which would otherwise recurse forever).
     fn walk(
@@ -488,6 +559,10 @@ impl Walker {
                     Ok(t) => t,
                     Err(source) => return Err(BundleError::BrokenSymlink { path: rel, source }),
                 };
+                if let Some(shown) = self.secret_target(&target, is_dir) {
+                    out.secrets_left_out.push(format!("{rel} -> {shown}"));
+                    continue;
+                }
                 if !target.starts_with(&self.root) {
                     return Err(BundleError::SymlinkOutside { path: rel, target });
                 }
@@ -823,6 +898,160 @@ mod tests {
         );
         let tar = String::from_utf8_lossy(&b.tar).to_string();
         assert!(!tar.contains("SECRET=1"));
+    }
+
+    #[test]
+    fn keys_keystores_and_credential_stores_are_left_out_at_any_depth() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "server.py", b"s");
+        let secrets = [
+            "tls/server.key",
+            "certs/client.p12",
+            "certs/client.pfx",
+            "certs/store.jks",
+            "certs/app.keystore",
+            "AuthKey_ABC.p8",
+            "putty.ppk",
+            "id_ed25519",
+            "id_ed25519.pub",
+            "deploy/id_ecdsa",
+            "id_ecdsa_sk",
+            "id_dsa",
+            ".netrc",
+            "_netrc",
+            ".pypirc",
+            "providers/.npmrc",
+            ".git-credentials",
+            ".pgpass",
+            "kubeconfig",
+            "prod.kubeconfig",
+            "service-account-prod.json",
+            "home/.docker/config.json",
+            ".ENV",
+            "ID_RSA",
+        ];
+        for f in secrets {
+            write(t.path(), f, b"SECRET=1");
+        }
+        let dirs = [
+            ".ssh/config",
+            ".aws/config",
+            ".kube/config",
+            ".gnupg/pubring.kbx",
+        ];
+        for f in dirs {
+            write(t.path(), f, b"SECRET=1");
+        }
+        // Look-alikes that are not secrets stay in.
+        for f in [
+            "keys.py",
+            "providers/keyring.py",
+            "docker/config.json",
+            "service.json",
+            "monkey.txt",
+        ] {
+            write(t.path(), f, b"kept");
+        }
+        let b = bundle_dir(t.path()).unwrap();
+        assert_eq!(
+            b.files,
+            vec![
+                "docker/config.json",
+                "keys.py",
+                "monkey.txt",
+                "providers/keyring.py",
+                "server.py",
+                "service.json",
+            ]
+        );
+        let mut expected: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        expected.extend([".ssh/", ".aws/", ".kube/", ".gnupg/"].map(String::from));
+        expected.sort();
+        assert_eq!(b.secrets_left_out, expected);
+        assert!(!String::from_utf8_lossy(&b.tar).contains("SECRET=1"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_with_an_innocent_name_pointing_at_a_secret_is_left_out() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "server.py", b"s");
+        write(t.path(), ".env", b"SECRET=env");
+        write(t.path(), ".aws/credentials", b"SECRET=aws");
+        write(t.path(), "deploy/id_ed25519", b"SECRET=ssh");
+        let link = |target: &str, name: &str| {
+            let p = t.path().join(name);
+            if let Some(parent) = p.parent() {
+                fs::create_dir_all(parent).unwrap();
+            }
+            std::os::unix::fs::symlink(target, p).unwrap();
+        };
+        link(".env", "config.txt");
+        link("../.aws/credentials", "providers/settings.ini");
+        link(".aws", "cloud");
+        link("deploy/id_ed25519", "readme.md");
+        // A chain: the last hop decides.
+        link("config.txt", "notes.txt");
+        // An innocent link to an innocent file stays.
+        write(t.path(), "shared/prompt.txt", b"kept");
+        link("shared/prompt.txt", "prompt.txt");
+        let b = bundle_dir(t.path()).unwrap();
+        assert_eq!(
+            b.files,
+            vec!["prompt.txt", "server.py", "shared/prompt.txt"]
+        );
+        assert_eq!(
+            b.secrets_left_out,
+            vec![
+                ".aws/",
+                ".env",
+                "cloud -> .aws",
+                "config.txt -> .env",
+                "deploy/id_ed25519",
+                "notes.txt -> .env",
+                "providers/settings.ini -> .aws/credentials",
+                "readme.md -> deploy/id_ed25519",
+            ]
+        );
+        assert!(!String::from_utf8_lossy(&b.tar).contains("SECRET="));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_to_a_secret_outside_dir_is_left_out_not_offered_to_be_copied_in() {
+        let home = tempfile::tempdir().unwrap();
+        write(home.path(), ".aws/credentials", b"SECRET=aws");
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "server.py", b"s");
+        std::os::unix::fs::symlink(
+            home.path().join(".aws/credentials"),
+            t.path().join("aws.ini"),
+        )
+        .unwrap();
+        let b = bundle_dir(t.path()).unwrap();
+        assert_eq!(b.files, vec!["server.py"]);
+        let canonical = fs::canonicalize(home.path().join(".aws/credentials")).unwrap();
+        assert_eq!(
+            b.secrets_left_out,
+            vec![format!("aws.ini -> {}", canonical.display())]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_holding_dir_does_not_make_its_files_secret() {
+        // DIR inside a directory named like a secret: its links are judged inside DIR only.
+        let t = tempfile::tempdir().unwrap();
+        let project = t.path().join("credentials-service/agent");
+        write(&project, "server.py", b"s");
+        write(&project, "shared/prompt.txt", b"kept");
+        std::os::unix::fs::symlink("shared/prompt.txt", project.join("prompt.txt")).unwrap();
+        let b = bundle_dir(&project).unwrap();
+        assert_eq!(
+            b.files,
+            vec!["prompt.txt", "server.py", "shared/prompt.txt"]
+        );
+        assert!(b.secrets_left_out.is_empty());
     }
 
     #[cfg(unix)]

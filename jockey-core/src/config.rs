@@ -7,6 +7,35 @@ pub const DEFAULT_BUILDER_NAMESPACE: &str = "builder";
 pub const DEFAULT_IMAGE_REPOSITORY_PREFIX: &str = "hosting";
 /// Pinned so a build is reproducible; `:latest` is never used.
 pub const DEFAULT_KANIKO_IMAGE: &str = "gcr.io/kaniko-project/executor:v1.23.2";
+/// The `FROM` of the built-in Dockerfile: a pinned Python 3.12 slim release, so the same files
+/// build on the same base until someone chooses another (a private mirror sets `BASE_IMAGE`).
+pub const DEFAULT_BASE_IMAGE: &str = "python:3.12.11-slim-bookworm";
+
+/// Where the Kaniko pod of a build pushing to ECR gets AWS credentials from. Never from keys
+/// stored in the cluster: the pod runs the tenant's Dockerfile as root and can read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BuilderCredentials {
+    /// `assume-role` (default): `deploy` calls STS AssumeRole on `BUILDER_ROLE_ARN` with a
+    /// session policy allowing pushes to the project's repositories only, and hands the
+    /// short-lived result to the build in a Secret that lives and dies with its Job.
+    #[default]
+    AssumeRole,
+    /// `service-account`: the builder service account carries an IAM role (IRSA or EKS Pod
+    /// Identity); the Job gets no Secret and no keys at all.
+    ServiceAccount,
+    /// Anything else, kept to be refused with the accepted values when a build needs it.
+    Invalid(String),
+}
+
+impl BuilderCredentials {
+    pub fn parse(value: &str) -> Self {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "assume-role" => Self::AssumeRole,
+            "service-account" | "irsa" | "pod-identity" => Self::ServiceAccount,
+            _ => Self::Invalid(value.trim().to_string()),
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -18,6 +47,12 @@ pub struct Config {
     pub image_repository_prefix: String,
     pub aws_region: Option<String>,
     pub kaniko_image: String,
+    /// The `FROM` of the built-in Dockerfile; checked by [`check_base_image`] before a build.
+    pub base_image: String,
+    /// IAM role each build's short-lived ECR credentials are assumed from (`BUILDER_ROLE_ARN`).
+    pub builder_role_arn: Option<String>,
+    /// How a build pushing to ECR gets its credentials (`BUILDER_CREDENTIALS`).
+    pub builder_credentials: BuilderCredentials,
     /// `alb.ingress.kubernetes.io/certificate-arn` for every Ingress, where configured.
     pub certificate_arn: Option<String>,
 }
@@ -47,8 +82,56 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_IMAGE_REPOSITORY_PREFIX.into()),
             aws_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             kaniko_image: get("KANIKO_IMAGE").unwrap_or_else(|| DEFAULT_KANIKO_IMAGE.into()),
+            builder_role_arn: get("BUILDER_ROLE_ARN").map(|v| v.trim().to_string()),
+            builder_credentials: get("BUILDER_CREDENTIALS")
+                .map(|v| BuilderCredentials::parse(&v))
+                .unwrap_or_default(),
+            base_image: get("BASE_IMAGE")
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| DEFAULT_BASE_IMAGE.into()),
             certificate_arn: get("ALB_CERTIFICATE_ARN"),
         }
+    }
+}
+
+/// Refuses a `BASE_IMAGE` that would not build the same base every time or would not be one
+/// `FROM` line: empty, containing whitespace or control characters (a newline would add
+/// instructions to the Dockerfile), without a tag or digest, or tagged `latest`. Pure.
+pub fn check_base_image(image: &str) -> Result<(), String> {
+    let fix = "set BASE_IMAGE (or --base-image) to a pinned image such as \
+               python:3.12.11-slim-bookworm or python@sha256:<digest>";
+    if image.is_empty() {
+        return Err(format!("BASE_IMAGE is empty; {fix}"));
+    }
+    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "BASE_IMAGE {image:?} contains whitespace or a control character; it must be one \
+             image reference; {fix}"
+        ));
+    }
+    if let Some((_, digest)) = image.split_once('@') {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "BASE_IMAGE {image:?} has a malformed digest (expected sha256: and 64 hex \
+                 digits); {fix}"
+            ));
+        }
+        return Ok(());
+    }
+    // The tag follows the last ':' after the last '/' (a registry host may carry a port).
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        None => Err(format!(
+            "BASE_IMAGE {image:?} has no tag, which means `latest`: a base that changes under \
+             the same files; {fix}"
+        )),
+        Some((_, "latest")) => Err(format!(
+            "BASE_IMAGE {image:?} is tagged `latest`, a base that changes under the same files; \
+             {fix}"
+        )),
+        Some((_, "")) => Err(format!("BASE_IMAGE {image:?} has an empty tag; {fix}")),
+        Some(_) => Ok(()),
     }
 }
 
@@ -66,6 +149,74 @@ mod tests {
         assert_eq!(c.image_registry, None);
         assert_eq!(c.image_repository_prefix, "hosting");
         assert!(!c.kaniko_image.ends_with(":latest"));
+        assert!(c.base_image.starts_with("python:3.12."), "{}", c.base_image);
+        assert!(c.base_image.contains("-slim"), "{}", c.base_image);
+        assert_eq!(check_base_image(&c.base_image), Ok(()));
+    }
+
+    #[test]
+    fn builder_credentials_settings() {
+        let c = Config::default();
+        assert_eq!(c.builder_credentials, BuilderCredentials::AssumeRole);
+        assert_eq!(c.builder_role_arn, None);
+        let env: HashMap<&str, &str> = [
+            ("BUILDER_CREDENTIALS", " Service-Account "),
+            (
+                "BUILDER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/jockey-builder ",
+            ),
+        ]
+        .into();
+        let c = Config::from_lookup(|k| env.get(k).map(|v| v.to_string()));
+        assert_eq!(c.builder_credentials, BuilderCredentials::ServiceAccount);
+        assert_eq!(
+            c.builder_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/jockey-builder")
+        );
+        assert_eq!(
+            BuilderCredentials::parse("keys"),
+            BuilderCredentials::Invalid("keys".into())
+        );
+        assert_eq!(
+            BuilderCredentials::parse("irsa"),
+            BuilderCredentials::ServiceAccount
+        );
+    }
+
+    #[test]
+    fn base_image_from_the_environment() {
+        let c = Config::from_lookup(|k| {
+            (k == "BASE_IMAGE").then(|| " mirror.example:5000/python:3.12-slim ".to_string())
+        });
+        assert_eq!(c.base_image, "mirror.example:5000/python:3.12-slim");
+    }
+
+    #[test]
+    fn base_image_must_be_pinned_and_one_reference() {
+        let digest = format!("python@sha256:{}", "a".repeat(64));
+        for ok in [
+            "python:3.12.11-slim-bookworm",
+            "mirror.example:5000/library/python:3.12-slim",
+            digest.as_str(),
+        ] {
+            assert_eq!(check_base_image(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("python", "no tag"),
+            ("mirror.example:5000/python", "no tag"),
+            ("python:latest", "latest"),
+            ("python:", "empty tag"),
+            ("python:3.12\nRUN curl evil", "whitespace"),
+            ("python:3.12 AS x", "whitespace"),
+            ("python@sha256:abc", "malformed digest"),
+        ] {
+            let err = check_base_image(bad).unwrap_err();
+            assert!(
+                err.contains(why) && err.contains("BASE_IMAGE"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -15,5 +15,5 @@ pub mod policy;
 pub mod registration;
 pub mod sharding;
 
-pub use config::Config;
+pub use config::{BuilderCredentials, Config};
 pub use names::{ContentHash, ProjectId};

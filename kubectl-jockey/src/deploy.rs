@@ -2,8 +2,10 @@
 //! image (skipped when already built), server-side apply the labelled objects and wait for the
 //! rollout.
 
-use crate::build::{self, BuildPlan};
+use crate::build_run;
 use crate::cluster::{KubeArgs, apply_params};
+use crate::image_record;
+use crate::kaniko::BuildPlan;
 use crate::output::{OutputFormat, print_structured};
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
@@ -398,7 +400,7 @@ async fn ensure_cache_repository(cfg: &Config, project: &ProjectId) -> Result<()
     let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
     let client = aws_sdk_ecr::Client::new(&sdk);
     let name = format!("{}/cache", project.repository(&cfg.image_repository_prefix));
-    crate::ecr::ensure_repository(&client, &ecr.account, &name).await?;
+    crate::ecr::ensure_repository(&client, &ecr.account, &name, crate::ecr::Tags::Mutable).await?;
     Ok(())
 }
 
@@ -410,6 +412,10 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let cfg = args.config.resolve();
     let bundle = bundle_dir(&args.dir)
         .map_err(|e| anyhow::anyhow!("cannot package {}: {e}", args.dir.display()))?;
+    if !bundle.has_dockerfile {
+        jockey_core::config::check_base_image(&cfg.base_image)
+            .map_err(|e| anyhow::anyhow!("cannot deploy {project}: {e}"))?;
+    }
     if !bundle.secrets_left_out.is_empty() {
         eprintln!(
             "left out {} secret-looking path(s), never packaged: {} (pass secrets to the server \
@@ -515,7 +521,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         .map(|r| project.image(r, &cfg.image_repository_prefix, &bundle.hash));
     let recorded = live_cm
         .as_ref()
-        .map(build::recorded_images)
+        .map(image_record::recorded_images)
         .unwrap_or_default();
     let built = image.as_ref().is_some_and(|i| recorded.contains(i));
     // Whether the build step wrote anything (a Job, the image annotation).
@@ -534,18 +540,18 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         match ecr_decision {
             crate::ecr::Decision::Built { image } => {
                 eprintln!("image {image} exists in ECR; skipping the build");
-                image_written = build::record_image(client, ns, &cm_name, &image).await?;
+                image_written = image_record::record_image(client, ns, &cm_name, &image).await?;
             }
             other => {
                 if let crate::ecr::Decision::Unavailable(why) = &other {
                     tracing::debug!("ECR check skipped: {why}");
                 }
+                build_run::check_builder(client, &cfg.builder_namespace).await?;
                 let plan = BuildPlan::new(&cfg, &project, &bundle, args.timeout)?;
-                build::check_builder(client, &plan.namespace).await?;
                 if matches!(other, crate::ecr::Decision::Build { .. }) {
                     ensure_cache_repository(&cfg, &project).await?;
                 }
-                build::run_build(build::BuildRun {
+                build_run::run_build(build_run::BuildRun {
                     client,
                     plan: &plan,
                     bundle: &bundle,
@@ -554,13 +560,20 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                     timeout: args.timeout,
                 })
                 .await?;
-                build::record_image(client, ns, &cm_name, &plan.image).await?;
+                image_record::record_image(client, ns, &cm_name, &plan.image).await?;
                 image_written = true;
             }
         }
     }
 
     // 3. Deployment, Service, Ingress: written only where the server says something changes.
+    // The controller's events are watched from before the writes, so that its verdict on them
+    // is told apart from older ones.
+    let address_watch = if dry || args.no_wait {
+        None
+    } else {
+        Some(crate::rollout::AddressWatch::start(client, ns, &project).await?)
+    };
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let (c, v) = apply_if_changed(&deployments, &rendered.deployment, dry).await?;
@@ -608,14 +621,18 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         return Ok(());
     }
     crate::rollout::wait(client, ns, &project, deadline, args.timeout).await?;
+    // 5. The shared ALB serves it (or the controller's reason why not).
+    let address = match address_watch {
+        Some(watch) => watch.wait(deadline, args.timeout).await?,
+        None => None,
+    };
     say(format!(
         "deployment {ns}/{project} is available ({cm_name})"
     ));
     say(format!("URL: {url}"));
-    let address = crate::rollout::ingress_address(&ingresses, &project.ingress_name()).await;
     say(match address {
         Some(a) => format!("Ingress address: {a}"),
-        None => "Ingress address: pending (the load balancer controller has not reported one yet)"
+        None => "Ingress address: none (no AWS Load Balancer Controller serves it; see above)"
             .to_string(),
     });
     Ok(())

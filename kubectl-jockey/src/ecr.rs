@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result};
 use aws_sdk_ecr::Client;
-use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
 use jockey_core::{Config, ContentHash, ProjectId};
 
 /// An ECR registry host, `<account>.dkr.ecr.<region>.amazonaws.com` (also `.com.cn` and FIPS
@@ -56,16 +56,42 @@ pub fn parse_registry(registry: &str) -> Option<EcrRegistry> {
 /// What [`ensure_repository`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repository {
-    Existed,
+    /// It was there; `mutable` when its tags can be overwritten.
+    Existed {
+        mutable: bool,
+    },
     Created,
 }
 
-/// Creates repository `name` in `account` unless it exists.
-///
-/// Tags stay mutable on purpose: a tag is a content hash, so two machines deploying the same
-/// files concurrently push the same content under the same tag, and an immutable repository
-/// would fail the second push for no benefit.
-pub async fn ensure_repository(client: &Client, account: &str, name: &str) -> Result<Repository> {
+/// Whether a repository's tags may be overwritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tags {
+    /// An image repository: a tag `<h>` names one content forever, so a push under an
+    /// existing tag (a leaked credential, a confused build) is refused by ECR.
+    Immutable,
+    /// The layer cache: Kaniko pushes a cache key again once its cache TTL passes, which an
+    /// immutable repository refuses; only the project's own build credentials can write it.
+    Mutable,
+}
+
+/// The warning for an image repository whose tags are mutable, with the fix. Pure.
+pub fn mutable_tags_warning(account: &str, name: &str) -> String {
+    format!(
+        "warning: ECR repository {name} (account {account}) has mutable tags: a push under an \
+         existing tag would replace the image a Deployment runs; make them immutable: aws ecr \
+         put-image-tag-mutability --registry-id {account} --repository-name {name} \
+         --image-tag-mutability IMMUTABLE"
+    )
+}
+
+/// Creates repository `name` in `account` with `tags` unless it exists; an existing one is
+/// left as it is and its mutability reported.
+pub async fn ensure_repository(
+    client: &Client,
+    account: &str,
+    name: &str,
+    tags: Tags,
+) -> Result<Repository> {
     let described = client
         .describe_repositories()
         .registry_id(account)
@@ -73,7 +99,13 @@ pub async fn ensure_repository(client: &Client, account: &str, name: &str) -> Re
         .send()
         .await;
     match described {
-        Ok(_) => return Ok(Repository::Existed),
+        Ok(out) => {
+            let mutable = out
+                .repositories()
+                .first()
+                .is_some_and(|r| r.image_tag_mutability() == Some(&ImageTagMutability::Mutable));
+            return Ok(Repository::Existed { mutable });
+        }
         Err(err)
             if err
                 .as_service_error()
@@ -87,10 +119,15 @@ pub async fn ensure_repository(client: &Client, account: &str, name: &str) -> Re
             });
         }
     }
+    let mutability = match tags {
+        Tags::Immutable => ImageTagMutability::Immutable,
+        Tags::Mutable => ImageTagMutability::Mutable,
+    };
     match client
         .create_repository()
         .registry_id(account)
         .repository_name(name)
+        .image_tag_mutability(mutability)
         .send()
         .await
     {
@@ -101,13 +138,14 @@ pub async fn ensure_repository(client: &Client, account: &str, name: &str) -> Re
                 .as_service_error()
                 .is_some_and(|e| e.is_repository_already_exists_exception()) =>
         {
-            Ok(Repository::Existed)
+            Ok(Repository::Existed { mutable: false })
         }
         Err(err) => Err(anyhow::anyhow!(crate::aws::error_chain(&err))).with_context(|| {
             format!(
                 "creating ECR repository {name} in account {account}; check the AWS \
                  credentials allow ecr:CreateRepository, or create it yourself with \
-                 `aws ecr create-repository --repository-name {name}`"
+                 `aws ecr create-repository --repository-name {name} \
+                 --image-tag-mutability IMMUTABLE`"
             )
         }),
     }
@@ -194,7 +232,15 @@ pub async fn decide(
     tag: &str,
     image: String,
 ) -> Result<Decision> {
-    let created = ensure_repository(client, account, repository).await? == Repository::Created;
+    let created = match ensure_repository(client, account, repository, Tags::Immutable).await? {
+        Repository::Created => true,
+        Repository::Existed { mutable } => {
+            if mutable {
+                eprintln!("{}", mutable_tags_warning(account, repository));
+            }
+            false
+        }
+    };
     // A repository we just created holds no image: no need to ask.
     if !created && image_tag_exists(client, account, repository, tag).await? {
         return Ok(Decision::Built { image });
@@ -205,6 +251,53 @@ pub async fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An existing repository is reported, never changed: a mutable one gets the fix.
+    #[tokio::test]
+    async fn an_existing_mutable_repository_is_reported_with_the_fix() {
+        let moto = crate::moto::Moto::start();
+        let client = Client::from_conf(
+            aws_sdk_ecr::config::Builder::from(&moto.sdk_config().await)
+                .endpoint_url(moto.url())
+                .build(),
+        );
+        let account = "123456789012";
+        client
+            .create_repository()
+            .repository_name("hosting/old")
+            .image_tag_mutability(ImageTagMutability::Mutable)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ensure_repository(&client, account, "hosting/old", Tags::Immutable)
+                .await
+                .unwrap(),
+            Repository::Existed { mutable: true }
+        );
+        let w = mutable_tags_warning(account, "hosting/old");
+        assert!(
+            w.contains("hosting/old") && w.contains("--image-tag-mutability IMMUTABLE"),
+            "{w}"
+        );
+        // The cache repository stays mutable on purpose.
+        assert_eq!(
+            ensure_repository(&client, account, "hosting/old/cache", Tags::Mutable)
+                .await
+                .unwrap(),
+            Repository::Created
+        );
+        let cache = client
+            .describe_repositories()
+            .repository_names("hosting/old/cache")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.repositories()[0].image_tag_mutability(),
+            Some(&ImageTagMutability::Mutable)
+        );
+    }
 
     #[test]
     fn parses_ecr_registries_only() {
@@ -270,8 +363,22 @@ mod tests {
             }
         );
         assert_eq!(
-            ensure_repository(&client, account, repo).await.unwrap(),
-            Repository::Existed
+            ensure_repository(&client, account, repo, Tags::Immutable)
+                .await
+                .unwrap(),
+            Repository::Existed { mutable: false }
+        );
+        // Created with immutable tags: a second push under the same tag is refused.
+        let described = client
+            .describe_repositories()
+            .registry_id(account)
+            .repository_names(repo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            described.repositories()[0].image_tag_mutability(),
+            Some(&ImageTagMutability::Immutable)
         );
         assert_eq!(
             decide(&client, account, repo, "0123456789abcdef", image.clone())
@@ -298,6 +405,48 @@ mod tests {
             image_tag_exists(&client, account, repo, "0123456789abcdef")
                 .await
                 .unwrap()
+        );
+        let overwrite = client
+            .put_image()
+            .registry_id(account)
+            .repository_name(repo)
+            // Other content (moto digests a manifest by its layers) under the same tag.
+            .image_manifest(manifest.replace(
+                "\"layers\":[]",
+                &format!(
+                    "\"layers\":[{{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":1,\"digest\":\"sha256:{}\"}}]",
+                    "b".repeat(64)
+                ),
+            ))
+            .image_tag("0123456789abcdef")
+            .send()
+            .await;
+        assert!(
+            overwrite
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                // AWS answers ImageTagAlreadyExists; moto 5.2 ImageAlreadyExists.
+                .is_some_and(|e| e.is_image_tag_already_exists_exception()
+                    || e.is_image_already_exists_exception()),
+            "an immutable tag is never overwritten: {overwrite:?}"
+        );
+        let still = client
+            .batch_get_image()
+            .registry_id(account)
+            .repository_name(repo)
+            .image_ids(
+                ImageIdentifier::builder()
+                    .image_tag("0123456789abcdef")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            still.images()[0].image_manifest(),
+            Some(manifest),
+            "the tag still names the first image"
         );
         assert!(
             !image_tag_exists(&client, account, repo, "fedcba9876543210")

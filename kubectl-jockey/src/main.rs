@@ -2,26 +2,31 @@
 //! a reader finds a behaviour by the command's name:
 //!
 //! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout)
-//! - [`build`]: the Kaniko build Job and its runner, used by `deploy`
-//! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`
-//! - [`builder`]: `setup-builder`, `logs-builder`
+//! - [`kaniko`]: the Kaniko build Job, rendered (pure); [`build_run`]: running it for `deploy`;
+//!   [`image_record`]: which images an instance was built into
+//! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
+//! - [`setup_builder`]: `setup-builder`; [`logs_builder`]: `logs-builder`
 //! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
 //! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
 
 mod alb;
 mod aws;
-mod build;
-mod builder;
+mod build_credentials;
+mod build_run;
 mod cluster;
 mod deploy;
 mod ecr;
+mod image_record;
 mod install;
+mod kaniko;
 mod lifecycle;
+mod logs_builder;
 #[cfg(test)]
 mod moto;
 mod output;
 mod rollout;
 mod settings;
+mod setup_builder;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,23 +46,27 @@ enum Command {
     /// Package DIR, build its image (unless already built), apply it and wait for the rollout.
     Deploy(deploy::DeployArgs),
     /// Show a project's deployment, pods, image, content hash, URL and recent events.
-    Status(lifecycle::StatusArgs),
+    Status(lifecycle::status::StatusArgs),
     /// List the projects in the namespace (or all namespaces with -A).
-    List(lifecycle::ListArgs),
+    List(lifecycle::list::ListArgs),
     /// Print (or follow) the logs of a project's pods.
-    Logs(lifecycle::LogsArgs),
-    /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild.
-    Rollback(lifecycle::RollbackArgs),
-    /// Remove a project's Deployment, Service, Ingress and instance ConfigMaps.
-    Delete(lifecycle::DeleteArgs),
-    /// Remove instance ConfigMaps no Deployment or retained ReplicaSet references.
-    Gc(lifecycle::GcArgs),
-    /// Create the builder namespace, its service account and the `aws-credentials` secret.
+    Logs(lifecycle::logs::LogsArgs),
+    /// Re-point a project at an earlier instance (ConfigMap and image); no rebuild. Only a
+    /// Deployment labelled with the project is changed.
+    Rollback(lifecycle::rollback::RollbackArgs),
+    /// Remove a project's Ingress, Service, Deployment and instance ConfigMaps, in that order;
+    /// same-named objects without the project's label are left alone and named.
+    Delete(lifecycle::delete::DeleteArgs),
+    /// Remove instance ConfigMaps (labelled with a project) no Deployment or retained ReplicaSet
+    /// references.
+    Gc(lifecycle::gc::GcArgs),
+    /// Create the builder namespace and its service account (no keys: builds get short-lived,
+    /// project-scoped credentials when they start).
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    SetupBuilder(builder::SetupBuilderArgs),
+    SetupBuilder(setup_builder::SetupBuilderArgs),
     /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    LogsBuilder(builder::LogsBuilderArgs),
+    LogsBuilder(logs_builder::LogsBuilderArgs),
     /// The shared ALB across all namespaces: groups, addresses, quota usage, controller pods
     /// and failure events; with AWS credentials also the load balancer, rules and target health.
     AlbStatus(alb::StatusArgs),
@@ -82,14 +91,14 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.cluster, args).await,
-        Command::Status(args) => lifecycle::status(&cli.cluster, args).await,
-        Command::List(args) => lifecycle::list(&cli.cluster, args).await,
-        Command::Logs(args) => lifecycle::logs(&cli.cluster, args).await,
-        Command::Rollback(args) => lifecycle::rollback(&cli.cluster, args).await,
-        Command::Delete(args) => lifecycle::delete(&cli.cluster, args).await,
-        Command::Gc(args) => lifecycle::gc(&cli.cluster, args).await,
-        Command::SetupBuilder(args) => builder::setup(&cli.cluster, args).await,
-        Command::LogsBuilder(args) => builder::logs(&cli.cluster, args).await,
+        Command::Status(args) => lifecycle::status::run(&cli.cluster, args).await,
+        Command::List(args) => lifecycle::list::run(&cli.cluster, args).await,
+        Command::Logs(args) => lifecycle::logs::run(&cli.cluster, args).await,
+        Command::Rollback(args) => lifecycle::rollback::run(&cli.cluster, args).await,
+        Command::Delete(args) => lifecycle::delete::run(&cli.cluster, args).await,
+        Command::Gc(args) => lifecycle::gc::run(&cli.cluster, args).await,
+        Command::SetupBuilder(args) => setup_builder::run(&cli.cluster, args).await,
+        Command::LogsBuilder(args) => logs_builder::run(&cli.cluster, args).await,
         Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
         Command::ListAlbIngresses(args) => alb::list(&cli.cluster, args).await,
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,

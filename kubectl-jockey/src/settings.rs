@@ -24,6 +24,19 @@ pub struct ConfigArgs {
     /// Kaniko executor image (pinned) [env: KANIKO_IMAGE].
     #[arg(long, value_name = "IMAGE")]
     pub kaniko_image: Option<String>,
+    /// `FROM` of the built-in Dockerfile, pinned (a private mirror sets it)
+    /// [env: BASE_IMAGE; default: python:3.12.11-slim-bookworm].
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
+    /// IAM role each build assumes for short-lived ECR push credentials, scoped to the project
+    /// [env: BUILDER_ROLE_ARN].
+    #[arg(long, value_name = "ARN")]
+    pub builder_role_arn: Option<String>,
+    /// How builds pushing to ECR get credentials: `assume-role` (per build, from
+    /// BUILDER_ROLE_ARN) or `service-account` (IRSA / EKS Pod Identity on the builder service
+    /// account) [env: BUILDER_CREDENTIALS; default: assume-role].
+    #[arg(long, value_name = "MODE")]
+    pub builder_credentials: Option<String>,
 }
 
 impl ConfigArgs {
@@ -40,6 +53,9 @@ impl ConfigArgs {
             ("BUILDER_NAMESPACE", &self.builder_namespace),
             ("ALB_SHARED_GROUP_NAME", &self.alb_group),
             ("KANIKO_IMAGE", &self.kaniko_image),
+            ("BASE_IMAGE", &self.base_image),
+            ("BUILDER_ROLE_ARN", &self.builder_role_arn),
+            ("BUILDER_CREDENTIALS", &self.builder_credentials),
         ];
         // Going through from_lookup keeps one normalisation (trimming, lowercasing) for both.
         Config::from_lookup(|key| {
@@ -71,5 +87,23 @@ mod tests {
         assert_eq!(cfg.image_registry.as_deref(), Some("flag.example"));
         assert_eq!(cfg.deployment_domain, "env.domain");
         assert_eq!(cfg.builder_namespace, "builder");
+        assert_eq!(cfg.base_image, jockey_core::config::DEFAULT_BASE_IMAGE);
+    }
+
+    #[test]
+    fn base_image_flag_beats_environment() {
+        let env = |k: &str| (k == "BASE_IMAGE").then(|| "env.example/python:3.12-slim".to_string());
+        assert_eq!(
+            ConfigArgs::default().resolve_with(env).base_image,
+            "env.example/python:3.12-slim"
+        );
+        let args = ConfigArgs {
+            base_image: Some("flag.example/python:3.12-slim".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            args.resolve_with(env).base_image,
+            "flag.example/python:3.12-slim"
+        );
     }
 }

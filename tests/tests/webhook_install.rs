@@ -57,11 +57,33 @@ fn verify(cert_pem: &str, bundle_pem: &str, host: &str) -> Result<()> {
     Ok(())
 }
 
+/// Uninstalls when the test ends before its own uninstall (a panic or an early error): an install
+/// leaves cluster-scoped objects (an admission policy bound in every namespace among them) that
+/// must not outlive a failed test.
+struct UninstallUnlessDone {
+    ns: String,
+    name: String,
+    done: bool,
+}
+
+impl Drop for UninstallUnlessDone {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = plugin(&["uninstall", "-n", &self.ns, "--name", &self.name]);
+        }
+    }
+}
+
 #[tokio::test]
 async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls() -> Result<()> {
     let client = client().await?;
     let ns = TestNamespace::create(&client, "wh-install").await?;
     let name = format!("jw-e2e-{}", std::process::id() % 100_000);
+    let mut guard = UninstallUnlessDone {
+        ns: ns.name.clone(),
+        name: name.clone(),
+        done: false,
+    };
     let scope = format!("jockey-e2e-webhook={name}");
     let group = format!("{name}-alb");
     let install = |extra: &[&str]| -> Result<(bool, String)> {
@@ -321,6 +343,7 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     }
     let (ok, out) = plugin(&["uninstall", "-n", &ns.name, "--name", &name])?;
     assert!(ok && out.contains("nothing to uninstall"), "{out}");
+    guard.done = true;
 
     ns.cleanup().await?;
     Ok(())

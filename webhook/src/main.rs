@@ -3,6 +3,7 @@
 //! decision in `jockey_core::admission`.
 
 mod claims;
+mod dev_certs;
 mod metrics;
 mod renew;
 mod server;
@@ -38,7 +39,7 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     tls_key_file: Option<PathBuf>,
     /// The cluster admin's policy (YAML or JSON); without it, the defaults.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     policy_file: Option<PathBuf>,
     /// Kubeconfig to watch the cluster with; in a pod, the service account is used.
     #[arg(long, value_name = "FILE")]
@@ -139,27 +140,6 @@ enum Command {
     },
 }
 
-fn dev_certs(dir: &std::path::Path, hosts: &[String], days: i64) -> Result<()> {
-    use jockey_core::certs;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ca = certs::new_ca("jockey-webhook-dev-ca", days)?;
-    let serving = certs::issue_serving(&ca, "jockey-webhook-dev-ca", hosts, days)?;
-    for (file, content) in [
-        ("ca.crt", &ca.cert_pem),
-        ("tls.key", &serving.key_pem),
-        ("tls.crt", &serving.cert_pem),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!(
-        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key (valid {days} days for {1})",
-        dir.display(),
-        hosts.join(", ")
-    );
-    Ok(())
-}
-
 fn registration(
     cli: &Cli,
     url: &str,
@@ -256,7 +236,7 @@ fn main() -> ExitCode {
             };
         }
         Some(Command::DevCerts { dir, hosts, days }) => {
-            return match dev_certs(dir, hosts, *days) {
+            return match dev_certs::write(dir, hosts, *days) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("jockey-webhook dev-certs: {e:#}");
