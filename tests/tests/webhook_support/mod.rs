@@ -128,13 +128,46 @@ impl Webhook {
         policy_yaml: Option<&str>,
         extra_args: &[&str],
     ) -> Result<Self> {
+        Self::start_inner(tag, policy_yaml, extra_args, None).await
+    }
+
+    /// Starts it serving a certificate valid from `not_before` to `not_after` (Unix seconds),
+    /// renewing it by itself `renew_before` (humantime) before expiry from the CA, whose
+    /// certificate and key it reads from `dir` (`ca.crt`, `ca.key`): the files mode of
+    /// `--renew-ca-cert-file`/`--renew-ca-key-file`, as outside a cluster.
+    pub async fn start_renewing(
+        tag: &str,
+        not_before: i64,
+        not_after: i64,
+        renew_before: &str,
+    ) -> Result<Self> {
+        Self::start_inner(tag, None, &[], Some((not_before, not_after, renew_before))).await
+    }
+
+    async fn start_inner(
+        tag: &str,
+        policy_yaml: Option<&str>,
+        extra_args: &[&str],
+        renewing: Option<(i64, i64, &str)>,
+    ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let name = format!("jockey-e2e-{tag}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let ca = certs::new_ca(CA_CN, 2)?;
-        write_pair(&dir, &serving_for(&ca)?)?;
+        match renewing {
+            None => write_pair(&dir, &serving_for(&ca)?)?,
+            Some((not_before, not_after, _)) => {
+                let names = ["127.0.0.1".to_string(), "localhost".to_string()];
+                write_pair(
+                    &dir,
+                    &certs::issue_serving_between(&ca, &names, not_before, not_after)?,
+                )?;
+                std::fs::write(dir.join("ca.crt"), &ca.cert_pem)?;
+                std::fs::write(dir.join("ca.key"), &ca.key_pem)?;
+            }
+        }
         let port = free_port()?;
         let flag = |f: &str| {
             extra_args
@@ -179,6 +212,13 @@ impl Webhook {
         }
         if flag("--claim-grace").is_none() {
             cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
+        }
+        if let Some((_, _, renew_before)) = renewing {
+            cmd.arg("--renew-ca-cert-file")
+                .arg(dir.join("ca.crt"))
+                .arg("--renew-ca-key-file")
+                .arg(dir.join("ca.key"))
+                .args(["--renew-before", renew_before]);
         }
         cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
