@@ -183,8 +183,11 @@ async fn certificate_rotation_during_an_admission_loop_fails_no_request() -> Res
     // The webhook counted its reloads (4 certificates; a pair caught half-written may add an
     // error that was retried).
     let metrics = wh.metrics(&[&ca2]).await?;
-    let reloads =
-        sample(&metrics, "jockey_webhook_certificate_reloads_total{result=\"ok\"}").unwrap_or(0.0);
+    let reloads = sample(
+        &metrics,
+        "jockey_webhook_certificate_reloads_total{result=\"ok\"}",
+    )
+    .unwrap_or(0.0);
     assert!(reloads >= 4.0, "{metrics}");
     eprintln!("{ok} admissions, 0 failed, {reloads} certificate reloads");
 
@@ -294,7 +297,11 @@ async fn the_webhook_renews_its_short_lived_certificate_by_itself_during_an_admi
         "{metrics}\n{}",
         wh.log()
     );
-    assert!(wh.log().contains("serving certificate renewed"), "{}", wh.log());
+    assert!(
+        wh.log().contains("serving certificate renewed"),
+        "{}",
+        wh.log()
+    );
     eprintln!("{ok} admissions, 0 failed, {renewed} renewals");
 
     drop(wh);

@@ -94,8 +94,8 @@ async fn rolled_out(ns: &str, p: &str, h: &str, after: u64) -> Result<u64> {
 }
 
 #[tokio::test]
-async fn set_image_rollout_undo_and_an_annotation_only_apply_move_all_three_together()
--> Result<()> {
+async fn set_image_rollout_undo_and_an_annotation_only_apply_move_all_three_together() -> Result<()>
+{
     let client = client().await?;
     let ns = TestNamespace::create(&client, "wh-user-changes").await?;
     let mut wh = Webhook::start("user-changes", None).await?;

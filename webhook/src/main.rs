@@ -107,7 +107,8 @@ enum Command {
     /// Print the version.
     Version,
     /// Write a fresh CA and a serving certificate signed by it into DIR (ca.crt, tls.crt,
-    /// tls.key), for running the webhook next to a cluster and registering it by URL.
+    /// tls.key; ca.key with --keep-ca-key), for running the webhook next to a cluster and
+    /// registering it by URL.
     DevCerts {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
@@ -116,6 +117,9 @@ enum Command {
         hosts: Vec<String>,
         #[arg(long, default_value_t = 30)]
         days: i64,
+        /// Also write the CA's key (ca.key, 0600), for --renew-ca-cert-file/--renew-ca-key-file.
+        #[arg(long)]
+        keep_ca_key: bool,
     },
     /// Print (as a JSON List for `kubectl apply -f -`) the objects that register a webhook running
     /// at URL: the mutating and validating webhook configurations and the admission policy that
@@ -235,8 +239,13 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Some(Command::DevCerts { dir, hosts, days }) => {
-            return match dev_certs::write(dir, hosts, *days) {
+        Some(Command::DevCerts {
+            dir,
+            hosts,
+            days,
+            keep_ca_key,
+        }) => {
+            return match dev_certs::write(dir, hosts, *days, *keep_ca_key) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("jockey-webhook dev-certs: {e:#}");
