@@ -8,7 +8,9 @@ mod webhook_support;
 use anyhow::{Context, Result, bail};
 use jockey_core::certs;
 use jockey_e2e::{TestNamespace, client};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
 use kube::api::PostParams;
@@ -327,5 +329,156 @@ async fn an_expired_certificate_is_renewed_at_start_when_the_webhook_has_its_ca(
         "{}",
         wh.log()
     );
+    Ok(())
+}
+
+fn secret_text(s: &Secret, key: &str) -> String {
+    s.data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).to_string())
+        .unwrap_or_default()
+}
+
+fn tls_secret(name: &str, pairs: &[(&str, &str)], annotations: &[(&str, String)]) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            annotations: Some(
+                annotations
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn two_replicas_renew_the_serving_secret_once_through_the_api_server() -> Result<()> {
+    let client = client().await?;
+    let ns = TestNamespace::create(&client, "wh-renew-secret").await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    // What `kubectl jockey install` stores: the CA, and a serving certificate it signed, here
+    // valid two minutes and renewed 100 s before expiry (due about 20 s from now).
+    let ca = certs::new_ca(CA_CN, 2)?;
+    let now = now_unix();
+    let names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    let serving = certs::issue_serving_between(&ca, &names, now - 10, now + 120)?;
+    let pp = PostParams::default();
+    secrets
+        .create(
+            &pp,
+            &tls_secret(
+                "jw-ca",
+                &[("tls.crt", &ca.cert_pem), ("tls.key", &ca.key_pem)],
+                &[],
+            ),
+        )
+        .await?;
+    secrets
+        .create(
+            &pp,
+            &tls_secret(
+                "jw-tls",
+                &[
+                    ("tls.crt", &serving.cert_pem),
+                    ("tls.key", &serving.key_pem),
+                    ("ca.crt", &ca.cert_pem),
+                ],
+                &[
+                    (certs::ANNOTATION_NOT_AFTER, (now + 120).to_string()),
+                    (certs::ANNOTATION_CA_SHA256, certs::ca_sha256(&ca.cert_pem)),
+                ],
+            ),
+        )
+        .await?;
+    // Two replicas, both due at the same moment.
+    let a = Webhook::start_renewing_secret("renew-a", &ns.name, "jw-ca", "jw-tls", "100s").await?;
+    let b = Webhook::start_renewing_secret("renew-b", &ns.name, "jw-ca", "jw-tls", "100s").await?;
+
+    let renewed = jockey_e2e::wait_for(
+        "the serving Secret renewed",
+        Duration::from_secs(90),
+        || async {
+            let s = secrets.get("jw-tls").await?;
+            Ok((secret_text(&s, "tls.crt") != serving.cert_pem).then_some(s))
+        },
+    )
+    .await
+    .with_context(|| format!("{}\n{}", a.log(), b.log()))?;
+    // Both replicas have looked again by now; still the one successor (a second write would
+    // have needed the resourceVersion the first one replaced).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let s = secrets.get("jw-tls").await?;
+    assert_eq!(
+        secret_text(&s, "tls.crt"),
+        secret_text(&renewed, "tls.crt"),
+        "renewed twice:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    let pem = secret_text(&s, "tls.crt");
+    let info = certs::inspect(&pem)?;
+    assert!(certs::signed_by(&pem, &ca.cert_pem)?);
+    assert_eq!(info.names, names);
+    assert_eq!(info.lifetime(), 130);
+    assert!(info.not_after > now + 120, "{info:?}");
+    assert_ne!(secret_text(&s, "tls.key"), serving.key_pem);
+    assert_eq!(secret_text(&s, "ca.crt"), ca.cert_pem);
+    // What the next `install` plans by: the new expiry, the same CA.
+    let ann = s.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        ann.get(certs::ANNOTATION_NOT_AFTER),
+        Some(&info.not_after.to_string())
+    );
+    assert_eq!(
+        ann.get(certs::ANNOTATION_CA_SHA256),
+        Some(&certs::ca_sha256(&ca.cert_pem))
+    );
+    let managers: Vec<String> = s
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "jockey-webhook"),
+        "{managers:?}"
+    );
+    // Exactly one renewal between the two, none failed.
+    let mut ok = 0.0;
+    for wh in [&a, &b] {
+        let metrics = wh.metrics(&[&wh.ca]).await?;
+        ok += sample(
+            &metrics,
+            "jockey_webhook_certificate_renewals_total{result=\"ok\"}",
+        )
+        .unwrap_or(0.0);
+        assert_eq!(
+            sample(
+                &metrics,
+                "jockey_webhook_certificate_renewals_total{result=\"error\"}"
+            ),
+            None,
+            "{metrics}\n{}",
+            wh.log()
+        );
+    }
+    assert_eq!(ok, 1.0, "{}\n{}", a.log(), b.log());
+
+    drop(a);
+    drop(b);
+    ns.cleanup().await?;
     Ok(())
 }

@@ -96,6 +96,24 @@ pub fn ca_bundle(cas: &[&Pair]) -> String {
     base64::engine::general_purpose::STANDARD.encode(pem)
 }
 
+/// How a started webhook renews its serving certificate by itself.
+enum Renewing<'a> {
+    /// Serving a certificate valid between these times (Unix seconds), renewed from the CA
+    /// files it is given.
+    Files {
+        not_before: i64,
+        not_after: i64,
+        renew_before: &'a str,
+    },
+    /// Renewing Secret `namespace/tls` from the CA in Secret `namespace/ca`.
+    Secrets {
+        namespace: &'a str,
+        ca: &'a str,
+        tls: &'a str,
+        renew_before: &'a str,
+    },
+}
+
 /// A running `jockey-webhook` and its registration.
 pub struct Webhook {
     pub name: String,
@@ -141,14 +159,38 @@ impl Webhook {
         not_after: i64,
         renew_before: &str,
     ) -> Result<Self> {
-        Self::start_inner(tag, None, &[], Some((not_before, not_after, renew_before))).await
+        let renewing = Renewing::Files {
+            not_before,
+            not_after,
+            renew_before,
+        };
+        Self::start_inner(tag, None, &[], Some(renewing)).await
+    }
+
+    /// Starts it renewing the serving certificate in Secret `namespace/tls` from the CA in
+    /// Secret `namespace/ca` (the in-cluster mode `kubectl jockey install` sets up), its
+    /// namespace given as a pod's (POD_NAMESPACE).
+    pub async fn start_renewing_secret(
+        tag: &str,
+        namespace: &str,
+        ca: &str,
+        tls: &str,
+        renew_before: &str,
+    ) -> Result<Self> {
+        let renewing = Renewing::Secrets {
+            namespace,
+            ca,
+            tls,
+            renew_before,
+        };
+        Self::start_inner(tag, None, &[], Some(renewing)).await
     }
 
     async fn start_inner(
         tag: &str,
         policy_yaml: Option<&str>,
         extra_args: &[&str],
-        renewing: Option<(i64, i64, &str)>,
+        renewing: Option<Renewing<'_>>,
     ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let name = format!("jockey-e2e-{tag}-{}", std::process::id());
@@ -157,8 +199,12 @@ impl Webhook {
         std::fs::create_dir_all(&dir)?;
         let ca = certs::new_ca(CA_CN, 2)?;
         match renewing {
-            None => write_pair(&dir, &serving_for(&ca)?)?,
-            Some((not_before, not_after, _)) => {
+            None | Some(Renewing::Secrets { .. }) => write_pair(&dir, &serving_for(&ca)?)?,
+            Some(Renewing::Files {
+                not_before,
+                not_after,
+                ..
+            }) => {
                 let names = ["127.0.0.1".to_string(), "localhost".to_string()];
                 write_pair(
                     &dir,
@@ -213,12 +259,25 @@ impl Webhook {
         if flag("--claim-grace").is_none() {
             cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
         }
-        if let Some((_, _, renew_before)) = renewing {
-            cmd.arg("--renew-ca-cert-file")
-                .arg(dir.join("ca.crt"))
-                .arg("--renew-ca-key-file")
-                .arg(dir.join("ca.key"))
-                .args(["--renew-before", renew_before]);
+        match renewing {
+            None => {}
+            Some(Renewing::Files { renew_before, .. }) => {
+                cmd.arg("--renew-ca-cert-file")
+                    .arg(dir.join("ca.crt"))
+                    .arg("--renew-ca-key-file")
+                    .arg(dir.join("ca.key"))
+                    .args(["--renew-before", renew_before]);
+            }
+            Some(Renewing::Secrets {
+                namespace,
+                ca,
+                tls,
+                renew_before,
+            }) => {
+                cmd.env("POD_NAMESPACE", namespace)
+                    .args(["--renew-ca-secret", ca, "--renew-tls-secret", tls])
+                    .args(["--renew-before", renew_before]);
+            }
         }
         cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
