@@ -855,8 +855,14 @@ mod tests {
             .iter()
             .map(|a| a.as_str().unwrap())
             .collect();
-        assert!(args.contains(&"--renew-ca-secret=jockey-webhook-ca"), "{args:?}");
-        assert!(args.contains(&"--renew-tls-secret=jockey-webhook-tls"), "{args:?}");
+        assert!(
+            args.contains(&"--renew-ca-secret=jockey-webhook-ca"),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(&"--renew-tls-secret=jockey-webhook-tls"),
+            "{args:?}"
+        );
         // Secrets: the CA read, the serving Secret read and updated, both by name only.
         let role = objs.iter().find(|o| o["kind"] == "Role").unwrap();
         let secret_rules: Vec<&Value> = role["rules"]
