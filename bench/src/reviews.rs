@@ -62,8 +62,9 @@ pub fn objects(project: &str) -> Result<(Value, Value)> {
     Ok((d, i))
 }
 
-/// Writes `deployment.mutate.json`, `ingress.mutate.json` (the same review is sent to /validate)
-/// and, beside them, jockey's patched objects `*.expected.json`.
+/// Writes `deployment.review.json`, `ingress.review.json` (for the mutating webhooks), beside them
+/// jockey's patched objects `*.expected.json`, and `ingress-validate.review.json` (the defaulted
+/// Ingress, for the validating webhooks).
 pub fn write(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let (d, i) = objects("bench-p0")?;
@@ -89,6 +90,12 @@ pub fn write(dir: &Path) -> Result<()> {
         let out: Value = serde_json::from_slice(&h.to_json())?;
         let patched = apply_answer(obj, &out).with_context(|| format!("jockey's answer to {name}"))?;
         std::fs::write(dir.join(format!("{name}.expected.json")), serde_json::to_vec_pretty(&patched)?)?;
+        if name == "ingress" {
+            // What a validating webhook sees: the Ingress after the mutating webhooks, its host
+            // set, checked for uniqueness against every cached Ingress.
+            let body = review("0b5e1a2c-0000-4000-8000-000000000002", kind, resource, &patched);
+            std::fs::write(dir.join("ingress-validate.review.json"), serde_json::to_vec(&body)?)?;
+        }
     }
     Ok(())
 }
