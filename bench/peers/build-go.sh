@@ -37,6 +37,7 @@ build_kyverno() {
   # Its CRDs (ClusterPolicy, PolicyReport, ...) must be in the API server before it starts.
   rm -rf "$OUT/kyverno-crds"; mkdir -p "$OUT/kyverno-crds"
   cp -r "$dir/config/crds/." "$OUT/kyverno-crds/"; chmod -R u+w "$OUT/kyverno-crds"
+  find "$OUT/kyverno-crds" -type f ! -name '*.yaml' -delete
   echo "$KYVERNO_VERSION" > "$OUT/.kyverno.stamp"
 }
 
@@ -45,9 +46,15 @@ build_gatekeeper() {
   echo ">> building gatekeeper $GATEKEEPER_VERSION from the Go module proxy (cold: many minutes)" >&2
   local dir; dir=$(moddir "github.com/open-policy-agent/gatekeeper/v3@$GATEKEEPER_VERSION")
   (cd "$dir" && GOFLAGS=-mod=mod go build $GOBUILDFLAGS -trimpath -ldflags "-s -w" -o "$OUT/gatekeeper" .)
-  rm -rf "$OUT/gatekeeper-crds"; mkdir -p "$OUT/gatekeeper-crds"
-  cp -r "$dir/config/crd/." "$OUT/gatekeeper-crds/" 2>/dev/null || true
-  chmod -R u+w "$OUT/gatekeeper-crds"
+  # Its CRDs (from the release manifest in the module) and the library's K8sUniqueIngressHost
+  # template that the module carries for its own tests.
+  python3 - "$dir/manifest_staging/deploy/gatekeeper.yaml" "$OUT/gatekeeper-crds.yaml" <<'PY'
+import sys
+docs = open(sys.argv[1]).read().split("\n---\n")
+open(sys.argv[2], "w").write("\n---\n".join(d for d in docs if "\nkind: CustomResourceDefinition" in "\n" + d))
+PY
+  cp "$dir/test/gator/test/fixtures/policies/default/template_k8suniqueingresshost.yaml" "$OUT/gatekeeper-k8suniqueingresshost.yaml"
+  chmod u+w "$OUT/gatekeeper-k8suniqueingresshost.yaml"
   echo "$GATEKEEPER_VERSION" > "$OUT/.gatekeeper.stamp"
 }
 
