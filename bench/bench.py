@@ -258,13 +258,20 @@ def start_kyverno(port=None):
     port = port or free_port()
     metrics = free_port()
     base = f"https://127.0.0.1:{port}"
-    cmd = [str(CACHE / "kyverno"), "--kubeconfig", str(KUBECONFIG), "--serverIP", "127.0.0.1",
+    cmd = [str(CACHE / "kyverno"), "--kubeconfig", str(KUBECONFIG), "--serverIP", f"127.0.0.1:{port}",
            "--webhookServerPort", str(port), "--webhookServerHost", "127.0.0.1",
            "--servicePort", str(port), "--metricsPort", str(metrics), "--disableMetrics",
            "--enableReporting=", "--admissionReports=false", "--enablePolicyException=false",
            "--enableTuf=false", "--autoUpdateWebhooks=true", "--dumpPayload=false",
            "--controllerRuntimeMetricsAddress", "0", "--profile=false"]
-    s = Server("kyverno", cmd, base, lambda: get(base + "/health/liveness")[0] == 200,
+    body = (WORK / "reviews" / "ingress.review.json").read_bytes()
+
+    def ready():
+        # Ready once its policy cache holds our policies: the Ingress gets a patch.
+        status, out = post(base + "/mutate/fail", body)
+        return status == 200 and "patch" in json.loads(out).get("response", {})
+
+    s = Server("kyverno", cmd, base, ready,
                env={"KYVERNO_NAMESPACE": "kyverno", "KYVERNO_POD_NAME": "kyverno-bench",
                     "KYVERNO_SERVICEACCOUNT_NAME": "kyverno", "KYVERNO_DEPLOYMENT": "kyverno",
                     "KYVERNO_SVC": "kyverno-svc", "INIT_CONFIG": "kyverno",
@@ -509,6 +516,141 @@ def growth_point(start, n):
 
 
 # ---------------------------------------------------------------------------------------------
+# 4. The deploy loop.
+# ---------------------------------------------------------------------------------------------
+
+KJ = Path(os.environ.get("BENCH_KUBECTL_JOCKEY", ROOT / "target" / "release" / "kubectl-jockey"))
+DEPLOY_RUNS = int(os.environ.get("BENCH_DEPLOY_RUNS", "10"))
+
+
+def timed(cmd, env=None, cwd=None):
+    t0 = time.time()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {p.stderr.strip()[-600:]}")
+    return time.time() - t0
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def deploy_loop():
+    """`kubectl jockey deploy` of examples/agent (unchanged, and one file changed with the build
+    cached) against `kubectl apply -k` of the same objects (a kustomization with a
+    configMapGenerator) followed by `kubectl rollout status`. Pods land on the KWOK nodes for
+    both; the image is built once on the real node by Kaniko beforehand."""
+    import shutil
+    envfile = ROOT / ".cluster" / "env"
+    env = dict(os.environ, KUBECONFIG=str(KUBECONFIG),
+               PATH=f"{KUBECTL.parent}:{os.environ['PATH']}")
+    for line in envfile.read_text().splitlines() if envfile.exists() else []:
+        k, _, v = line.partition("=")
+        env[k] = v
+    registry = env.get("IMAGE_REGISTRY", REGISTRY)
+    ns, kns, project = "bench-deploy", "bench-kustomize", "bench-agent"
+    for n in (ns, kns):
+        kubectl("create", "namespace", n, check=False)
+    kubectl("label", "namespace", ns, "jockey-bench=deploy", "--overwrite")
+    port = free_port()
+    d = certs()
+    (WORK / "policy.yaml").write_text("")
+    base = f"https://127.0.0.1:{port}"
+    s = Server("jockey-deploy", [str(JW), "--listen", f"127.0.0.1:{port}", "--tls-cert-file",
+                                 str(d / "tls.crt"), "--tls-key-file", str(d / "tls.key"),
+                                 "--policy-file", str(WORK / "policy.yaml"), "--claims-namespace",
+                                 "jockey-system", "--kubeconfig", str(KUBECONFIG),
+                                 "--image-registry", registry],
+               base, lambda: get(base + "/readyz")[0] == 200).start()
+    try:
+        kubectl("apply", "-f", "-", input=subprocess.run(
+            [str(JW), "registration", "--url", base, "--ca-file", str(d / "ca.crt"), "--name",
+             "bench-deploy", "--namespace-label", "jockey-bench=deploy", "--policy-file",
+             str(WORK / "policy.yaml")], capture_output=True, text=True, check=True).stdout)
+        time.sleep(3)
+        timed([str(KJ), "setup-builder"], env=env)
+        if env.get("JOCKEY_REAL_NODE_TAINT"):
+            taint = env["JOCKEY_REAL_NODE_TAINT"]
+            kubectl("annotate", "namespace", env.get("BUILDER_NAMESPACE", "builder"), "--overwrite",
+                    f"scheduler.alpha.kubernetes.io/node-selector={taint}=true",
+                    "scheduler.alpha.kubernetes.io/defaultTolerations=" + json.dumps(
+                        [{"key": taint, "operator": "Exists", "effect": "NoSchedule"}]))
+        src = WORK / "agent"
+        shutil.rmtree(src, ignore_errors=True)
+        shutil.copytree(ROOT / "examples" / "agent", src)
+        deploy = [str(KJ), "deploy", str(src), "--project", project, "-n", ns, "--timeout", "15m"]
+        log("first deploy of examples/agent (builds the image once)")
+        first = timed(deploy, env=env)
+        log(f"first deploy: {first:.1f} s")
+        noop = [timed(deploy, env=env) for _ in range(DEPLOY_RUNS)]
+        changed_file = src / "server.py"
+        original = changed_file.read_text()
+        changed = []
+        for i in range(DEPLOY_RUNS):
+            changed_file.write_text(original + f"\n# bench edit {i}\n")
+            changed.append(timed(deploy, env=env))
+        changed_file.write_text(original)
+
+        # The peer: the same objects as jockey applied them, as a kustomization.
+        kdir = WORK / "kustomize"
+        shutil.rmtree(kdir, ignore_errors=True)
+        (kdir / "files").mkdir(parents=True)
+        objs = []
+        for kind in ("deployment", "service", "ingress"):
+            o = json.loads(kubectl("get", kind, "-n", ns, "-l",
+                                   f"jockey.agentops.ai/project={project}", "-o", "json"))["items"][0]
+            meta = o["metadata"]
+            o["metadata"] = {"name": meta["name"], "labels": meta.get("labels", {}),
+                             "annotations": {k: v for k, v in meta.get("annotations", {}).items()
+                                             if "last-applied" not in k and "deployment.kubernetes.io" not in k}}
+            o.pop("status", None)
+            if kind == "service":
+                for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+                    o["spec"].pop(k, None)
+            if kind == "deployment":
+                for v in o["spec"]["template"]["spec"].get("volumes", []):
+                    if "configMap" in v:
+                        v["configMap"]["name"] = "instance"
+            objs.append(o)
+            (kdir / f"{kind}.json").write_text(json.dumps(o))
+        files = []
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            key = str(f.relative_to(src)).replace("/", "__")
+            files.append(f"{key}=files/{key}")
+            shutil.copy(f, kdir / "files" / key)
+        (kdir / "kustomization.yaml").write_text(json.dumps({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+            "namespace": kns, "resources": ["deployment.json", "service.json", "ingress.json"],
+            "configMapGenerator": [{"name": "instance", "files": files}]}))
+        dep_name = objs[0]["metadata"]["name"]
+        apply = [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "apply", "-k", str(kdir)]
+        rollout = [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), "rollout", "status",
+                   f"deployment/{dep_name}", "-n", kns, "--timeout=5m"]
+        peer_run = lambda: timed(apply) + timed(rollout)
+        peer_run()
+        knoop = [peer_run() for _ in range(DEPLOY_RUNS)]
+        key = "server.py"
+        korig = (kdir / "files" / key).read_text()
+        kchanged = []
+        for i in range(DEPLOY_RUNS):
+            (kdir / "files" / key).write_text(korig + f"\n# bench edit {i}\n")
+            kchanged.append(peer_run())
+        out = {"first_s": round(first, 2), "runs": DEPLOY_RUNS,
+               "noop_median_s": round(median(noop), 3), "changed_median_s": round(median(changed), 3),
+               "peer_noop_median_s": round(median(knoop), 3),
+               "peer_changed_median_s": round(median(kchanged), 3),
+               "kubectl_jockey": str(KJ)}
+        log("deploy loop", json.dumps(out))
+        return out
+    finally:
+        s.stop()
+        unregister("bench-deploy")
+        kubectl("delete", "validatingadmissionpolicybinding", "bench-deploy-shared-alb", "--ignore-not-found", check=False)
+        kubectl("delete", "validatingadmissionpolicy", "bench-deploy-shared-alb", "--ignore-not-found", check=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # 5. Packaging.
 # ---------------------------------------------------------------------------------------------
 
@@ -584,12 +726,18 @@ def main():
                 raw["apiserver"][name] = through_apiserver(s, n_projects, reg, ["validate.bench-gatekeeper"])
                 unregister("bench-gatekeeper")
             elif name == "kyverno":
+                # Kyverno registers its own webhooks (by URL, through --serverIP).
                 raw["apiserver"][name] = through_apiserver(s, n_projects, lambda: None, ["mutate.kyverno", "validate.kyverno"])
         except Exception as e:
             notes[name] = f"failed during the run: {e}"
             log(notes[name])
         finally:
             s.stop()
+            if name == "kyverno":
+                # Its webhooks (failurePolicy Fail, every namespace) must not outlive it.
+                for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+                    kubectl("delete", kind, "-l", "webhook.kyverno.io/managed-by=kyverno",
+                            "--ignore-not-found", check=False)
         for ns in ("bench-" + name,):
             kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
 
@@ -606,6 +754,14 @@ def main():
             except Exception as e:
                 notes[name + "-growth"] = f"{e}"
                 log(name, "growth failed:", e)
+
+    # 4. the deploy loop.
+    if os.environ.get("BENCH_DEPLOY", "1") == "1":
+        try:
+            raw["deploy_loop"] = deploy_loop()
+        except Exception as e:
+            notes["deploy"] = f"{e}"
+            log("deploy loop failed:", e)
 
     # 5. packaging.
     raw["packaging"] = packaging()

@@ -134,8 +134,18 @@ def entries(raw):
             pk["peer_name"], "ms", "<= 1x the pipeline", pk["ours_ms"] <= pk["peer_ms"],
             f"median of {pk['runs']}")
 
-    for e in raw.get("deploy", []):
-        out.append(e)
+    dl = raw.get("deploy_loop")
+    if dl:
+        add(f"no-op deploy of examples/agent (median of {dl['runs']})", dl["noop_median_s"],
+            dl["peer_noop_median_s"], "kubectl apply -k + rollout status", "s",
+            "<= 0.5x kubectl apply -k", dl["noop_median_s"] <= 0.5 * dl["peer_noop_median_s"],
+            f"{Path(dl['kubectl_jockey']).parent.name} kubectl-jockey")
+        add(f"one-file-changed deploy, build cached (median of {dl['runs']})",
+            dl["changed_median_s"], dl["peer_changed_median_s"],
+            "kubectl apply -k + rollout status", "s")
+    elif "deploy" in raw.get("notes", {}):
+        add("no-op deploy of examples/agent", None, None, "kubectl apply -k + rollout status",
+            "s", "<= 0.5x kubectl apply -k", None, "not measured: " + raw["notes"]["deploy"][:300])
     return out
 
 

@@ -4,6 +4,9 @@
 //!   patched objects the peers' answers are checked against.
 //! - `check OBJECT ANSWER EXPECTED`: applies a webhook's answer to the object and compares it with
 //!   jockey's result (exit 1 with the difference when they differ).
+//! - `decide DIR`: the pure decision alone (`jockey_core::admission::handle` and the answer's
+//!   encoding) on the reviews in DIR, in-process: microseconds per review, to tell the decision's
+//!   cost from the server's.
 //! - `packaging`: times jockey's instance bundling (collect, canonical tar, gzip at the best level,
 //!   SHA-256) against the pipeline a careful engineer would script, GNU tar with every
 //!   canonicalising flag piped through `gzip -n` (default level and `-9`) and `sha256sum`, on the
@@ -135,8 +138,9 @@ fn main() -> Result<()> {
             check(Path::new(object), Path::new(answer), Path::new(expected))
         }
         ["packaging"] | [] => packaging(),
+        ["decide", dir] => reviews::decide(&PathBuf::from(dir)),
         _ => bail!(
-            "usage: jockey-bench reviews DIR | check REVIEW ANSWER EXPECTED | packaging"
+            "usage: jockey-bench reviews DIR | check REVIEW ANSWER EXPECTED | decide DIR | packaging"
         ),
     }
 }

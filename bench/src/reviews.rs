@@ -100,6 +100,47 @@ pub fn write(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Times the decision alone on each review of `dir`, as the webhook makes it (parse, decide,
+/// encode), with an index of 10,000 Ingresses for the validating review.
+pub fn decide(dir: &Path) -> Result<()> {
+    use jockey_core::policy::IngressRecord;
+    use std::time::Instant;
+    let cfg = config();
+    let policy = Policy::default();
+    let mut index = IngressIndex::new();
+    for i in 0..10_000 {
+        let (_, ing) = objects(&format!("s{i}"))?;
+        let body = serde_json::to_vec(&review("u", ("networking.k8s.io", "v1", "Ingress"), "ingresses", &ing))?;
+        let empty = IngressIndex::new();
+        let claims = ClaimIndex::new();
+        let lookup = |_: &str| None;
+        let env = Env { cfg: &cfg, policy: &policy, index: &empty, claims: &claims, namespace_project: &lookup };
+        let h = admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let out: Value = serde_json::from_slice(&h.to_json())?;
+        let patched: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(apply_answer(&ing, &out)?)?;
+        index.upsert(IngressRecord::from_ingress(&patched));
+    }
+    let claims = ClaimIndex::new();
+    let lookup = |_: &str| None;
+    let env = Env { cfg: &cfg, policy: &policy, index: &index, claims: &claims, namespace_project: &lookup };
+    for (file, ep) in [
+        ("deployment.review.json", Endpoint::Mutate),
+        ("ingress.review.json", Endpoint::Mutate),
+        ("ingress-validate.review.json", Endpoint::Validate),
+    ] {
+        let body = std::fs::read(dir.join(file))?;
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            let h = admission::handle(ep, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+            std::hint::black_box(h.to_json());
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        println!("{{\"review\": \"{file}\", \"endpoint\": \"{}\", \"us_per_review\": {us:.2}}}", ep.as_str());
+    }
+    Ok(())
+}
+
 /// The object after a mutating answer's (base64 JSON) patch; the answer must allow.
 pub fn apply_answer(object: &Value, answer: &Value) -> Result<Value> {
     use base64::Engine;
