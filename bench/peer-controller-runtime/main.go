@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -305,14 +304,14 @@ func (v *validator) Handle(ctx context.Context, req admission.Request) admission
 func resourceMust(s string) (q resourceQuantity) { return parseQuantity(s) }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the cluster to cache Ingresses from")
+	// --kubeconfig is controller-runtime's own flag (pkg/client/config).
 	certDir := flag.String("cert-dir", "", "directory holding tls.crt and tls.key")
 	host := flag.String("host", "127.0.0.1", "address to listen on")
 	port := flag.Int("port", 9444, "port to listen on")
 	flag.StringVar(&registry, "image-registry", registry, "registry of builder images")
 	flag.Parse()
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer-controller-runtime:", err)
 		os.Exit(1)

@@ -118,8 +118,15 @@ fn check(object: &Path, answer: &Path, expected: &Path) -> Result<()> {
     let obj = review
         .pointer("/request/object")
         .context("the review has no request.object")?;
-    let got = reviews::apply_answer(obj, &read_json(answer)?)?;
-    let want = read_json(expected)?;
+    let mut got = reviews::apply_answer(obj, &read_json(answer)?)?;
+    let mut want = read_json(expected)?;
+    // A Go webhook marshals the empty status of its typed object into its patch (the API server
+    // drops status on create); that is not a difference in the defaults.
+    for v in [&mut got, &mut want] {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("status");
+        }
+    }
     if got != want {
         bail!(
             "the answer produces a different object than jockey's:\n got: {}\nwant: {}",
