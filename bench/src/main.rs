@@ -85,8 +85,8 @@ fn time_peer(dir: &Path, gzip_flags: &str, runs: usize) -> Result<Duration> {
 
 fn packaging() -> Result<()> {
     for (label, files, bytes, runs) in [
-        ("1 MiB / 1,000 files", 1_000, 1_048, 15),
-        ("50 MiB / 10,000 files", 10_000, 5_243, 5),
+        ("1 MiB / 1,000 files", 1_000, 1_048, 9),
+        ("50 MiB / 10,000 files", 10_000, 5_243, 3),
     ] {
         let tmp = tempfile::tempdir()?;
         make_tree(tmp.path(), files, bytes)?;
