@@ -81,20 +81,48 @@ pub fn write(dir: &Path) -> Result<()> {
         namespace_project: &lookup,
     };
     for (name, kind, resource, obj) in [
-        ("deployment", ("apps", "v1", "Deployment"), "deployments", &d),
-        ("ingress", ("networking.k8s.io", "v1", "Ingress"), "ingresses", &i),
+        (
+            "deployment",
+            ("apps", "v1", "Deployment"),
+            "deployments",
+            &d,
+        ),
+        (
+            "ingress",
+            ("networking.k8s.io", "v1", "Ingress"),
+            "ingresses",
+            &i,
+        ),
     ] {
-        let body = serde_json::to_vec(&review("0b5e1a2c-0000-4000-8000-000000000001", kind, resource, obj))?;
+        let body = serde_json::to_vec(&review(
+            "0b5e1a2c-0000-4000-8000-000000000001",
+            kind,
+            resource,
+            obj,
+        ))?;
         std::fs::write(dir.join(format!("{name}.review.json")), &body)?;
-        let h = admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let h =
+            admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
         let out: Value = serde_json::from_slice(&h.to_json())?;
-        let patched = apply_answer(obj, &out).with_context(|| format!("jockey's answer to {name}"))?;
-        std::fs::write(dir.join(format!("{name}.expected.json")), serde_json::to_vec_pretty(&patched)?)?;
+        let patched =
+            apply_answer(obj, &out).with_context(|| format!("jockey's answer to {name}"))?;
+        std::fs::write(
+            dir.join(format!("{name}.expected.json")),
+            serde_json::to_vec_pretty(&patched)?,
+        )?;
         if name == "ingress" {
             // What a validating webhook sees: the Ingress after the mutating webhooks, its host
             // set, checked for uniqueness against every cached Ingress.
-            let body = review("0b5e1a2c-0000-4000-8000-000000000002", kind, resource, &patched);
-            std::fs::write(dir.join("ingress-validate.review.json"), serde_json::to_vec(&body)?)?;
+            let body = review(
+                "0b5e1a2c-0000-4000-8000-000000000002",
+                kind,
+                resource,
+                &patched,
+            );
+            std::fs::write(
+                dir.join("ingress-validate.review.json"),
+                serde_json::to_vec(&body)?,
+            )?;
         }
     }
     Ok(())
@@ -110,19 +138,38 @@ pub fn decide(dir: &Path) -> Result<()> {
     let mut index = IngressIndex::new();
     for i in 0..10_000 {
         let (_, ing) = objects(&format!("s{i}"))?;
-        let body = serde_json::to_vec(&review("u", ("networking.k8s.io", "v1", "Ingress"), "ingresses", &ing))?;
+        let body = serde_json::to_vec(&review(
+            "u",
+            ("networking.k8s.io", "v1", "Ingress"),
+            "ingresses",
+            &ing,
+        ))?;
         let empty = IngressIndex::new();
         let claims = ClaimIndex::new();
         let lookup = |_: &str| None;
-        let env = Env { cfg: &cfg, policy: &policy, index: &empty, claims: &claims, namespace_project: &lookup };
-        let h = admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let env = Env {
+            cfg: &cfg,
+            policy: &policy,
+            index: &empty,
+            claims: &claims,
+            namespace_project: &lookup,
+        };
+        let h =
+            admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
         let out: Value = serde_json::from_slice(&h.to_json())?;
-        let patched: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(apply_answer(&ing, &out)?)?;
+        let patched: k8s_openapi::api::networking::v1::Ingress =
+            serde_json::from_value(apply_answer(&ing, &out)?)?;
         index.upsert(IngressRecord::from_ingress(&patched));
     }
     let claims = ClaimIndex::new();
     let lookup = |_: &str| None;
-    let env = Env { cfg: &cfg, policy: &policy, index: &index, claims: &claims, namespace_project: &lookup };
+    let env = Env {
+        cfg: &cfg,
+        policy: &policy,
+        index: &index,
+        claims: &claims,
+        namespace_project: &lookup,
+    };
     for (file, ep) in [
         ("deployment.review.json", Endpoint::Mutate),
         ("ingress.review.json", Endpoint::Mutate),
@@ -136,7 +183,10 @@ pub fn decide(dir: &Path) -> Result<()> {
             std::hint::black_box(h.to_json());
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-        println!("{{\"review\": \"{file}\", \"endpoint\": \"{}\", \"us_per_review\": {us:.2}}}", ep.as_str());
+        println!(
+            "{{\"review\": \"{file}\", \"endpoint\": \"{}\", \"us_per_review\": {us:.2}}}",
+            ep.as_str()
+        );
     }
     Ok(())
 }
@@ -144,7 +194,9 @@ pub fn decide(dir: &Path) -> Result<()> {
 /// The object after a mutating answer's (base64 JSON) patch; the answer must allow.
 pub fn apply_answer(object: &Value, answer: &Value) -> Result<Value> {
     use base64::Engine;
-    let resp = answer.get("response").context("no response in the answer")?;
+    let resp = answer
+        .get("response")
+        .context("no response in the answer")?;
     if resp.get("allowed") != Some(&Value::Bool(true)) {
         bail!("the answer does not allow: {resp}");
     }
