@@ -712,6 +712,12 @@ def main():
     for ns in ("bench-jockey", "bench-controller-runtime", "bench-gatekeeper", "bench-kyverno"):
         kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)
     raw = {"direct": {}, "apiserver": {}, "growth": {}, "packaging": None}
+    # BENCH_STAGES=direct,apiserver,growth,deploy,packaging runs only those and keeps the other
+    # figures of the last run (.cache/bench/raw.json).
+    stages = set(os.environ.get("BENCH_STAGES", "direct,apiserver,growth,deploy,packaging").split(","))
+    if stages != {"direct", "apiserver", "growth", "deploy", "packaging"} and (CACHE / "raw.json").exists():
+        raw.update(json.loads((CACHE / "raw.json").read_text()))
+        raw.pop("elapsed_s", None)
 
     peers = {"jockey": start_jockey, "controller-runtime": start_crpeer}
     if (CACHE / "gatekeeper").exists():
@@ -745,8 +751,11 @@ def main():
             if name == "gatekeeper":
                 gatekeeper_constraint()
                 time.sleep(3)
-            raw["direct"][name] = direct_load(s)
-            if name == "jockey":
+            if "direct" in stages:
+                raw["direct"][name] = direct_load(s)
+            if "apiserver" not in stages:
+                pass
+            elif name == "jockey":
                 reg = lambda: kubectl("apply", "-f", "-", input=subprocess.run(
                     [str(JW), "registration", "--url", s.base, "--ca-file",
                      str(certs() / "ca.crt"), "--name", "bench-jockey", "--namespace-label",
@@ -787,8 +796,9 @@ def main():
     levels = [int(x) for x in os.environ.get(
         "BENCH_GROWTH", "0,1000" if QUICK else "0,1000,10000").split(",")]
     grow_peers = [p for p in ("jockey", "controller-runtime", "gatekeeper") if p in peers]
-    kubectl("delete", "namespace", STORE_NS, "--ignore-not-found", "--wait=true", "--timeout=300s", check=False)
-    for n in levels:
+    if "growth" in stages:
+        kubectl("delete", "namespace", STORE_NS, "--ignore-not-found", "--wait=true", "--timeout=300s", check=False)
+    for n in levels if "growth" in stages else []:
         grow_to(n)
         time.sleep(2)
         for name in grow_peers:
@@ -799,7 +809,7 @@ def main():
                 log(name, "growth failed:", e)
 
     # 4. the deploy loop.
-    if os.environ.get("BENCH_DEPLOY", "1") == "1":
+    if "deploy" in stages and os.environ.get("BENCH_DEPLOY", "1") == "1":
         try:
             raw["deploy_loop"] = deploy_loop()
         except Exception as e:
@@ -807,9 +817,10 @@ def main():
             log("deploy loop failed:", e)
 
     # 5. packaging.
-    raw["packaging"] = packaging()
+    if "packaging" in stages:
+        raw["packaging"] = packaging()
     raw["elapsed_s"] = round(time.time() - started, 1)
-    raw["notes"] = notes
+    raw["notes"] = {**raw.get("notes", {}), **notes}
     (CACHE / "raw.json").write_text(json.dumps(raw, indent=1))
     summarize(raw)
 
