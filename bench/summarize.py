@@ -26,7 +26,9 @@ def machine():
 
 
 def short_mismatch(m):
-    return "probes' port 8080 written as \"http\" (fixed in the peer since)" if m and '"port":"http"' in m else (m or "")[:200]
+    if m and '"kind":"Deployment"' in m:
+        return "its probes named port \"http\" where jockey writes 8080 (fixed in the peer since)"
+    return (m or "")[:200]
 
 
 def entries(raw):
@@ -42,6 +44,9 @@ def entries(raw):
 
     d = raw.get("direct", {})
     notes = raw.get("notes", {})
+    for p in PEERS:
+        if p not in d:
+            add("peer not run", None, None, p, "", "", None, notes.get(p, "not run"))
     ours = d.get("jockey", {})
     for scen in ("deployment-mutate", "ingress-mutate", "ingress-validate"):
         o = ours.get(scen)
@@ -50,12 +55,7 @@ def entries(raw):
         peers_here = [p for p in PEERS if scen in d.get(p, {})]
         for p in PEERS:
             r = d.get(p, {}).get(scen)
-            if r is None:
-                why = notes.get(p) or ("does not do this" if p in d else "not run")
-                if p in d:  # ran, but this scenario is not its job (Gatekeeper does not mutate)
-                    continue
-                add(f"saturation {scen}", o["saturation_rps"], None, p, "req/s",  # noqa
-                    f">= {SAT_GOAL[p]}x peer" if p in SAT_GOAL else "", None, why)
+            if r is None:  # not run, or not its job (Gatekeeper does not mutate)
                 continue
             g = SAT_GOAL.get(p)
             ratio = o["saturation_rps"] / r["saturation_rps"] if r["saturation_rps"] else None
@@ -86,7 +86,7 @@ def entries(raw):
                     f"achieved {orr['rps']} req/s, {orr['ok']}/{orr['total']} ok"
                     if orr["p99"] is not None else "not measured: " + orr.get("why", ""))
     if ours:
-        for p in PEERS:
+        for p in [q for q in PEERS if q in d] or ["controller-runtime"]:
             r = d.get(p)
             idle = ours.get("idle_rss_mib")
             add("RSS idle", idle, r.get("idle_rss_mib") if r else None, p, "MiB", "< 30 MiB",
@@ -98,7 +98,7 @@ def entries(raw):
     a = raw.get("apiserver", {})
     oa = a.get("jockey")
     if oa:
-        for p in PEERS:
+        for p in [q for q in PEERS if q in a] or ["controller-runtime"]:
             pa = a.get(p)
             for typ in ("admit", "validating"):
                 ow = oa["webhooks"].get(typ)
@@ -126,12 +126,16 @@ def entries(raw):
                 return round((pts[10000]["rss_mib"] - pts[0]["rss_mib"]) * 2**20 / 10000)
             return None
 
-        for p in ("gatekeeper", "controller-runtime"):
+        how = ("under saturation (wrk, 16 connections)"
+               if d.get("jockey", {}).get("ingress-validate", {}).get("generator") == "wrk"
+               else "at 500 req/s")
+        for p in [q for q in ("gatekeeper", "controller-runtime") if q in gr]:
             pg = {g["ingresses"]: g for g in gr.get(p, [])}
             r_o, r_p = growth_ratio(og), growth_ratio(pg)
             add("p99 at 10,000 stored Ingresses / p99 at 0", r_o, r_p, p, "ratio", "<= 1.2",
-                r_o is not None and r_o <= 1.2,
-                "validating the defaulted Ingress at 500 req/s; p99 ms at 0/1,000/10,000: ours "
+                # Under saturation the p99 is the queue, not the lookup: no verdict from it.
+                (r_o is not None and r_o <= 1.2) if how == "at 500 req/s" else None,
+                f"validating the defaulted Ingress {how}; p99 ms at 0/1,000/10,000: ours "
                 + "/".join(str(og[n]["p99"]) for n in sorted(og))
                 + ("; peer " + "/".join(str(pg[n]["p99"]) for n in sorted(pg)) if pg else
                    f"; {notes.get(p + '-growth') or notes.get(p, 'not run')}"))
@@ -174,10 +178,13 @@ def fmt(v):
 def table(es):
     rows = ["| figure | jockey | peer | peer value | ratio jockey/peer | unit | goal | met |",
             "|---|---|---|---|---|---|---|---|"]
+    def cell(t):
+        return str(t).replace("|", "\\|")
+
     for e in es:
         met = {True: "yes", False: "**no**", None: ""}[e["goal_met"]]
-        name = e["name"] + (f" ({e['note']})" if e.get("note") else "")
-        rows.append(f"| {name} | {fmt(e['ours'])} | {e['peer_name']} | {fmt(e['peer'])} | "
+        name = cell(e["name"] + (f" ({e['note']})" if e.get("note") else ""))
+        rows.append(f"| {name} | {fmt(e['ours'])} | {cell(e['peer_name'])} | {fmt(e['peer'])} | "
                     f"{fmt(e['ratio'])} | {e['unit']} | {e['goal']} | {met} |")
     return "\n".join(rows)
 
