@@ -198,7 +198,7 @@ def write_all(raw, root):
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (f"{begin}\nMeasured {when} on {machine()}, shared with other builds; "
-               f"`make bench` took {raw.get('elapsed_s', 0):.0f} s after the builds "
+               f"the last `bench.py` stage(s) took {raw.get('elapsed_s', 0):.0f} s "
                f"(raw figures: `.cache/bench/raw.json`).\n\n{table(es)}\n{end}")
     if begin in text and end in text:
         text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
