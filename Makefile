@@ -12,6 +12,7 @@ help:
 	@echo "make test          every test: fmt, clippy, unit, end-to-end on the local cluster"
 	@echo "make cluster       start the local control plane (kubeconfig: .cluster/kubeconfig)"
 	@echo "make cluster-down  stop it; no process is left"
+	@echo "make bench         jockey-webhook against controller-runtime, Kyverno, Gatekeeper; writes bench/results.json"
 
 deps:
 	@tests/install-deps.sh
@@ -42,3 +43,11 @@ test: deps lint
 
 demo: deps build
 	@tests/demo.sh
+
+# Benchmarks (bench/README.md): never part of `make test`. Builds jockey in release mode, oha and
+# the Go peers (cached under .cache/bench), starts the local cluster, then runs bench/bench.py.
+bench: deps
+	@tests/cluster/up.sh >/dev/null
+	cargo build --release -p jockey-webhook -p jockey-bench
+	@bench/peers/build.sh
+	python3 bench/bench.py

@@ -36,6 +36,8 @@ need strip || apt_install binutils
 need openssl || apt_install openssl
 need gcc || apt_install gcc
 need nsenter || apt_install util-linux
+# make bench pins each webhook and the load generator to a CPU.
+need taskset || apt_install util-linux
 { need pkg-config && pkg-config --exists libseccomp; } || apt_install pkg-config libseccomp-dev
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
 # moto serves the AWS APIs (ECR, ELBv2) the tests talk to through the real AWS SDK.

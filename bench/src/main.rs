@@ -1,22 +1,33 @@
-//! `cargo run --release -p jockey-bench`: times jockey's instance bundling (collect, canonical tar,
-//! gzip, SHA-256) against the peer a careful engineer would otherwise script, GNU tar with every
-//! canonicalising flag piped through `gzip -n -9` (jockey compresses at the best level too, to fit more into a ConfigMap) and `sha256sum`, on the same tree in the same run.
-//! Prints a Markdown table of medians and the ratio jockey / peer (below 1 means jockey is faster).
+//! `jockey-bench`: the Rust side of `make bench` (bench/bench.py drives the rest).
+//!
+//! - `reviews DIR`: the AdmissionReview bodies every webhook under test receives, and jockey's
+//!   patched objects the peers' answers are checked against.
+//! - `check OBJECT ANSWER EXPECTED`: applies a webhook's answer to the object and compares it with
+//!   jockey's result (exit 1 with the difference when they differ).
+//! - `decide DIR`: the pure decision alone (`jockey_core::admission::handle` and the answer's
+//!   encoding) on the reviews in DIR, in-process: microseconds per review, to tell the decision's
+//!   cost from the server's.
+//! - `packaging`: times jockey's instance bundling (collect, canonical tar, gzip at the best level,
+//!   SHA-256) against the pipeline a careful engineer would script, GNU tar with every
+//!   canonicalising flag piped through `gzip -n` (default level and `-9`) and `sha256sum`, on the
+//!   same tree in the same run; prints JSON lines (medians).
+
+mod reviews;
 
 use anyhow::{Context, Result, bail};
-use std::path::Path;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 15;
-
-/// A project tree of `files` Python-like files spread over a few directories, deterministic.
+/// A project tree of `files` Python-like files (`bytes_each` each) over a few directories,
+/// deterministic.
 fn make_tree(dir: &Path, files: usize, bytes_each: usize) -> Result<()> {
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for i in 0..files {
         let sub = dir.join(format!("providers/p{}/m{}", i % 7, i % 3));
         std::fs::create_dir_all(&sub)?;
-        let mut body = String::with_capacity(bytes_each);
+        let mut body = String::with_capacity(bytes_each + 64);
         while body.len() < bytes_each {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -28,6 +39,7 @@ fn make_tree(dir: &Path, files: usize, bytes_each: usize) -> Result<()> {
                 seed % 97
             ));
         }
+        body.truncate(bytes_each);
         std::fs::write(sub.join(format!("mod_{i}.py")), body)?;
     }
     std::fs::write(dir.join("server.py"), "print('hello')\n")?;
@@ -39,25 +51,38 @@ fn median(mut xs: Vec<Duration>) -> Duration {
     xs[xs.len() / 2]
 }
 
-fn time_jockey(dir: &Path) -> Result<Duration> {
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+/// jockey's bundle of `dir`; a tree too big for a ConfigMap (which `deploy` refuses) is timed
+/// through the same steps without the limit: collect, canonical tar, SHA-256, gzip -9.
+fn time_jockey(dir: &Path, runs: usize) -> Result<(Duration, bool)> {
+    use jockey_core::bundle;
+    use sha2::Digest;
+    let refused = bundle::bundle_dir(dir).is_err();
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
         let start = Instant::now();
-        let bundle = jockey_core::bundle::bundle_dir(dir)?;
-        std::hint::black_box(&bundle);
+        if refused {
+            let collected = bundle::collect(dir)?;
+            let tar = bundle::canonical_tar(&collected.entries);
+            std::hint::black_box(sha2::Sha256::digest(&tar));
+            std::hint::black_box(bundle::gzip(&tar));
+        } else {
+            std::hint::black_box(bundle::bundle_dir(dir)?);
+        }
         times.push(start.elapsed());
     }
-    Ok(median(times))
+    Ok((median(times), refused))
 }
 
-fn time_peer(dir: &Path) -> Result<Duration> {
-    let script = "tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
-                  -C \"$1\" -cf - . | tee >(sha256sum >/dev/null) | gzip -n -9 > /dev/null";
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+fn time_peer(dir: &Path, gzip_flags: &str, runs: usize) -> Result<Duration> {
+    let script = format!(
+        "set -o pipefail; tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+         -C \"$1\" -c . | gzip -n {gzip_flags} | sha256sum > /dev/null"
+    );
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
         let start = Instant::now();
         let status = Command::new("bash")
-            .args(["-c", script, "peer"])
+            .args(["-c", &script, "peer"])
             .arg(dir)
             .status()
             .context("running GNU tar | gzip | sha256sum")?;
@@ -69,23 +94,83 @@ fn time_peer(dir: &Path) -> Result<Duration> {
     Ok(median(times))
 }
 
-fn main() -> Result<()> {
-    println!(
-        "| tree | jockey bundle (median of {RUNS}) | GNU tar + gzip -n -9 + sha256sum | ratio jockey / peer |"
-    );
-    println!("|---|---|---|---|");
-    for (files, bytes) in [(20, 2_000), (200, 2_000), (400, 4_000)] {
+fn packaging() -> Result<()> {
+    for (label, files, bytes, runs) in [
+        ("1 MiB / 1,000 files", 1_000, 1_048, 9),
+        ("50 MiB / 10,000 files", 10_000, 5_243, 3),
+    ] {
         let tmp = tempfile::tempdir()?;
         make_tree(tmp.path(), files, bytes)?;
-        let ours = time_jockey(tmp.path())?;
-        let peer = time_peer(tmp.path())?;
-        println!(
-            "| {files} files x {} KB | {:.2} ms | {:.2} ms | {:.2} |",
-            bytes / 1000,
-            ours.as_secs_f64() * 1e3,
-            peer.as_secs_f64() * 1e3,
-            ours.as_secs_f64() / peer.as_secs_f64()
+        let (ours, refused) = time_jockey(tmp.path(), runs)?;
+        for (flags, name) in [
+            ("", "tar | gzip -n | sha256sum"),
+            ("-9", "tar | gzip -n -9 | sha256sum"),
+        ] {
+            let peer = time_peer(tmp.path(), flags, runs)?;
+            let line = json!({
+                "tree": label, "runs": runs,
+                "ours_ms": ours.as_secs_f64() * 1e3,
+                "peer_ms": peer.as_secs_f64() * 1e3,
+                "peer_name": name,
+                "refused_by_deploy": refused,
+            });
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn read_json(p: &Path) -> Result<Value> {
+    let text = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))
+}
+
+fn check(object: &Path, answer: &Path, expected: &Path) -> Result<()> {
+    let review = read_json(object)?;
+    let obj = review
+        .pointer("/request/object")
+        .context("the review has no request.object")?;
+    let mut got = reviews::apply_answer(obj, &read_json(answer)?)?;
+    let mut want = read_json(expected)?;
+    // A Go webhook marshals the empty status of its typed object into its patch (the API server
+    // drops status on create); that is not a difference in the defaults.
+    for v in [&mut got, &mut want] {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("status");
+        }
+        // Likewise the zero `spec.strategy` of a typed Deployment (the API server defaults it).
+        if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut)
+            && spec.get("strategy") == Some(&json!({}))
+        {
+            spec.remove("strategy");
+        }
+    }
+    if got != want {
+        bail!(
+            "the answer produces a different object than jockey's:\n got: {}\nwant: {}",
+            serde_json::to_string(&got)?,
+            serde_json::to_string(&want)?
         );
     }
     Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["reviews", dir] => reviews::write(&PathBuf::from(dir)),
+        ["check", object, answer, expected] => {
+            check(Path::new(object), Path::new(answer), Path::new(expected))
+        }
+        ["packaging"] | [] => packaging(),
+        ["decide", dir] => reviews::decide(&PathBuf::from(dir)),
+        _ => bail!(
+            "usage: jockey-bench reviews DIR | check REVIEW ANSWER EXPECTED | decide DIR | packaging"
+        ),
+    }
 }

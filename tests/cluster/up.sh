@@ -97,6 +97,17 @@ status:
 YAML
 done
 kubectl wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null
+# The Service range of --service-cluster-ip-range (realnode.sh's /24; its first address is the
+# `kubernetes` Service the node's certificate names) is full at ~250 Services; a second range
+# (ServiceCIDR, GA since 1.33) holds 16,000 more, room for 10,000 projects (make bench). It stays
+# inside the cluster's own 10.N.0.0/16, so clusters of other worktrees never share its addresses.
+svc_n=$(sed -n 's/^N=//p' "$state/realnode/plan.env" 2>/dev/null || true)
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: networking.k8s.io/v1
+kind: ServiceCIDR
+metadata: {name: jockey-projects}
+spec: {cidrs: ["10.${svc_n:-250}.64.0/18"]}
+YAML
 # The default service account appears shortly after a namespace; pods need it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 1; done
 
