@@ -111,7 +111,7 @@ pub fn check_secret_size(data: &BTreeMap<String, Vec<u8>>) -> Result<(), String>
         return Ok(());
     }
     let mut by_size: Vec<(&String, usize)> = data.iter().map(|(k, v)| (k, v.len())).collect();
-    by_size.sort_by(|a, b| b.1.cmp(&a.1));
+    by_size.sort_by_key(|b| std::cmp::Reverse(b.1));
     let largest: Vec<String> = by_size
         .iter()
         .take(3)
