@@ -13,6 +13,9 @@ apt_install() {
 need git || apt_install git
 need python3 || apt_install python3 python3-pip
 need curl || apt_install curl
+# tests/cluster/alb-controller.sh: a self-signed certificate, and moto in a venv of its own.
+need openssl || apt_install openssl
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 if ! need cargo; then
   echo "cargo not found: install Rust (rustup or Debian's cargo, 1.95 or newer) and re-run" >&2
   exit 1
@@ -24,6 +27,16 @@ if [ "${go_minor:-0}" -lt 26 ]; then
   echo "go $(go env GOVERSION) is older than 1.26: export GOTOOLCHAIN=go1.27.3 (see README)" >&2
   exit 1
 fi
+# The real node (tests/cluster/realnode.sh): runc is built with cgo against libseccomp; the host
+# routes and masquerades its traffic with iptables; mmdebstrap makes the Python base image from
+# Debian's packages; strip slims the jockey-webhook image; openssl reads the API server's SANs.
+need iptables || apt_install iptables
+need mmdebstrap || apt_install mmdebstrap
+need strip || apt_install binutils
+need openssl || apt_install openssl
+need gcc || apt_install gcc
+need nsenter || apt_install util-linux
+{ need pkg-config && pkg-config --exists libseccomp; } || apt_install pkg-config libseccomp-dev
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
 # moto serves the AWS APIs (ECR, ELBv2) the tests talk to through the real AWS SDK.
 # Pinned: the tests rely on how this moto reports target health, load balancer state and ACM.

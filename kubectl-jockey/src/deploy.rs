@@ -681,6 +681,15 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
             );
         }
     }
+    // The Deployment, Service and Ingress are written only where the server says something
+    // changes.
+    // The controller's events are watched from before the writes, so that its verdict on them
+    // is told apart from older ones.
+    let address_watch = if dry || args.no_wait {
+        None
+    } else {
+        Some(crate::rollout::AddressWatch::start(client, ns, &project).await?)
+    };
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let (c, v) = apply_if_changed(&deployments, &rendered.deployment, dry).await?;
     changes.push((format!("deployment.apps/{}", project.deployment_name()), c));
@@ -727,14 +736,18 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         return Ok(());
     }
     crate::rollout::wait(client, ns, &project, deadline, args.timeout).await?;
+    // 5. The shared ALB serves it (or the controller's reason why not).
+    let address = match address_watch {
+        Some(watch) => watch.wait(deadline, args.timeout).await?,
+        None => None,
+    };
     say(format!(
         "deployment {ns}/{project} is available ({cm_name})"
     ));
     say(format!("URL: {url}"));
-    let address = crate::rollout::ingress_address(&ingresses, &project.ingress_name()).await;
     say(match address {
         Some(a) => format!("Ingress address: {a}"),
-        None => "Ingress address: pending (the load balancer controller has not reported one yet)"
+        None => "Ingress address: none (no AWS Load Balancer Controller serves it; see above)"
             .to_string(),
     });
     Ok(())

@@ -49,7 +49,10 @@ pub const BUILD_TTL_SECONDS: i32 = 3600;
 /// The Dockerfile used when the project has none: a plain Python server on `base_image` (the
 /// `BASE_IMAGE` setting, checked by [`jockey_core::config::check_base_image`]). `server.py`
 /// listens on `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB
-/// health check expect. Dependencies are installed only when `requirements.txt` exists. Pure.
+/// health check expect. Dependencies are installed only when `requirements.txt` exists.
+/// `COPY . /app` gives /app the mode of Kaniko's unpacked tar context, 0750 root, which the agent
+/// user could not enter (`can't open file '/app/server.py': Permission denied`): it is opened up
+/// again. Pure.
 pub fn python_dockerfile(base_image: &str) -> String {
     format!(
         r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
@@ -60,6 +63,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . /app
 RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi \
+ && chmod 0755 /app \
  && useradd --system --uid 10001 --no-create-home agent
 USER 10001
 EXPOSE 8080
@@ -611,6 +615,9 @@ mod tests {
         assert!(d.contains("if [ -f requirements.txt ]"));
         assert!(d.contains("CMD [\"python\", \"server.py\"]"));
         assert!(d.contains("USER 10001"), "the server does not run as root");
+        // The agent user can enter /app whatever mode the build context gave it.
+        let chmod = d.find("chmod 0755 /app").expect("chmod /app");
+        assert!(chmod < d.find("USER 10001").expect("USER"));
         // Continuation lines survive the formatting: every `\` ends its line.
         assert!(d.contains("ENV PYTHONDONTWRITEBYTECODE=1 \\\n    PYTHONUNBUFFERED=1 \\\n"));
     }

@@ -1,17 +1,25 @@
 //! Waiting for a Deployment's rollout, as `kubectl rollout status` does, but failing fast with
 //! the pod's reason when the new pods cannot pull their image, crash, or cannot be created,
-//! instead of sitting out the timeout.
+//! instead of sitting out the timeout; then for the shared ALB to serve the project
+//! ([`AddressWatch`]), failing with the AWS Load Balancer Controller's own message.
 
+use crate::alb::address::{self, ClassParams, Served, Verdict, Watched};
+use crate::alb::report;
 use crate::output::Progress;
 use anyhow::{Context, Result, bail};
+use futures::StreamExt;
 use jockey_core::ProjectId;
 use jockey_core::names::LABEL_APP;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 /// Waiting reasons of a container that will not fix themselves.
 pub const FATAL_WAITING_REASONS: &[&str] = &[
@@ -286,10 +294,280 @@ pub async fn wait(
     }
 }
 
-/// The load balancer's address of an Ingress, once the controller reported one.
-pub async fn ingress_address(api: &Api<Ingress>, name: &str) -> Option<String> {
-    let ing = api.get_opt(name).await.ok()??;
-    address_of(&ing)
+// ---------------------------------------------------------------------------------------------
+// Waiting for the shared ALB: the Ingress's address and the AWS Load Balancer Controller's word.
+
+/// The controller's events about one Ingress as the API server reports them: those that existed
+/// when the watch started (`before`), then every event created or updated since, in order.
+#[derive(Default)]
+struct EventLog {
+    before: Vec<Event>,
+    since: Vec<Event>,
+    /// resourceVersion last seen per event uid: a re-list after a lost watch repeats events
+    /// that are not new.
+    seen: BTreeMap<String, String>,
+    listed: bool,
+    error: Option<String>,
+}
+
+impl EventLog {
+    fn record(&mut self, e: Event, initial: bool) {
+        let uid = e.metadata.uid.clone().unwrap_or_default();
+        let rv = e.metadata.resource_version.clone().unwrap_or_default();
+        if self.seen.get(&uid) == Some(&rv) {
+            return;
+        }
+        self.seen.insert(uid, rv);
+        if initial && !self.listed {
+            self.before.push(e);
+        } else {
+            self.since.push(e);
+        }
+    }
+}
+
+/// Started before a deploy writes the project's Ingress and Service, so that the controller's
+/// verdict on that write is told apart from earlier ones without comparing clocks; then
+/// [`AddressWatch::wait`] waits for the ALB to serve the Ingress, or fails with the
+/// controller's message.
+pub struct AddressWatch {
+    client: Client,
+    ns: String,
+    ingress: String,
+    service: String,
+    before_ingress: Option<Ingress>,
+    before_service: Option<Service>,
+    log: Arc<Mutex<EventLog>>,
+    changed: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for AddressWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a Service or Ingress shows the controller: it reconciles on changes to these only.
+fn reconciled_part<K: serde::Serialize>(obj: Option<&K>) -> Option<serde_json::Value> {
+    let v = serde_json::to_value(obj?).ok()?;
+    Some(serde_json::json!([v["metadata"]["annotations"], v["spec"]]))
+}
+
+impl AddressWatch {
+    pub async fn start(client: &Client, ns: &str, project: &ProjectId) -> Result<Self> {
+        let ingress = project.ingress_name();
+        let service = project.service_name();
+        let before_ingress = Api::<Ingress>::namespaced(client.clone(), ns)
+            .get_opt(&ingress)
+            .await
+            .with_context(|| format!("reading Ingress {ns}/{ingress}"))?;
+        let before_service = Api::<Service>::namespaced(client.clone(), ns)
+            .get_opt(&service)
+            .await
+            .with_context(|| format!("reading Service {ns}/{service}"))?;
+        let log = Arc::new(Mutex::new(EventLog::default()));
+        let changed = Arc::new(Notify::new());
+        let events: Api<Event> = Api::namespaced(client.clone(), ns);
+        let cfg = watcher::Config::default().fields(&format!(
+            "involvedObject.kind=Ingress,involvedObject.name={ingress}"
+        ));
+        let task = {
+            let (log, changed) = (log.clone(), changed.clone());
+            tokio::spawn(async move {
+                let mut stream = watcher(events, cfg).default_backoff().boxed();
+                while let Some(item) = stream.next().await {
+                    {
+                        let Ok(mut log) = log.lock() else { return };
+                        match item {
+                            Ok(watcher::Event::InitApply(e)) => log.record(e, true),
+                            Ok(watcher::Event::InitDone) => log.listed = true,
+                            Ok(watcher::Event::Apply(e)) => log.record(e, false),
+                            Ok(_) => {}
+                            Err(err) => log.error = Some(err.to_string()),
+                        }
+                    }
+                    changed.notify_one();
+                }
+            })
+        };
+        let watch = Self {
+            client: client.clone(),
+            ns: ns.to_string(),
+            ingress,
+            service,
+            before_ingress,
+            before_service,
+            log,
+            changed,
+            task,
+        };
+        // The first listing is the "before"; without it every old event would look new. A
+        // namespace whose events cannot be listed is waited on by the address alone.
+        loop {
+            let notified = watch.changed.notified();
+            {
+                let log = watch.lock();
+                if log.listed || log.error.is_some() {
+                    break;
+                }
+            }
+            notified.await;
+        }
+        Ok(watch)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, EventLog> {
+        // A panic in the watch task cannot leave the log half-written (each step is one push),
+        // so a poisoned lock still holds usable data.
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether an AWS Load Balancer Controller serves the Ingress; reads that fail (a tenant
+    /// may not read cluster-scoped classes) count as yes, so the deploy waits.
+    async fn served(&self, ing: &Ingress) -> Served {
+        let classes = match Api::<IngressClass>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(l) => l.items,
+            Err(err) => {
+                tracing::debug!("cannot list IngressClasses ({err}); assuming a controller");
+                return Served::Yes;
+            }
+        };
+        let params = match address::class_of(ing, &classes) {
+            Ok(Some(class)) => match address::params_name(class) {
+                Some(name) => {
+                    let gvk = GroupVersionKind::gvk(
+                        address::PARAMS_GROUP,
+                        address::PARAMS_VERSION,
+                        address::PARAMS_KIND,
+                    );
+                    let ar = ApiResource::from_gvk_with_plural(&gvk, "ingressclassparams");
+                    match Api::<DynamicObject>::all_with(self.client.clone(), &ar)
+                        .get_opt(name)
+                        .await
+                    {
+                        Ok(Some(obj)) => serde_json::to_value(&obj)
+                            .ok()
+                            .and_then(|v| serde_json::from_value::<ClassParams>(v).ok()),
+                        Ok(None) => None,
+                        Err(err) => {
+                            tracing::debug!("cannot read {name} ({err}); assuming a controller");
+                            return Served::Yes;
+                        }
+                    }
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let labels = match Api::<Namespace>::all(self.client.clone())
+            .get_opt(&self.ns)
+            .await
+        {
+            Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
+            Ok(None) => BTreeMap::new(),
+            Err(err) => {
+                tracing::debug!(
+                    "cannot read namespace {} ({err}); assuming a controller",
+                    self.ns
+                );
+                return Served::Yes;
+            }
+        };
+        address::served(ing, &classes, params.as_ref(), &labels)
+    }
+
+    /// Waits until the ALB serves the Ingress (its address, and a successful reconcile when the
+    /// deploy changed what the controller reads). `Ok(None)`: no controller serves it (said on
+    /// stderr); `Err`: the controller failed the group, or `deadline` passed.
+    pub async fn wait(self, deadline: Instant, timeout: Duration) -> Result<Option<String>> {
+        let (ns, name) = (self.ns.clone(), self.ingress.clone());
+        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), &ns);
+        let Some(current) = ingresses
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading Ingress {ns}/{name}"))?
+        else {
+            bail!(
+                "Ingress {ns}/{name} is gone: something deleted it during the deploy; deploy again"
+            );
+        };
+        if let Served::No(why) = self.served(&current).await {
+            eprintln!("Ingress {ns}/{name} gets no ALB address: {why}");
+            return Ok(None);
+        }
+        let group = report::group_of(&current).unwrap_or_default().to_string();
+        let service = Api::<Service>::namespaced(self.client.clone(), &ns)
+            .get_opt(&self.service)
+            .await
+            .with_context(|| format!("reading Service {ns}/{}", self.service))?;
+        let changed = reconciled_part(self.before_ingress.as_ref())
+            != reconciled_part(Some(&current))
+            || reconciled_part(self.before_service.as_ref()) != reconciled_part(service.as_ref());
+
+        let mut ingress = Some(current);
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut updates = watcher(ingresses, cfg).default_backoff().boxed();
+        let mut progress = Progress::new(&format!("ALB for {ns}/{name}"));
+        loop {
+            let notified = self.changed.notified();
+            let verdict = {
+                let log = self.lock();
+                address::judge(&Watched {
+                    ingress: ingress.as_ref(),
+                    before: &log.before,
+                    since: &log.since,
+                    changed,
+                })
+            };
+            match verdict {
+                Verdict::Serving(a) => {
+                    progress.finish(&format!("served at {a}"));
+                    return Ok(Some(a));
+                }
+                Verdict::Failing(f) => {
+                    drop(progress);
+                    bail!(
+                        "the AWS Load Balancer Controller cannot serve Ingress {ns}/{name}: it \
+                         fails ALB group {group}: {}: {}\n{}",
+                        f.reason,
+                        f.message,
+                        address::fix_for(&f.message, &group)
+                    );
+                }
+                Verdict::Waiting(phase) => progress.phase(&phase),
+            }
+            tokio::select! {
+                _ = notified => {}
+                update = updates.next() => match update {
+                    Some(Ok(watcher::Event::Apply(i) | watcher::Event::InitApply(i))) => ingress = Some(i),
+                    Some(Ok(watcher::Event::Delete(_))) => ingress = None,
+                    _ => {}
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    drop(progress);
+                    let log = self.lock();
+                    let mut why = String::new();
+                    if let Some(f) = report::failure_events(&log.before).into_iter().find(|f| f.current) {
+                        why.push_str(&format!("; its last word on the group was {}: {}", f.reason, f.message));
+                    }
+                    if let Some(err) = &log.error {
+                        why.push_str(&format!("; its events could not be watched: {err}"));
+                    }
+                    bail!(
+                        "Ingress {ns}/{name} got no ALB address within --timeout {}s: the AWS Load \
+                         Balancer Controller has not reconciled group {group}{why}\n`kubectl jockey \
+                         alb-status` shows the group and the controller; deploy again with a longer \
+                         --timeout if it is just slow (the Deployment is rolled out)",
+                        timeout.as_secs()
+                    );
+                }
+            }
+        }
+    }
 }
 
 pub fn address_of(ing: &Ingress) -> Option<String> {

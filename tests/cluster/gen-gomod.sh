@@ -23,6 +23,8 @@ go_directive=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$modfile")
   echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
   echo "	k8s.io/kubernetes/cmd/kube-scheduler"
   echo "	k8s.io/kubernetes/cmd/kubectl"
+  echo "	k8s.io/kubernetes/cmd/kubelet"
+  echo "	k8s.io/kubernetes/cmd/kube-proxy"
   echo ")"
   echo
   echo "replace ("

@@ -13,6 +13,7 @@ kubeconfig=$state/kubeconfig
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
 
 "$here/build.sh"
+"$here/build-node.sh"
 
 mkdir -p "$state"
 export KWOK_WORKDIR=$state/kwok
@@ -23,7 +24,7 @@ kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 # A cluster started before KWOK served logs (no ClusterLogs CRD) is started anew.
 if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1 &&
-  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1; then
+  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1 && [ -s "$state/realnode/kwokctl.yaml" ]; then
   echo ">> cluster $name is already running" >&2
 else
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
@@ -31,6 +32,8 @@ else
   # kwokctl merges its context into --kubeconfig; start from an empty file so the file holds this
   # cluster only and never touches ~/.kube/config.
   : > "$kubeconfig"
+  # What the real node (realnode.sh) needs of the control plane: certificate SANs, Service range...
+  mapfile -t realnode_args < <("$here/realnode.sh" kwokctl-args)
   # kwokctl binds several components to 0.0.0.0 by default; choose free ports up front so that
   # every listener can be pinned to 127.0.0.1.
   read -r p_api p_etcd p_peer p_kcm p_sched p_kwok < <(python3 -c '
@@ -67,6 +70,7 @@ print(*[s.getsockname()[1] for s in socks])')
     `# before any component's second one, or it panics; so these two come last.` \
     --extra-args "kwok-controller=manage-all-nodes=false" \
     --extra-args "kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" \
+    "${realnode_args[@]}" \
     --wait 3m
 fi
 
@@ -92,9 +96,15 @@ status:
   capacity: {cpu: "32", memory: 256Gi, pods: "250"}
 YAML
 done
-kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
+kubectl wait --for=condition=Ready node -l type=kwok --timeout=120s >/dev/null
 # The default service account appears shortly after a namespace; pods need it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 1; done
+
+# The real node joins next to them (or says in .cluster/realnode.status why it cannot).
+"$here/realnode.sh" up
+
+# The AWS Load Balancer Controller against a local moto (or one line saying why it is left out).
+"$here/alb-controller.sh" start
 
 kubectl version
 echo ">> cluster $name is up; use it with:" >&2

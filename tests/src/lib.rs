@@ -1,13 +1,18 @@
 //! Support for the end-to-end tests: they run against the local control plane that
-//! `make cluster` starts (kube-apiserver, controller-manager and scheduler v1.37.2, etcd, KWOK).
-//! Nothing here mocks the API server.
+//! `make cluster` starts (kube-apiserver, controller-manager and scheduler v1.37.2, etcd, KWOK,
+//! and a real node where the machine can run one: [`realnode`]). Nothing here mocks the API
+//! server.
 
+pub mod realnode;
 pub mod tls;
+
+pub use realnode::{RealNode, require_real_node};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client, Config, config::KubeConfigOptions, config::Kubeconfig};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -107,5 +112,134 @@ where
             bail!("timed out after {timeout:?} waiting for {what}");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Reports a test as skipped: the line goes straight to the process's stderr, past libtest's
+/// output capture, and `tests/summary.sh` counts it as a skip instead of the pass libtest
+/// records. `test` names the test (e.g. `alb_controller::three_projects`), `reason` says why
+/// and how to run it.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason}");
+}
+
+/// The AWS Load Balancer Controller that `tests/cluster/alb-controller.sh` runs beside the local
+/// cluster, against its own moto server.
+#[derive(Debug, Clone)]
+pub struct AlbController {
+    /// The AWS settings of its moto server (`.cluster/aws.env`), as a user would export them.
+    pub aws_env: Vec<(String, String)>,
+    /// Its log file.
+    pub log: PathBuf,
+    /// The label (key, value) of the namespaces whose Ingresses it serves.
+    pub namespace_label: (String, String),
+    /// An issued ACM certificate in moto for `*.<certificate_domain>`.
+    pub certificate_arn: String,
+    pub certificate_domain: String,
+}
+
+fn env_file(path: &Path) -> Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+impl AlbController {
+    /// The running controller. `Ok(None)` when the cluster scripts left it out (its source is
+    /// absent): the test is then reported skipped with their reason and should return. An
+    /// error when it should run and does not.
+    pub fn require(test: &str) -> Result<Option<Self>> {
+        let cluster = kubeconfig_path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| repo_root().join(".cluster"));
+        let state = cluster.join("alb-controller");
+        if let Ok(why) = std::fs::read_to_string(state.join("absent")) {
+            skip(test, why.trim());
+            return Ok(None);
+        }
+        let pid = std::fs::read_to_string(state.join("controller.pid")).unwrap_or_default();
+        if pid.trim().is_empty() || !Path::new("/proc").join(pid.trim()).exists() {
+            bail!(
+                "the AWS Load Balancer Controller is not running (no live pid in {}): start the \
+                 cluster with `make cluster`, or `tests/cluster/alb-controller.sh start`",
+                state.join("controller.pid").display()
+            );
+        }
+        let info: BTreeMap<String, String> =
+            env_file(&state.join("info.env"))?.into_iter().collect();
+        let get = |k: &str| {
+            info.get(k)
+                .cloned()
+                .with_context(|| format!("{k} missing from {}", state.join("info.env").display()))
+        };
+        let label = get("ALB_CONTROLLER_NAMESPACE_LABEL")?;
+        let (k, v) = label
+            .split_once('=')
+            .with_context(|| format!("ALB_CONTROLLER_NAMESPACE_LABEL={label} is not key=value"))?;
+        Ok(Some(Self {
+            aws_env: env_file(&cluster.join("aws.env"))?,
+            log: PathBuf::from(get("ALB_CONTROLLER_LOG")?),
+            namespace_label: (k.to_string(), v.to_string()),
+            certificate_arn: get("ALB_CERTIFICATE_ARN_WILDCARD")?,
+            certificate_domain: get("ALB_CERTIFICATE_DOMAIN")?,
+        }))
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.aws_env
+            .iter()
+            .find(|(k, _)| k == "AWS_ENDPOINT_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The environment pairs as `&str`, for a child process.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.aws_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// Lets the controller serve the Ingresses of `ns`.
+    pub async fn serve(&self, client: &Client, ns: &str) -> Result<()> {
+        let (k, v) = &self.namespace_label;
+        Api::<Namespace>::all(client.clone())
+            .patch(
+                ns,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&serde_json::json!({"metadata": {"labels": {k: v}}})),
+            )
+            .await
+            .with_context(|| format!("labelling namespace {ns} {k}={v}"))?;
+        Ok(())
+    }
+
+    /// The controller's log lines that mention any of `needles` (namespaces, groups), the last
+    /// `max` of them: what a failing test prints.
+    pub fn log_excerpt(&self, needles: &[&str], max: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        // The model dumps run to kilobytes a line; their head says enough.
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n)))
+            .map(|l| match l.char_indices().nth(400) {
+                Some((i, _)) => format!("{}…", &l[..i]),
+                None => l.to_string(),
+            })
+            .collect();
+        let from = lines.len().saturating_sub(max);
+        format!(
+            "--- AWS Load Balancer Controller log ({}), last {} lines about {needles:?} ---\n{}",
+            self.log.display(),
+            lines.len() - from,
+            lines[from..].join("\n")
+        )
     }
 }

@@ -4,6 +4,7 @@
 //! [`dns`] are the thin adapters to the Kubernetes API, the ELBv2 API and DNS. The functions
 //! here only wire the two together and print.
 
+pub mod address;
 pub mod dns;
 pub mod elb;
 pub mod fetch;
@@ -335,7 +336,9 @@ fn print_status(s: &report::Status, wide: bool) {
     }
 
     println!("\nCONTROLLER");
-    if s.controller_pods.is_empty() {
+    if let Some(note) = &s.controller_note {
+        println!("{note}");
+    } else if s.controller_pods.is_empty() {
         println!("(no pods)");
     } else {
         let rows: Vec<Vec<String>> = s

@@ -402,6 +402,9 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     pub namespaces: BTreeMap<String, usize>,
     pub controller_pods: Vec<ControllerPod>,
+    /// How the controller was found when no pod matched its selector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub controller_note: Option<String>,
     pub failures: Vec<FailureEvent>,
     pub dns_records: Vec<DnsRecord>,
     /// `read`, or why the AWS part is missing.
@@ -874,7 +877,34 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
                 .unwrap_or(0),
         })
         .collect();
-    if controller_pods.is_empty() {
+    // Its reconcile events are the controller's own signature: it runs (outside the cluster,
+    // or under other labels) even when no pod matches the selector.
+    let member =
+        |(ns, n): &(String, String)| rows.iter().any(|r| &r.namespace == ns && &r.name == n);
+    let controller_note = if controller_pods.is_empty() {
+        cluster
+            .events
+            .iter()
+            .filter(|e| {
+                e.reason
+                    .as_deref()
+                    .is_some_and(|r| r == SUCCESS_REASON || FAILURE_REASONS.contains(&r))
+            })
+            .filter_map(|e| event_ingress(e).map(|k| (event_time(e), k)))
+            .filter(|(_, k)| member(k))
+            .max()
+            .map(|(_, k)| k)
+            .map(|(ns, n)| {
+                format!(
+                    "no pod matches the controller selector, but the AWS Load Balancer \
+                     Controller reconciles the groups (its events on Ingress {ns}/{n}): it runs \
+                     outside the cluster or under other labels (--controller-selector)"
+                )
+            })
+    } else {
+        None
+    };
+    if controller_pods.is_empty() && controller_note.is_none() {
         problems.push(
             "no AWS Load Balancer Controller pods found (label \
              app.kubernetes.io/name=aws-load-balancer-controller): nothing turns Ingresses into \
@@ -882,7 +912,7 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
              pass --controller-selector"
                 .into(),
         );
-    } else if !controller_pods.iter().any(|p| p.ready) {
+    } else if !controller_pods.is_empty() && !controller_pods.iter().any(|p| p.ready) {
         problems.push(
             "no AWS Load Balancer Controller pod is ready; see `kubectl -n kube-system logs \
              -l app.kubernetes.io/name=aws-load-balancer-controller`"
@@ -890,10 +920,18 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
         );
     }
     for f in failures.iter().filter(|f| f.current) {
+        let group = rows
+            .iter()
+            .find(|r| r.namespace == f.namespace && r.name == f.ingress)
+            .and_then(|r| r.group.clone())
+            .unwrap_or_default();
         problems.push(format!(
-            "Ingress {}/{}: {}: {}; fix the Ingress (see `kubectl jockey validate-alb-routing` \
-             for its host) — a failure blocks updates for its whole group",
-            f.namespace, f.ingress, f.reason, f.message
+            "Ingress {}/{}: {}: {}; fix: {}",
+            f.namespace,
+            f.ingress,
+            f.reason,
+            f.message,
+            super::address::fix_for(&f.message, &group)
         ));
     }
     for r in rows
@@ -911,6 +949,7 @@ pub fn status(cluster: &ClusterState, aws: &AwsView, base: &str, domain: &str) -
         groups,
         namespaces,
         controller_pods,
+        controller_note,
         failures,
         dns_records,
         aws: match aws {
@@ -1184,7 +1223,7 @@ pub fn validate(input: &ValidateInput<'_>) -> Vec<Check> {
                 f.reason,
                 f.message
             ),
-            "fix what the message names; until then no Ingress in the group gets updates",
+            super::address::fix_for(&f.message, group),
         )),
         (None, None) => checks.push(Check::fail(
             "address",

@@ -444,6 +444,75 @@ fn status_surfaces_controller_failures_and_unready_controller() {
 }
 
 #[test]
+fn status_finds_a_controller_without_pods_by_its_reconcile_events() {
+    let mut cluster = healthy_cluster();
+    cluster.controller_pods = vec![];
+    cluster.events = vec![event(
+        "team-a",
+        "ing-p1",
+        SUCCESS_REASON,
+        "2026-01-01T10:00:00Z",
+    )];
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(
+        !s.problems.iter().any(|p| p.contains("Controller pods")),
+        "{:?}",
+        s.problems
+    );
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let note = s.controller_note.unwrap_or_default();
+    assert!(note.contains("team-a/ing-p1"), "{note}");
+    // A later event elsewhere does not hide it.
+    cluster
+        .events
+        .push(event("x", "other", SUCCESS_REASON, "2026-01-01T11:00:00Z"));
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(
+        s.controller_note
+            .is_some_and(|n| n.contains("team-a/ing-p1"))
+    );
+    // Events about an Ingress outside the shared groups prove nothing about them.
+    cluster.events = vec![event("x", "other", SUCCESS_REASON, "2026-01-01T10:00:00Z")];
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    assert!(s.controller_note.is_none());
+    assert!(
+        s.problems
+            .iter()
+            .any(|p| p.contains("no AWS Load Balancer Controller pods"))
+    );
+}
+
+#[test]
+fn status_gives_the_certificate_fix_for_a_missing_certificate() {
+    let mut cluster = healthy_cluster();
+    let mut e = event(
+        "team-a",
+        "ing-p1",
+        "FailedBuildModel",
+        "2026-01-01T10:00:00Z",
+    );
+    e.message = Some(
+        "Failed build model due to ingress: team-a/ing-p1: no certificate found for host: \
+         p1.deploy.agentops.ai"
+            .into(),
+    );
+    cluster.events = vec![e];
+    let s = status(&cluster, &AwsView::Skipped("x".into()), BASE, "d");
+    let p = s
+        .problems
+        .iter()
+        .find(|p| p.contains("team-a/ing-p1"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(p.contains("no certificate found for host"), "{p}");
+    assert!(
+        p.contains("ALB_CERTIFICATE_ARN") && p.contains("*.deploy.agentops.ai"),
+        "{p}"
+    );
+    assert!(p.contains(BASE), "{p}");
+}
+
+#[test]
 fn status_with_elbv2_counts_real_usage_and_routes() {
     let s = status(
         &healthy_cluster(),
@@ -605,6 +674,22 @@ fn no_address_or_a_controller_failure_fails_the_address_check() {
     let checks = run(&cluster, &AwsView::Skipped("x".into()), &good_dns(), HOST);
     assert_eq!(outcome(&checks, "address"), Outcome::Fail);
     assert!(detail(&checks, "address").contains("FailedDeployModel"));
+
+    // The controller's certificate failure comes with the certificate fix.
+    cluster.events[0].reason = Some("FailedBuildModel".into());
+    cluster.events[0].message = Some(
+        "Failed build model due to no certificate found for host: p1.deploy.agentops.ai".into(),
+    );
+    let checks = run(&cluster, &AwsView::Skipped("x".into()), &good_dns(), HOST);
+    let fix = checks
+        .iter()
+        .find(|c| c.name == "address")
+        .and_then(|c| c.fix.clone())
+        .unwrap_or_default();
+    assert!(
+        fix.contains("ALB_CERTIFICATE_ARN") && fix.contains("*.deploy.agentops.ai"),
+        "{fix}"
+    );
 }
 
 #[test]

@@ -1,0 +1,211 @@
+//! `kubectl jockey deploy` on the real node: Kaniko really builds the image from the instance tar
+//! (with the built-in template, or the project's own Dockerfile), pushes it and its layer cache
+//! to the local registry, the kubelet pulls it, the pod passes its real `/health` readiness probe
+//! and the agent answers `POST /run` through the project's Service. A second deploy of the same
+//! files builds nothing; one changed file builds once and the new answer is served.
+//!
+//! Skipped (reported as such by tests/summary.sh) where the machine cannot run the real node.
+
+mod real_support;
+
+use anyhow::{Context, Result, ensure};
+use jockey_e2e::{client, repo_root, require_real_node};
+use k8s_openapi::api::core::v1::Pod;
+use real_support::deploy_support::example_copy;
+use real_support::{RealEnv, project, registry_digest, registry_tags, tag_of};
+use serde_json::Value;
+
+fn answer(text: &str) -> Result<String> {
+    let v: Value = serde_json::from_str(text).with_context(|| format!("not JSON: {text}"))?;
+    v["output"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no output in {text}"))
+}
+
+/// The pod really runs the image: on the real node, Ready through its probe, with the digest the
+/// registry serves as the image the runtime pulled.
+fn check_pod(pod: &Pod, node: &str, image: &str, digest: &str) -> Result<()> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    ensure!(
+        spec.node_name.as_deref() == Some(node),
+        "pod on {:?}, not the real node",
+        spec.node_name
+    );
+    let status = pod.status.clone().unwrap_or_default();
+    let cs = status
+        .container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .context("no container status")?;
+    ensure!(cs.ready, "container not ready: {cs:?}");
+    ensure!(cs.image == image, "{} != {image}", cs.image);
+    ensure!(
+        cs.image_id.ends_with(digest),
+        "the runtime's image {} is not the registry's {digest}",
+        cs.image_id
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Result<()> {
+    let Some(node) = require_real_node() else {
+        return Ok(());
+    };
+    let client = client().await?;
+    let env = RealEnv::new(&client, &node, "real-agent").await?;
+    let project_id = "real-agent";
+    let example = repo_root().join("examples/agent");
+
+    let run = env.deploy(&example, project_id, &[])?;
+    ensure!(run.ok, "deploy failed: {}", run.all());
+    let jobs = env.jobs(project_id).await?;
+    ensure!(jobs.len() == 1, "one build: {jobs:?}");
+    let job = &jobs[0];
+    ensure!(
+        job.status.as_ref().and_then(|s| s.succeeded) == Some(1),
+        "{:?}",
+        job.status
+    );
+
+    // The image and its layer cache are in the registry; the pod runs exactly that image.
+    let pods = env.pods(project_id).await?;
+    let pod = pods
+        .iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .context("no pod")?;
+    let image = pod.spec.clone().unwrap_or_default().containers[0]
+        .image
+        .clone()
+        .unwrap_or_default();
+    let h = tag_of(&image).to_string();
+    ensure!(
+        image == format!("{}/hosting/{project_id}:{h}", node.registry),
+        "{image}"
+    );
+    ensure!(
+        registry_tags(&node.registry, &format!("hosting/{project_id}"))?.contains(&h),
+        "{image} is not in the registry"
+    );
+    ensure!(
+        !registry_tags(&node.registry, &format!("hosting/{project_id}/cache"))?.is_empty(),
+        "Kaniko pushed no layer cache"
+    );
+    let digest = registry_digest(&image)?;
+    check_pod(pod, &node.name, &image, &digest)?;
+
+    // The agent answers through its Service.
+    let out = env
+        .post(
+            project_id,
+            "/run",
+            r#"{"provider": "reverse", "input": "jockey"}"#,
+        )
+        .await?;
+    ensure!(answer(&out)? == "yekcoj", "{out}");
+
+    // The same files again: no build, nothing written.
+    let again = env.deploy(&example, project_id, &[])?;
+    ensure!(again.ok, "{}", again.all());
+    ensure!(
+        again.stderr.contains("skipping the build"),
+        "{}",
+        again.all()
+    );
+    ensure!(env.jobs(project_id).await?.len() == 1, "a second build ran");
+
+    // One changed file: one more build, and the new code answers.
+    let changed = example_copy("real-agent-changed")?;
+    std::fs::write(
+        changed.path().join("providers/echo.py"),
+        "NAME = \"echo\"\n\n\ndef run(text: str) -> str:\n    return text + \" (changed)\"\n",
+    )?;
+    let run = env.deploy(changed.path(), project_id, &[])?;
+    ensure!(run.ok, "{}", run.all());
+    ensure!(env.jobs(project_id).await?.len() == 2, "one more build");
+    let out = env
+        .post(project_id, "/run", r#"{"provider": "echo", "input": "hi"}"#)
+        .await?;
+    // Until the old pod is gone, an answer may still come from it: ask until the new one does.
+    let mut out = out;
+    for _ in 0..60 {
+        if answer(&out)? == "hi (changed)" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        out = env
+            .post(project_id, "/run", r#"{"provider": "echo", "input": "hi"}"#)
+            .await?;
+    }
+    ensure!(answer(&out)? == "hi (changed)", "{out}");
+    let pods = env.pods(project_id).await?;
+    let new_image = pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.containers[0].image.clone())
+        .find(|i| *i != image)
+        .context("no pod of the new image")?;
+    ensure!(
+        registry_tags(&node.registry, &format!("hosting/{project_id}"))?
+            .contains(&tag_of(&new_image).to_string()),
+        "{new_image} is not in the registry"
+    );
+
+    env.cleanup().await
+}
+
+/// A project with its own Dockerfile: its requirements come from PyPI through the node's route
+/// to the Internet, and its server answers.
+#[tokio::test]
+async fn own_dockerfile_builds_with_pip_from_pypi_and_serves() -> Result<()> {
+    let Some(node) = require_real_node() else {
+        return Ok(());
+    };
+    let client = client().await?;
+    let env = RealEnv::new(&client, &node, "real-own").await?;
+    let dockerfile = format!(
+        "FROM {}\n\
+         WORKDIR /srv\n\
+         COPY requirements.txt .\n\
+         RUN pip install --no-cache-dir -r requirements.txt\n\
+         COPY server.py .\n\
+         USER 10001\n\
+         CMD [\"python3\", \"server.py\"]\n",
+        node.base_image
+    );
+    let server = r#"import json, six
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class H(BaseHTTPRequestHandler):
+    def _send(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._send(200, {"status": "ok"})
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        text = json.loads(self.rfile.read(n) or b"{}").get("input", "")
+        self._send(200, {"output": "own:%s:six-%s" % (text, six.__version__)})
+
+HTTPServer(("0.0.0.0", 8080), H).serve_forever()
+"#;
+    let dir = project(
+        "real-own",
+        &[
+            ("Dockerfile", &dockerfile),
+            ("requirements.txt", "six==1.17.0\n"),
+            ("server.py", server),
+        ],
+    )?;
+    let run = env.deploy(dir.path(), "real-own", &[])?;
+    ensure!(run.ok, "deploy failed: {}", run.all());
+    let out = env.post("real-own", "/run", r#"{"input": "x"}"#).await?;
+    ensure!(answer(&out)? == "own:x:six-1.17.0", "{out}");
+    env.cleanup().await
+}

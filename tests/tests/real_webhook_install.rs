@@ -1,0 +1,173 @@
+//! `kubectl jockey install --image <local registry>/jockey/jockey-webhook:<tag>` runs the webhook
+//! as real pods on the real node (the image is the project's own `jockey-webhook` build, made by
+//! tests/cluster/images.sh); the API server calls it through its Service, so a plain
+//! `kubectl apply` of a labelled manifest is stored mutated; `kubectl jockey uninstall` removes
+//! everything, the pods stop, and the same apply is no longer mutated.
+//!
+//! Scoped like webhook_install.rs: its own name and a namespace selector only this test's
+//! application namespace carries. Skipped (reported as such) without the real node.
+
+mod webhook_support;
+
+use anyhow::{Context, Result, bail, ensure};
+use jockey_e2e::{TestNamespace, client, repo_root, require_real_node, wait_for};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+use std::process::Command;
+use std::time::Duration;
+use webhook_support::{SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_bin};
+
+/// The project's own webhook build as an image in the node's registry.
+fn webhook_image(registry: &str) -> Result<String> {
+    let bin = webhook_bin()?;
+    let out = Command::new(repo_root().join("tests/cluster/images.sh"))
+        .args(["webhook", registry])
+        .arg(&bin)
+        .output()
+        .context("running tests/cluster/images.sh webhook")?;
+    if !out.status.success() {
+        bail!(
+            "images.sh webhook failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[tokio::test]
+async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_its_service()
+-> Result<()> {
+    let Some(node) = require_real_node() else {
+        return Ok(());
+    };
+    let client = client().await?;
+    let image = webhook_image(&node.registry)?;
+    let system = TestNamespace::create(&client, "rn-whsys").await?;
+    node.place(&client, &system.name).await?;
+    let app = TestNamespace::create(&client, "rn-whapp").await?;
+    let name = format!("jw-real-{}", std::process::id() % 100_000);
+    let scope = format!("{SCOPE_LABEL}={name}");
+    Api::<Namespace>::all(client.clone())
+        .patch(
+            &app.name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {SCOPE_LABEL: name}}})),
+        )
+        .await?;
+
+    let (ok, out) = plugin(&[
+        "install",
+        "-n",
+        &system.name,
+        "--name",
+        &name,
+        "--namespace-selector",
+        &scope,
+        "--image",
+        &image,
+        "--image-registry",
+        &node.registry,
+        "--wait",
+        "--timeout",
+        "300",
+    ])?;
+    ensure!(ok, "install failed: {out}");
+
+    // Real pods of the project's image, Ready through their HTTPS probes, on the real node.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &system.name);
+    let selector = format!("app.kubernetes.io/name={name}");
+    let selector = selector.as_str();
+    let running = pods
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items;
+    ensure!(!running.is_empty(), "no webhook pod");
+    for p in &running {
+        let spec = p.spec.clone().unwrap_or_default();
+        ensure!(
+            spec.node_name.as_deref() == Some(node.name.as_str()),
+            "{:?}",
+            spec.node_name
+        );
+        let cs = p
+            .status
+            .clone()
+            .unwrap_or_default()
+            .container_statuses
+            .unwrap_or_default();
+        ensure!(cs.iter().all(|c| c.ready && c.image == image), "{cs:?}");
+    }
+    // The API server reaches it by its Service, not by a URL.
+    let hooks = get_json("", "mutatingwebhookconfiguration", &name)?.context("no configuration")?;
+    ensure!(
+        hooks["webhooks"][0]["clientConfig"]["service"]["name"] == name.as_str()
+            && hooks["webhooks"][0]["clientConfig"]["url"].is_null(),
+        "{hooks}"
+    );
+
+    // A plain apply of a labelled manifest with `image: jockey:auto` is stored mutated.
+    let project = "real-webhook-app";
+    let hash = "0123456789abcdef";
+    let (ok, out) = apply(&app.name, &minimal_manifest(project, hash))?;
+    ensure!(ok, "{out}");
+    let dep = get_json(&app.name, "deployment", project)?.context("Deployment not stored")?;
+    ensure!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"]
+            == format!("{}/hosting/{project}:{hash}", node.registry).as_str(),
+        "the image was not filled in: {dep}"
+    );
+    let svc = get_json(&app.name, "service", &format!("svc-{project}"))?.context("no Service")?;
+    ensure!(svc["spec"]["ports"][0]["targetPort"] == 8080, "{svc}");
+    let ing = get_json(&app.name, "ingress", &format!("ing-{project}"))?.context("no Ingress")?;
+    ensure!(ing["spec"]["ingressClassName"] == "alb", "{ing}");
+
+    // Uninstall: the objects go, the pods stop, and the API server no longer calls it.
+    let (ok, out) = plugin(&["uninstall", "-n", &system.name, "--name", &name])?;
+    ensure!(ok, "{out}");
+    for kind in [
+        "mutatingwebhookconfiguration",
+        "validatingwebhookconfiguration",
+    ] {
+        ensure!(
+            get_json("", kind, &name)?.is_none(),
+            "{kind}/{name} still there"
+        );
+    }
+    for (kind, n) in [
+        ("deployment", name.clone()),
+        ("service", name.clone()),
+        ("secret", format!("{name}-tls")),
+    ] {
+        ensure!(
+            get_json(&system.name, kind, &n)?.is_none(),
+            "{kind}/{n} still there"
+        );
+    }
+    wait_for("the webhook pods to stop", Duration::from_secs(120), || {
+        let pods = pods.clone();
+        async move {
+            let left = pods
+                .list(&ListParams::default().labels(selector))
+                .await?
+                .items;
+            Ok(left.is_empty().then_some(()))
+        }
+    })
+    .await?;
+    // The Deployment alone: without the webhook, the bare Ingress would be invalid.
+    let other = "real-webhook-after";
+    let manifest = minimal_manifest(other, hash);
+    let deployment = manifest.split("\n---\n").next().unwrap_or_default();
+    let (ok, out) = apply(&app.name, deployment)?;
+    ensure!(ok, "{out}");
+    let dep = get_json(&app.name, "deployment", other)?.context("Deployment not stored")?;
+    ensure!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] == "jockey:auto",
+        "mutated after uninstall: {dep}"
+    );
+
+    system.cleanup().await?;
+    app.cleanup().await?;
+    Ok(())
+}
