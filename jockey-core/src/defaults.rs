@@ -17,9 +17,9 @@ use crate::names::{
 use crate::{Config, ContentHash, ProjectId};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, HTTPGetAction, Lifecycle, LifecycleHandler,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec,
-    SleepAction, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, HTTPGetAction, Lifecycle,
+    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretEnvSource,
+    Service, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -365,7 +365,23 @@ fn default_probe(initial_delay: i32, period: i32, failure_threshold: i32) -> Pro
     }
 }
 
-fn default_app_container(c: &mut Container, mount_instance: bool) {
+fn default_app_container(c: &mut Container, mount_instance: bool, secret_name: &str) {
+    // The project's secret environment (Secret env-PROJECT, `kubectl jockey secrets`); optional,
+    // so a project without secrets starts.
+    let env_from = c.env_from.get_or_insert_with(Vec::new);
+    if !env_from
+        .iter()
+        .any(|e| e.secret_ref.as_ref().is_some_and(|s| s.name == secret_name))
+    {
+        env_from.push(EnvFromSource {
+            secret_ref: Some(SecretEnvSource {
+                name: secret_name.to_string(),
+                optional: Some(true),
+            }),
+            ..Default::default()
+        });
+    }
+
     // Port 8080 named http (the name only when no other port already uses it).
     let ports = c.ports.get_or_insert_with(Vec::new);
     let http_taken = ports
@@ -562,7 +578,11 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
 
     let instance_for_mount = instance_cm.as_deref().filter(|_| hash.is_some());
     for &i in &apps {
-        default_app_container(&mut pod.containers[i], instance_for_mount.is_some());
+        default_app_container(
+            &mut pod.containers[i],
+            instance_for_mount.is_some(),
+            &project.secret_name(),
+        );
     }
 
     // The instance volume: ours (by name) follows the annotation; a user's volume mounted at the

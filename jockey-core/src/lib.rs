@@ -10,9 +10,11 @@ pub mod certs;
 pub mod claims;
 pub mod config;
 pub mod defaults;
+pub mod dotenv;
 pub mod names;
 pub mod policy;
 pub mod registration;
+pub mod runtime;
 pub mod sharding;
 
 pub use config::{BuilderCredentials, Config};

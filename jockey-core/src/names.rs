@@ -26,6 +26,11 @@ pub const LABEL_HOSTNAME: &str = "hostname";
 pub const IMAGE_PLACEHOLDER: &str = "jockey:auto";
 /// Key of the gzip'd tar in an instance ConfigMap's `binaryData`.
 pub const INSTANCE_TAR_KEY: &str = "instance.tar.gz";
+/// Pod template annotation: SHA-256 of the project's Secret `env-PROJECT` data (never the data),
+/// so that a change of a secret value rolls the pods.
+pub const ANNOTATION_SECRET_SHA256: &str = "jockey.agentops.ai/secret-sha256";
+/// Annotation on Secret `env-PROJECT`: a JSON map from each key to when it last changed (RFC 3339).
+pub const ANNOTATION_SECRET_CHANGED: &str = "jockey.agentops.ai/changed";
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "kubectl-jockey";
 
@@ -83,6 +88,10 @@ impl ProjectId {
     }
     pub fn ingress_name(&self) -> String {
         format!("ing-{}", self.0)
+    }
+    /// The Secret holding the project's secret environment (`envFrom`).
+    pub fn secret_name(&self) -> String {
+        format!("env-{}", self.0)
     }
     /// The project's own host under `domain`.
     pub fn host(&self, domain: &str) -> String {

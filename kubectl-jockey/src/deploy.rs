@@ -13,6 +13,7 @@ use jockey_core::alb_annotations as alb;
 use jockey_core::bundle::{Bundle, bundle_dir, instance_configmap};
 use jockey_core::names::{ANNOTATION_CONTENT_SHA256, LABEL_PROJECT};
 use jockey_core::policy::Policy;
+use jockey_core::runtime::RuntimeSettings;
 use jockey_core::{Config, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -60,6 +61,8 @@ pub struct DeployArgs {
     /// Stream the builder's log while the image builds.
     #[arg(long, short = 'f')]
     pub follow: bool,
+    #[command(flatten)]
+    pub runtime: crate::runtime_args::RuntimeArgs,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -133,6 +136,15 @@ impl Placement {
     }
 }
 
+/// The runtime side of a render: the settings asked for, the live Deployment whose settings are
+/// kept where none is asked for, and the digest of the project's Secret data.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    pub settings: RuntimeSettings,
+    pub live: Option<Deployment>,
+    pub secret_sha256: Option<String>,
+}
+
 /// Renders every object of a deploy through the same core code the webhook uses
 /// (`render_*` then `default_*`), so that `deploy` and a labelled `kubectl apply` agree. Pure.
 pub fn render(
@@ -141,11 +153,18 @@ pub fn render(
     cfg: &Config,
     namespace: &str,
     placement: &Placement,
+    runtime: &Runtime,
 ) -> Result<Rendered> {
     let mut configmap = instance_configmap(project, bundle);
     configmap.metadata.namespace = Some(namespace.to_string());
-    let mut deployment =
-        defaults::default_deployment(&defaults::render_deployment(project, &bundle.hash), cfg)?;
+    let mut minimal = defaults::render_deployment(project, &bundle.hash);
+    jockey_core::runtime::apply_settings(
+        &mut minimal,
+        runtime.live.as_ref(),
+        &runtime.settings,
+        runtime.secret_sha256.as_deref(),
+    );
+    let mut deployment = defaults::default_deployment(&minimal, cfg)?;
     deployment.metadata.namespace = Some(namespace.to_string());
     let mut service = defaults::default_service(&defaults::render_service(project), cfg)?;
     service.metadata.namespace = Some(namespace.to_string());
@@ -309,7 +328,7 @@ async fn place(
         .await
         .with_context(|| format!("reading Ingress {ns}/{name}"))?;
     let fallback = Placement::default_for(cfg);
-    let mut probe = render(project, bundle, cfg, ns, &fallback)?.ingress;
+    let mut probe = render(project, bundle, cfg, ns, &fallback, &Runtime::default())?.ingress;
     if let Some(a) = probe.metadata.annotations.as_mut() {
         a.retain(|k, _| !is_group_level(k));
     }
@@ -404,11 +423,30 @@ async fn ensure_cache_repository(cfg: &Config, project: &ProjectId) -> Result<()
     Ok(())
 }
 
+/// What to run to pass a `.env` the bundle left out: the exact commands for this project.
+fn dotenv_hint(args: &DeployArgs, namespace: Option<&str>) -> String {
+    let file = args.dir.join(".env");
+    let ns = namespace.map(|n| format!(" -n {n}")).unwrap_or_default();
+    format!(
+        "{} was left out of the instance (secret values are never packaged); to give its values \
+         to the server as secrets, deploy with\n  kubectl jockey deploy {} --project {}{ns} \
+         --secret-env-file {}\nor set them once with\n  kubectl jockey secrets set {}{ns} \
+         --from-env-file {}",
+        file.display(),
+        args.dir.display(),
+        args.project,
+        file.display(),
+        args.project,
+        file.display()
+    )
+}
+
 pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let started = Instant::now();
     let deadline = started + args.timeout;
     // Every refusal comes before any cluster contact: nothing is written on bad input.
     let project = ProjectId::parse(&args.project)?;
+    let runtime_flags = args.runtime.resolve()?;
     let cfg = args.config.resolve();
     let bundle = bundle_dir(&args.dir)
         .map_err(|e| anyhow::anyhow!("cannot package {}: {e}", args.dir.display()))?;
@@ -424,6 +462,10 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
             bundle.secrets_left_out.join(", ")
         );
     }
+    if bundle.secrets_left_out.iter().any(|p| p == ".env") && args.runtime.secret_env_file.is_none()
+    {
+        eprintln!("{}", dotenv_hint(&args, kube.namespace.as_deref()));
+    }
     eprintln!(
         "packaged {} file(s) of {} as {} ({} compressed)",
         bundle.files.len(),
@@ -435,12 +477,26 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
 
     if args.dry_run == DryRun::Client {
         let namespace = kube.namespace_offline().await;
+        let secret_sha256 = (!runtime_flags.secrets.is_empty()).then(|| {
+            let data = runtime_flags
+                .secrets
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                .collect();
+            jockey_core::runtime::secret_data_sha256(&data)
+        });
+        let runtime = Runtime {
+            settings: runtime_flags.settings.clone(),
+            live: None,
+            secret_sha256,
+        };
         let rendered = render(
             &project,
             &bundle,
             &cfg,
             &namespace,
             &Placement::default_for(&cfg),
+            &runtime,
         )?;
         let objects = vec![
             serde_json::to_value(&rendered.configmap)?,
@@ -468,8 +524,37 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
     refuse_foreign_objects(client, ns, &project).await?;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let live_dep = deployments
+        .get_opt(&project.deployment_name())
+        .await
+        .with_context(|| format!("reading Deployment {ns}/{project}"))?;
+    // The secret environment: what is stored, with --secret-env-file on top; checked (size) now,
+    // written only after the build, right before the Deployment that uses it.
+    let live_secret = crate::secrets::read(client, ns, &project).await?;
+    let (secret_data, secret_times, secret_changed) = crate::secrets::merge(
+        live_secret.as_ref(),
+        &runtime_flags.secrets,
+        &[],
+        &k8s_openapi::jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+    );
+    let secret_changed = secret_changed && !runtime_flags.secrets.is_empty();
+    jockey_core::runtime::check_secret_size(&secret_data).map_err(|e| {
+        anyhow::anyhow!(
+            "Secret {ns}/{}: {e}; nothing was written",
+            project.secret_name()
+        )
+    })?;
+    let has_secret = live_secret.is_some() || !runtime_flags.secrets.is_empty();
+    let runtime = Runtime {
+        settings: runtime_flags.settings.clone(),
+        live: live_dep.clone(),
+        secret_sha256: has_secret.then(|| jockey_core::runtime::secret_data_sha256(&secret_data)),
+    };
     let placement = place(&ingresses, &project, &bundle, &cfg, ns).await?;
-    let rendered = render(&project, &bundle, &cfg, ns, &placement)?;
+    let rendered = render(&project, &bundle, &cfg, ns, &placement, &runtime)?;
     let cm_name = bundle.hash.configmap_name();
 
     // 1. The instance ConfigMap: named by its content, so an existing one is already right.
@@ -566,7 +651,38 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         }
     }
 
-    // 3. Deployment, Service, Ingress: written only where the server says something changes.
+    // 3. The Secret (values only there), then Deployment, Service, Ingress: written only where
+    // the server says something changes.
+    if secret_changed {
+        if dry {
+            eprintln!(
+                "secret/{} configured (server dry run: not written)",
+                project.secret_name()
+            );
+        } else {
+            crate::secrets::store(
+                client,
+                ns,
+                &project,
+                live_secret.as_ref(),
+                &secret_data,
+                &secret_times,
+            )
+            .await?;
+            let keys: Vec<&str> = runtime_flags
+                .secrets
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect();
+            eprintln!(
+                "secret/{} configured: set {}",
+                project.secret_name(),
+                keys.join(", ")
+            );
+        }
+    }
+    // The Deployment, Service and Ingress are written only where the server says something
+    // changes.
     // The controller's events are watched from before the writes, so that its verdict on them
     // is told apart from older ones.
     let address_watch = if dry || args.no_wait {
@@ -574,7 +690,6 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     } else {
         Some(crate::rollout::AddressWatch::start(client, ns, &project).await?)
     };
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let (c, v) = apply_if_changed(&deployments, &rendered.deployment, dry).await?;
     changes.push((format!("deployment.apps/{}", project.deployment_name()), c));
@@ -600,7 +715,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         eprintln!("(dry run: the API server accepted everything; nothing was written)");
         return Ok(());
     }
-    if !image_written && changes.iter().all(|(_, c)| *c == Change::Unchanged) {
+    if !image_written && !secret_changed && changes.iter().all(|(_, c)| *c == Change::Unchanged) {
         eprintln!("nothing changed: {cm_name} is already deployed; no object was written");
     }
 
@@ -658,7 +773,15 @@ mod tests {
         let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "r.example".to_string()));
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle();
-        let r = render(&p, &b, &cfg, "team-a", &Placement::default_for(&cfg)).unwrap();
+        let r = render(
+            &p,
+            &b,
+            &cfg,
+            "team-a",
+            &Placement::default_for(&cfg),
+            &Runtime::default(),
+        )
+        .unwrap();
         let cm_name = b.hash.configmap_name();
         assert_eq!(r.configmap.metadata.name.as_deref(), Some(cm_name.as_str()));
         for ns in [
@@ -699,6 +822,7 @@ mod tests {
             &Config::default(),
             "ns",
             &Placement::default_for(&Config::default()),
+            &Runtime::default(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");

@@ -1,7 +1,8 @@
 //! `kubectl jockey`: a thin clap dispatcher. Each command group lives in its own module so that
 //! a reader finds a behaviour by the command's name:
 //!
-//! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout)
+//! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout); [`runtime_args`]: its
+//!   runtime settings flags; [`secrets`]: `secrets set|list|unset`
 //! - [`kaniko`]: the Kaniko build Job, rendered (pure); [`build_run`]: running it for `deploy`;
 //!   [`image_record`]: which images an instance was built into
 //! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
@@ -25,6 +26,8 @@ mod logs_builder;
 mod moto;
 mod output;
 mod rollout;
+mod runtime_args;
+mod secrets;
 mod settings;
 mod setup_builder;
 
@@ -45,6 +48,9 @@ struct Cli {
 enum Command {
     /// Package DIR, build its image (unless already built), apply it and wait for the rollout.
     Deploy(deploy::DeployArgs),
+    /// Set, list or unset a project's secret environment (Secret env-PROJECT); set and unset
+    /// roll the pods and wait for them like deploy.
+    Secrets(secrets::SecretsArgs),
     /// Show a project's deployment, pods, image, content hash, URL and recent events.
     Status(lifecycle::status::StatusArgs),
     /// List the projects in the namespace (or all namespaces with -A).
@@ -91,6 +97,7 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.cluster, args).await,
+        Command::Secrets(args) => secrets::run(&cli.cluster, args).await,
         Command::Status(args) => lifecycle::status::run(&cli.cluster, args).await,
         Command::List(args) => lifecycle::list::run(&cli.cluster, args).await,
         Command::Logs(args) => lifecycle::logs::run(&cli.cluster, args).await,

@@ -33,6 +33,8 @@ pub const FATAL_WAITING_REASONS: &[&str] = &[
 ];
 
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+/// The API server's default `spec.progressDeadlineSeconds`.
+const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rollout {
@@ -41,15 +43,40 @@ pub enum Rollout {
     Failed(String),
 }
 
-/// Judges a rollout from the Deployment and the pods of its newest ReplicaSet. Pure.
-pub fn judge(dep: &Deployment, new_pods: &[Pod]) -> Rollout {
+/// Judges a rollout from the Deployment, the name of its newest ReplicaSet and that ReplicaSet's
+/// pods. Pure.
+///
+/// Only the generation being rolled out is judged: until the deployment controller has observed
+/// it, the conditions, the revision and so the "newest" ReplicaSet are still the previous
+/// rollout's (deploying the fix for a crash loop must not fail on the old crash). A
+/// `ProgressDeadlineExceeded` is this rollout's only when it names the newest ReplicaSet and
+/// the rollout has been waited on for at least `progressDeadlineSeconds` (`waited`): sooner, it
+/// is the controller's stale verdict on an earlier rollout, which it keeps (even re-issued under
+/// the new ReplicaSet's name when a rollout returns to an existing one) until progress shows.
+pub fn judge(
+    dep: &Deployment,
+    new_rs: Option<&str>,
+    new_pods: &[Pod],
+    waited: Duration,
+) -> Rollout {
+    let deadline = Duration::from_secs(
+        dep.spec
+            .progress_deadline_seconds
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
+            .max(0) as u64,
+    );
     let generation = dep.metadata.generation.unwrap_or(0);
     let status = dep.status.clone().unwrap_or_default();
+    if status.observed_generation.unwrap_or(0) < generation {
+        return Rollout::Progressing("waiting for the deployment controller".into());
+    }
     for c in status.conditions.iter().flatten() {
         let msg = c.message.clone().unwrap_or_default();
         if c.type_.as_deref() == Some("Progressing")
             && c.status.as_deref() == Some("False")
             && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            && new_rs.is_none_or(|rs| msg.contains(&format!("\"{rs}\"")))
+            && waited >= deadline
         {
             return Rollout::Failed(format!("ProgressDeadlineExceeded: {msg}"));
         }
@@ -64,9 +91,6 @@ pub fn judge(dep: &Deployment, new_pods: &[Pod]) -> Rollout {
         if let Some(reason) = pod_failure(pod) {
             return Rollout::Failed(reason);
         }
-    }
-    if status.observed_generation.unwrap_or(0) < generation {
-        return Rollout::Progressing("waiting for the deployment controller".into());
     }
     let want = dep.spec.replicas.unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
@@ -158,8 +182,13 @@ fn fix_for(reason: &str, project: &ProjectId, ns: &str) -> String {
     }
 }
 
-/// The pods of the Deployment's newest ReplicaSet (by revision).
-async fn new_pods(client: &Client, ns: &str, dep: &Deployment, selector: &str) -> Result<Vec<Pod>> {
+/// The Deployment's newest ReplicaSet (by revision) and its pods.
+async fn new_pods(
+    client: &Client,
+    ns: &str,
+    dep: &Deployment,
+    selector: &str,
+) -> Result<(Option<String>, Vec<Pod>)> {
     let revision = dep
         .metadata
         .annotations
@@ -167,7 +196,7 @@ async fn new_pods(client: &Client, ns: &str, dep: &Deployment, selector: &str) -
         .and_then(|a| a.get(REVISION_ANNOTATION))
         .cloned();
     let Some(revision) = revision else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
     let uid = dep.metadata.uid.clone().unwrap_or_default();
     let rss = Api::<ReplicaSet>::namespaced(client.clone(), ns)
@@ -187,8 +216,9 @@ async fn new_pods(client: &Client, ns: &str, dep: &Deployment, selector: &str) -
                 .and_then(|a| a.get(REVISION_ANNOTATION))
                 == Some(&revision)
     }) else {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     };
+    let rs_name = rs.metadata.name.clone();
     let Some(hash) = rs
         .metadata
         .labels
@@ -196,13 +226,14 @@ async fn new_pods(client: &Client, ns: &str, dep: &Deployment, selector: &str) -
         .and_then(|l| l.get("pod-template-hash"))
         .cloned()
     else {
-        return Ok(Vec::new());
+        return Ok((rs_name, Vec::new()));
     };
-    Ok(Api::<Pod>::namespaced(client.clone(), ns)
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default().labels(&format!("{selector},pod-template-hash={hash}")))
         .await
         .context("listing pods")?
-        .items)
+        .items;
+    Ok((rs_name, pods))
 }
 
 /// Waits until the project's Deployment is rolled out, or fails with the reason and the fix.
@@ -217,13 +248,26 @@ pub async fn wait(
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let selector = format!("{LABEL_APP}={project}");
     let mut progress = Progress::new(&format!("rollout {ns}/{name}"));
+    let started = Instant::now();
     loop {
         let dep = api
             .get(&name)
             .await
             .with_context(|| format!("reading Deployment {ns}/{name}"))?;
-        let pods = new_pods(client, ns, &dep, &selector).await?;
-        match judge(&dep, &pods) {
+        // Before the controller observed this generation, the revision is the old one: no
+        // ReplicaSet or pod is looked at yet.
+        let observed = dep
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation)
+            .unwrap_or(0)
+            >= dep.metadata.generation.unwrap_or(0);
+        let (rs, pods) = if observed {
+            new_pods(client, ns, &dep, &selector).await?
+        } else {
+            (None, Vec::new())
+        };
+        match judge(&dep, rs.as_deref(), &pods, started.elapsed()) {
             Rollout::Done => {
                 progress.finish("rolled out");
                 return Ok(());
@@ -565,14 +609,19 @@ mod tests {
     #[test]
     fn done_only_when_the_new_replicas_are_available_and_old_ones_gone() {
         let ok = json!({"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
-        assert_eq!(judge(&dep(ok), &[]), Rollout::Done);
+        assert_eq!(judge(&dep(ok), None, &[], LONG), Rollout::Done);
         let stale = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1});
-        assert!(matches!(judge(&dep(stale), &[]), Rollout::Progressing(_)));
+        assert!(matches!(
+            judge(&dep(stale), None, &[], LONG),
+            Rollout::Progressing(_)
+        ));
         let old = json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1});
-        assert!(matches!(judge(&dep(old), &[]), Rollout::Progressing(m) if m.contains("old")));
+        assert!(
+            matches!(judge(&dep(old), None, &[], LONG), Rollout::Progressing(m) if m.contains("old"))
+        );
         let unavailable = json!({"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 0});
         assert!(matches!(
-            judge(&dep(unavailable), &[]),
+            judge(&dep(unavailable), None, &[], LONG),
             Rollout::Progressing(_)
         ));
     }
@@ -583,13 +632,13 @@ mod tests {
             "status": "False", "reason": "ProgressDeadlineExceeded",
             "message": "ReplicaSet \"demo-abc\" has timed out progressing."}]});
         assert!(
-            matches!(judge(&dep(deadline), &[]), Rollout::Failed(m) if m.starts_with("ProgressDeadlineExceeded"))
+            matches!(judge(&dep(deadline), Some("demo-abc"), &[], LONG), Rollout::Failed(m) if m.starts_with("ProgressDeadlineExceeded"))
         );
         let quota = json!({"observedGeneration": 2, "conditions": [{"type": "ReplicaFailure",
             "status": "True", "reason": "FailedCreate",
             "message": "pods \"demo-abc\" is forbidden: exceeded quota"}]});
         assert!(
-            matches!(judge(&dep(quota), &[]), Rollout::Failed(m) if m.contains("exceeded quota"))
+            matches!(judge(&dep(quota), None, &[], LONG), Rollout::Failed(m) if m.contains("exceeded quota"))
         );
     }
 
@@ -600,7 +649,7 @@ mod tests {
             json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}}),
             json!({"terminated": {"exitCode": 1, "reason": "Error", "message": "ModuleNotFoundError: fastapi"}}),
         );
-        let Rollout::Failed(m) = judge(&dep(status.clone()), &[crash]) else {
+        let Rollout::Failed(m) = judge(&dep(status.clone()), None, &[crash], LONG) else {
             panic!()
         };
         assert!(
@@ -614,7 +663,7 @@ mod tests {
             json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling"}}),
             json!({}),
         );
-        let Rollout::Failed(m) = judge(&dep(status.clone()), &[pull]) else {
+        let Rollout::Failed(m) = judge(&dep(status.clone()), None, &[pull], LONG) else {
             panic!()
         };
         assert!(
@@ -627,8 +676,58 @@ mod tests {
             json!({}),
         );
         assert!(matches!(
-            judge(&dep(status), &[creating]),
+            judge(&dep(status), None, &[creating], LONG),
             Rollout::Progressing(_)
+        ));
+    }
+
+    /// Longer than any progress deadline here: a deadline verdict can be this rollout's.
+    const LONG: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_deadline_verdict_sooner_than_the_deadline_is_stale() {
+        let deadline = json!({"observedGeneration": 2, "conditions": [{"type": "Progressing",
+            "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet \"demo-new\" has timed out progressing."}]});
+        assert!(matches!(
+            judge(
+                &dep(deadline),
+                Some("demo-new"),
+                &[],
+                Duration::from_secs(5)
+            ),
+            Rollout::Progressing(_)
+        ));
+    }
+
+    #[test]
+    fn only_the_observed_generation_is_judged() {
+        // The controller has not seen generation 2 yet: the old rollout's deadline and crash
+        // are not this rollout's.
+        let stale = json!({"observedGeneration": 1, "conditions": [{"type": "Progressing",
+            "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet \"demo-old\" has timed out progressing."}]});
+        let crash = pod(
+            json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+            json!({"terminated": {"exitCode": 1}}),
+        );
+        assert!(matches!(
+            judge(&dep(stale.clone()), Some("demo-old"), &[crash], LONG),
+            Rollout::Progressing(_)
+        ));
+        // Observed, but the deadline names an earlier ReplicaSet than the newest.
+        let mut seen = stale;
+        seen["observedGeneration"] = json!(2);
+        seen["replicas"] = json!(1);
+        seen["updatedReplicas"] = json!(1);
+        seen["availableReplicas"] = json!(1);
+        assert_eq!(
+            judge(&dep(seen.clone()), Some("demo-new"), &[], LONG),
+            Rollout::Done
+        );
+        assert!(matches!(
+            judge(&dep(seen), Some("demo-old"), &[], LONG),
+            Rollout::Failed(_)
         ));
     }
 }

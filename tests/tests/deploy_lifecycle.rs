@@ -283,7 +283,7 @@ async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<
     let sel = ListParams::default().labels(&format!("{LABEL_PROJECT}=collect"));
 
     // Every instance is referenced (v3 by the Deployment, v1 and v2 by retained ReplicaSets).
-    let run = env.jockey(&["gc", "--keep", "0"])?;
+    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "0s"])?;
     assert!(run.ok, "{}", run.all());
     assert_eq!(names(cms.list(&sel).await?.items).len(), 3, "{}", run.all());
 
@@ -303,7 +303,7 @@ async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<
             .await?;
         }
     }
-    let dry = env.jockey(&["gc", "--keep", "0", "--dry-run"])?;
+    let dry = env.jockey(&["gc", "--keep", "0", "--dry-run", "--min-age", "0s"])?;
     assert!(dry.ok, "{}", dry.all());
     assert!(
         dry.stdout.contains(&format!("{v1} would be deleted")),
@@ -322,7 +322,7 @@ async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<
     );
     // Across all namespaces (-A) the same instance is found, named with its namespace.
     let all = deploy_support::jockey(
-        &["gc", "-A", "--keep", "0", "--dry-run"],
+        &["gc", "-A", "--keep", "0", "--dry-run", "--min-age", "0s"],
         &env.builder.name,
         &[],
     )?;
@@ -341,7 +341,7 @@ async fn gc_keeps_what_a_replicaset_references_and_removes_the_rest() -> Result<
     );
 
     // --keep 1 keeps the newest (v3); v1 is neither among the newest nor referenced: removed.
-    let run = env.jockey(&["gc", "--keep", "1"])?;
+    let run = env.jockey(&["gc", "--keep", "1", "--min-age", "0s"])?;
     assert!(run.ok, "{}", run.all());
     let mut expected = vec![v2.clone(), v3.clone()];
     expected.sort();

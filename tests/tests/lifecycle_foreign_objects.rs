@@ -223,7 +223,7 @@ async fn delete_rollback_and_gc_leave_unlabelled_same_named_objects_alone() -> R
     assert_eq!(versions(&client, &ns, &foreign).await?, before, "rollback");
 
     // gc: collects jockey's unreferenced instances, never the unlabelled look-alike.
-    let run = env.jockey(&["gc", "--keep", "0"])?;
+    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "0s"])?;
     assert!(run.ok, "{}", run.all());
     assert!(
         run.stdout

@@ -305,7 +305,22 @@ fn user_values_are_kept() {
     let got = to_json(&pod.containers[0]);
     let mut want = c.clone();
     want["image"] = json!(image(H));
+    // The project's secret environment is added beside whatever the user set.
+    want["envFrom"] = json!([{ "secretRef": { "name": format!("env-{P}"), "optional": true } }]);
     assert_eq!(got, want);
+}
+
+#[test]
+fn the_secret_environment_is_added_once_and_a_users_envfrom_is_kept() {
+    let d = manifest(json!([{ "name": "server", "image": "jockey:auto",
+        "envFrom": [{ "configMapRef": { "name": "mine" } }] }]));
+    let out = assert_idempotent_deployment(&d, &cfg());
+    let c = &out.spec.template.spec.unwrap().containers[0];
+    assert_eq!(
+        to_json(&c.env_from),
+        json!([{ "configMapRef": { "name": "mine" } },
+               { "secretRef": { "name": format!("env-{P}"), "optional": true } }])
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@ use super::instances::{Instance, instance_selector, instances_of, is_instance_na
 use super::ownership::LeftAlone;
 use crate::cluster::{KubeArgs, is_not_found};
 use anyhow::{Context, Result};
-use jockey_core::names::LABEL_PROJECT;
+use jockey_core::names::{LABEL_CONTENT_HASH, LABEL_PROJECT};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ListParams, Preconditions};
 use kube::{Api, Client};
@@ -25,6 +26,42 @@ pub struct GcArgs {
     /// Collect in all namespaces.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Never collect an instance younger than this, e.g. 30m, 2h: a deploy may still be
+    /// building it (a build may take the deploy's --timeout). Instances of builds still running
+    /// are kept whatever their age.
+    #[arg(long, default_value = "1h", value_parser = crate::deploy::parse_duration)]
+    pub min_age: std::time::Duration,
+    #[command(flatten)]
+    pub config: crate::settings::ConfigArgs,
+}
+
+/// What protects an instance besides references: its age, and a build still running for it.
+#[derive(Debug, Clone, Default)]
+pub struct Grace {
+    /// Seconds since the epoch, now.
+    pub now: i64,
+    pub min_age_seconds: i64,
+    /// (project, short hash) of the unfinished build Jobs.
+    pub building: BTreeSet<(String, String)>,
+}
+
+impl Grace {
+    fn protects(&self, i: &Instance) -> bool {
+        let created = i
+            .created
+            .trim_matches('"')
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .map(|t| t.as_second());
+        // An unreadable creation time protects: gc errs on the side of keeping.
+        let young = created
+            .ok()
+            .is_none_or(|c| self.now - c < self.min_age_seconds);
+        let hash = i.name.strip_prefix("instance-").unwrap_or_default();
+        young
+            || self
+                .building
+                .contains(&(i.project.clone(), hash.to_string()))
+    }
 }
 
 /// The instance ConfigMaps `gc` removes: per project, everything that is neither referenced nor
@@ -33,6 +70,7 @@ pub fn collectable(
     instances: &[Instance],
     referenced: &BTreeSet<(String, String)>,
     keep: usize,
+    grace: &Grace,
 ) -> Vec<Instance> {
     let mut by_project: BTreeMap<(String, String), Vec<&Instance>> = BTreeMap::new();
     for i in instances {
@@ -45,12 +83,39 @@ pub fn collectable(
     for (_, mut list) in by_project {
         list.sort_by(|a, b| (&b.created, b.rv).cmp(&(&a.created, a.rv)));
         for i in list.into_iter().skip(keep) {
-            if !referenced.contains(&(i.namespace.clone(), i.name.clone())) {
+            if !referenced.contains(&(i.namespace.clone(), i.name.clone())) && !grace.protects(i) {
                 out.push(i.clone());
             }
         }
     }
     out
+}
+
+/// (project, short hash) of the build Jobs in the builder namespace that have not finished. A
+/// user who may not read the builder namespace gets none: the age grace still holds.
+async fn running_builds(client: &Client, builder_ns: &str) -> BTreeSet<(String, String)> {
+    let jobs = Api::<Job>::namespaced(client.clone(), builder_ns)
+        .list(&ListParams::default().labels(&crate::kaniko::build_selector(None)))
+        .await;
+    let Ok(jobs) = jobs else {
+        return BTreeSet::new();
+    };
+    jobs.items
+        .into_iter()
+        .filter(|j| {
+            !j.status
+                .iter()
+                .flat_map(|s| s.conditions.iter().flatten())
+                .any(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
+        })
+        .filter_map(|j| {
+            let l = j.metadata.labels?;
+            Some((
+                l.get(LABEL_PROJECT)?.clone(),
+                l.get(LABEL_CONTENT_HASH)?.clone(),
+            ))
+        })
+        .collect()
 }
 
 pub async fn run(kube: &KubeArgs, args: GcArgs) -> Result<()> {
@@ -105,7 +170,12 @@ pub async fn run(kube: &KubeArgs, args: GcArgs) -> Result<()> {
         }
     }
     let refs = referenced(&deps, &rss);
-    let garbage = collectable(&instances, &refs, args.keep);
+    let grace = Grace {
+        now: k8s_openapi::jiff::Timestamp::now().as_second(),
+        min_age_seconds: args.min_age.as_secs() as i64,
+        building: running_builds(client, &args.config.resolve().builder_namespace).await,
+    };
+    let garbage = collectable(&instances, &refs, args.keep, &grace);
     for i in &garbage {
         if args.dry_run {
             println!(
@@ -165,13 +235,13 @@ mod tests {
     #[test]
     fn gc_keeps_the_newest_and_everything_referenced() {
         let list = vec![
-            inst(A, "p", "1"),
-            inst(B, "p", "2"),
-            inst(C, "p", "3"),
-            inst(A, "q", "1"),
+            inst(A, "p", "\"2020-01-01T00:00:01Z\""),
+            inst(B, "p", "\"2020-01-01T00:00:02Z\""),
+            inst(C, "p", "\"2020-01-01T00:00:03Z\""),
+            inst(A, "q", "\"2020-01-01T00:00:01Z\""),
         ];
         let none = BTreeSet::new();
-        let g = collectable(&list, &none, 1);
+        let g = collectable(&list, &none, 1, &old());
         let names: Vec<_> = g
             .iter()
             .map(|i| (i.project.as_str(), i.name.as_str()))
@@ -184,9 +254,46 @@ mod tests {
             ]
         );
         let refs = BTreeSet::from([("ns".to_string(), format!("instance-{A}"))]);
-        let g = collectable(&list, &refs, 1);
+        let g = collectable(&list, &refs, 1, &old());
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].name, format!("instance-{B}"));
-        assert!(collectable(&list, &none, 3).is_empty());
+        assert!(collectable(&list, &none, 3, &old()).is_empty());
+    }
+
+    /// Long after every test instance was made.
+    fn old() -> Grace {
+        Grace {
+            now: 4_000_000_000,
+            min_age_seconds: 3600,
+            building: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn young_instances_and_running_builds_are_never_collected() {
+        let t = "\"2026-01-01T00:00:00Z\"";
+        let list = vec![inst(A, "p", t), inst(B, "p", t)];
+        let none = BTreeSet::new();
+        let created = 1_767_225_600; // 2026-01-01T00:00:00Z
+        let young = Grace {
+            now: created + 600,
+            min_age_seconds: 3600,
+            building: BTreeSet::new(),
+        };
+        assert!(collectable(&list, &none, 0, &young).is_empty());
+        let aged = Grace {
+            now: created + 7200,
+            ..young.clone()
+        };
+        assert_eq!(collectable(&list, &none, 0, &aged).len(), 2);
+        let building = Grace {
+            building: BTreeSet::from([("p".to_string(), A.to_string())]),
+            ..aged
+        };
+        let g = collectable(&list, &none, 0, &building);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].name, format!("instance-{B}"));
+        let unreadable = vec![inst(C, "p", "garbage")];
+        assert!(collectable(&unreadable, &none, 0, &old()).is_empty());
     }
 }

@@ -233,6 +233,7 @@ pub async fn resource_versions(
         ("", "v1", "Service", "services"),
         ("networking.k8s.io", "v1", "Ingress", "ingresses"),
         ("", "v1", "ConfigMap", "configmaps"),
+        ("", "v1", "Secret", "secrets"),
         ("", "v1", "Pod", "pods"),
         ("batch", "v1", "Job", "jobs"),
     ];

@@ -1,0 +1,92 @@
+//! `gc --keep 0` never collects the instance a running deploy is still building: not while its
+//! build Job runs (whatever `--min-age`), and not while it is younger than `--min-age`.
+
+mod deploy_support;
+
+use anyhow::{Result, ensure};
+use deploy_support::{Env, NoKubelet, configmaps, example_copy};
+use jockey_e2e::{client, wait_for};
+use std::time::Duration;
+
+#[tokio::test]
+async fn gc_keep_zero_never_collects_a_running_deploys_instance() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "gc-grace").await?;
+    let ns = env.ns.name.clone();
+    let dir = example_copy("gc-grace")?;
+    // The build pod never starts: the deploy stays in its build.
+    let pin = NoKubelet::pin(&client, &env.builder.name).await?;
+    let outcome = async {
+        let (d, builder, ns2) = (
+            dir.path().to_string_lossy().to_string(),
+            env.builder.name.clone(),
+            ns.clone(),
+        );
+        let deploy = tokio::task::spawn_blocking(move || {
+            deploy_support::jockey(
+                &[
+                    "deploy",
+                    &d,
+                    "--project",
+                    "building",
+                    "--timeout",
+                    "25s",
+                    "-n",
+                    &ns2,
+                ],
+                &builder,
+                &[],
+            )
+        });
+        let instance = wait_for("the instance ConfigMap", Duration::from_secs(30), || {
+            let (client, ns) = (client.clone(), ns.clone());
+            async move {
+                Ok(configmaps(&client, &ns)
+                    .await?
+                    .into_iter()
+                    .find(|n| n.starts_with("instance-")))
+            }
+        })
+        .await?;
+        // Unreferenced (no Deployment yet), but its build is running.
+        let run = env.jockey(&["gc", "--keep", "0", "--min-age", "0s"])?;
+        ensure!(run.ok, "{}", run.all());
+        ensure!(
+            configmaps(&client, &ns).await?.contains(&instance),
+            "collected while building: {}",
+            run.all()
+        );
+        // And young: the default --min-age keeps it too.
+        let run = env.jockey(&["gc", "--keep", "0"])?;
+        ensure!(run.ok, "{}", run.all());
+        ensure!(
+            configmaps(&client, &ns).await?.contains(&instance),
+            "collected while young: {}",
+            run.all()
+        );
+        let run = deploy.await??;
+        ensure!(!run.ok, "the build never ran: {}", run.all());
+        Ok(instance)
+    }
+    .await;
+    pin.cleanup().await?;
+    let instance = outcome?;
+    // Control: once its build is over, an old-enough unreferenced instance is collected.
+    let builds = jockey_e2e::kubectl(&[
+        "delete",
+        "jobs",
+        "--all",
+        "-n",
+        &env.builder.name,
+        "--wait=true",
+    ])?;
+    ensure!(builds.status.success());
+    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "0s"])?;
+    ensure!(run.ok, "{}", run.all());
+    ensure!(
+        !configmaps(&client, &ns).await?.contains(&instance),
+        "{}",
+        run.all()
+    );
+    env.cleanup().await
+}
