@@ -1,4 +1,4 @@
-//! Names, labels and annotations of `shared/spec.md`.
+//! Names, labels and annotations of the contract (README, "The contract").
 
 use std::fmt;
 
