@@ -24,13 +24,15 @@ start() {
   stop
   mkdir -p "$state"
   [ -x "$bin" ] || (cd "$root" && cargo build -p jockey-webhook)
-  # A CA and a serving certificate for 127.0.0.1; the CA goes into caBundle.
-  "$bin" dev-certs --dir "$state" --days 7 >/dev/null
+  # A CA and a serving certificate for 127.0.0.1; the CA goes into caBundle, and its key stays
+  # so that the webhook renews the certificate by itself (a third of its lifetime before expiry).
+  "$bin" dev-certs --dir "$state" --days 7 --keep-ca-key >/dev/null
   : > "$state/policy.yaml"
   # Project and host claims are Leases in the webhook's own namespace, as in an install.
   kubectl create namespace jockey-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   nohup "$bin" --listen "127.0.0.1:$port" --tls-cert-file "$state/tls.crt" \
     --tls-key-file "$state/tls.key" --policy-file "$state/policy.yaml" \
+    --renew-ca-cert-file "$state/ca.crt" --renew-ca-key-file "$state/ca.key" \
     --claims-namespace jockey-system \
     --kubeconfig "$kubeconfig" --image-registry "${IMAGE_REGISTRY:-registry.local:5000}" > "$state/webhook.log" 2>&1 &
   echo $! > "$state/pid"

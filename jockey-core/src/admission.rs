@@ -8,7 +8,7 @@
 use crate::Config;
 use crate::claims::{self, Claim, ClaimIndex, ClaimKind};
 use crate::defaults::{
-    self, default_deployment, default_ingress_with, default_service, patch_between,
+    self, default_deployment_update, default_ingress_with, default_service, patch_between,
 };
 use crate::names::LABEL_PROJECT;
 use crate::policy::{self, Context, IngressIndex, Policy, Verdict, object_name};
@@ -406,8 +406,8 @@ impl Defaultable for Deployment {
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
-    fn default_with(&self, env: &Env, _old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
-        default_deployment(self, env.cfg)
+    fn default_with(&self, env: &Env, old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
+        default_deployment_update(self, old, env.cfg)
     }
 }
 

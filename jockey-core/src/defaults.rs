@@ -425,6 +425,32 @@ fn default_app_container(c: &mut Container, mount_instance: bool) {
     }
 }
 
+/// [`default_deployment`] for an UPDATE from `old` (the stored object): the instance annotation,
+/// the builder image and the instance volume move together, to whichever of them the update
+/// changed (`kubectl set image`, `kubectl rollout undo`, an applied annotation). See
+/// [`instance`].
+pub fn default_deployment_update(
+    obj: &Deployment,
+    old: Option<&Deployment>,
+    cfg: &Config,
+) -> Result<Deployment, DefaultError> {
+    let Some(old) = old else {
+        return default_deployment(obj, cfg);
+    };
+    match instance::moved_to(obj, old, cfg)? {
+        Some(hash) => {
+            let mut moved = obj.clone();
+            moved
+                .metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(ANNOTATION_INSTANCE.to_string(), format!("instance-{hash}"));
+            default_deployment(&moved, cfg)
+        }
+        None => default_deployment(obj, cfg),
+    }
+}
+
 /// Fills in the instance volume, builder image, routing labels, port, probes, preStop and
 /// resources. Values the user set on purpose are kept.
 pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, DefaultError> {
@@ -490,25 +516,14 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
     let apps = app_containers(&pod.containers, &project, cfg);
 
     // Images: fill the empty/placeholder ones; re-point a builder image of this project to the
-    // annotated instance, so that a client-side `kubectl apply` that only changed the annotation
-    // (the image field stays `jockey:auto` in last-applied, so it is not sent) still rolls out.
+    // annotated instance (on an update, [`default_deployment_update`] has first moved the
+    // annotation to whichever of the three places the user changed).
     for &i in &apps {
         let c = &mut pod.containers[i];
         let needs_fill = image_needs_filling(c.image.as_deref());
-        let stale_builder = match (&hash, c.image.as_deref(), &cfg.image_registry) {
-            (Some(h), Some(image), Some(registry)) => {
-                let ours = format!(
-                    "{}/{}:",
-                    registry.trim_end_matches('/'),
-                    project.repository(&cfg.image_repository_prefix)
-                );
-                image.strip_prefix(&ours).is_some_and(|tag| {
-                    tag != h
-                        && tag.len() == 16
-                        && tag
-                            .bytes()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-                })
+        let stale_builder = match (&hash, c.image.as_deref()) {
+            (Some(h), Some(image)) => {
+                instance::builder_hash(image, &project, cfg).is_some_and(|tag| tag != h)
             }
             _ => false,
         };
@@ -823,6 +838,8 @@ pub struct DefaultError {
     pub cause: String,
     pub fix: String,
 }
+
+mod instance;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,10 @@
 //! `--renew-before-days` of expiry (and the CA within a year of its own), always publishing the
 //! new CA in the caBundle *before* the webhook starts serving a certificate it signed, and keeping
 //! the previous CA there until it expires, so no API server call fails during a rotation. The
-//! webhook reloads the mounted Secret by itself.
+//! webhook reloads the mounted Secret by itself, and renews the serving certificate in it from the
+//! CA Secret before it expires (`--renew-ca-secret`, `--renew-tls-secret`), so that a forgotten
+//! `install` is no outage; its Role may read the CA Secret and update the serving Secret, by
+//! name, and nothing else of Secrets.
 //!
 //! `uninstall` deletes every object `install` made (they carry
 //! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else.
@@ -36,8 +39,8 @@ pub const DEFAULT_NAMESPACE: &str = "jockey-system";
 const FIELD_MANAGER: &str = "kubectl-jockey-install";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 const MANAGED_BY_VALUE: &str = "kubectl-jockey";
-const ANNOTATION_NOT_AFTER: &str = "jockey.agentops.ai/not-after";
-const ANNOTATION_CA_SHA256: &str = "jockey.agentops.ai/ca-sha256";
+// Shared with the webhook, which writes them when it renews the serving certificate itself.
+use jockey_core::certs::{ANNOTATION_CA_SHA256, ANNOTATION_NOT_AFTER};
 const ANNOTATION_CONFIG_SHA256: &str = "jockey.agentops.ai/config-sha256";
 /// A CA lives ten years and is replaced in its last year.
 const CA_DAYS: i64 = 3650;
@@ -245,9 +248,29 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
                 .entry("app.kubernetes.io/name")
                 .or_insert_with(|| json!(o.name));
         }
+        if kind == "Role" {
+            // The webhook renews its serving certificate itself: read the CA, rewrite the
+            // serving Secret, these two by name only.
+            if let Some(Value::Array(rules)) = obj.pointer_mut("/rules") {
+                rules.push(json!({
+                    "apiGroups": [""], "resources": ["secrets"],
+                    "resourceNames": [format!("{}-ca", o.name)], "verbs": ["get"]
+                }));
+                rules.push(json!({
+                    "apiGroups": [""], "resources": ["secrets"],
+                    "resourceNames": [format!("{}-tls", o.name)], "verbs": ["get", "update"]
+                }));
+            }
+        }
         if kind == "Deployment" {
             if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
                 c["image"] = json!(o.image);
+                // Renewed a third of the lifetime before expiry, at most 30 days: 30 days for
+                // the 365-day certificates install issues, the same as its --renew-before-days.
+                if let Some(Value::Array(args)) = c.get_mut("args") {
+                    args.push(json!(format!("--renew-ca-secret={}-ca", o.name)));
+                    args.push(json!(format!("--renew-tls-secret={}-tls", o.name)));
+                }
             }
             // Config and policy are read at start: a change rolls the pods.
             if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
@@ -440,7 +463,7 @@ pub fn plan_certificates(
         }
     };
     trusted.dedup();
-    let ca_sha = sha256_hex(&[&ca.cert_pem]);
+    let ca_sha = certs::ca_sha256(&ca.cert_pem);
     let existing_serving = tls_secret.and_then(|s| {
         let signed_by_current = s.annotations().get(ANNOTATION_CA_SHA256) == Some(&ca_sha);
         signed_by_current.then_some(())?;
@@ -498,7 +521,7 @@ fn tls_secret_object(name: &str, namespace: &str, plan: &CertPlan) -> Value {
             "labels": { MANAGED_BY: MANAGED_BY_VALUE, "app.kubernetes.io/part-of": "jockey" },
             "annotations": {
                 ANNOTATION_NOT_AFTER: plan.serving.not_after.to_string(),
-                ANNOTATION_CA_SHA256: sha256_hex(&[&plan.ca.cert_pem]),
+                ANNOTATION_CA_SHA256: certs::ca_sha256(&plan.ca.cert_pem),
             }
         },
         "data": {
@@ -824,9 +847,36 @@ mod tests {
             api_resource(o).unwrap();
         }
         let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["image"], "reg/jockey-webhook:1");
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.contains(&"--renew-ca-secret=jockey-webhook-ca"),
+            "{args:?}"
+        );
+        assert!(
+            args.contains(&"--renew-tls-secret=jockey-webhook-tls"),
+            "{args:?}"
+        );
+        // Secrets: the CA read, the serving Secret read and updated, both by name only.
+        let role = objs.iter().find(|o| o["kind"] == "Role").unwrap();
+        let secret_rules: Vec<&Value> = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["resources"] == json!(["secrets"]))
+            .collect();
         assert_eq!(
-            d["spec"]["template"]["spec"]["containers"][0]["image"],
-            "reg/jockey-webhook:1"
+            secret_rules,
+            [
+                &json!({ "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["jockey-webhook-ca"], "verbs": ["get"] }),
+                &json!({ "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["jockey-webhook-tls"], "verbs": ["get", "update"] }),
+            ]
         );
         assert!(
             d["spec"]["template"]["metadata"]["annotations"][ANNOTATION_CONFIG_SHA256].is_string()

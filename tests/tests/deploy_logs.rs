@@ -1,24 +1,19 @@
-//! Log lines, end to end: `logs PROJECT`, `logs PROJECT -f`, `deploy --follow` (the Kaniko build
-//! log) and `logs-builder --project`, each shown printing a line the test wrote.
+//! Log lines, end to end: `logs PROJECT` and `logs PROJECT -f`, each shown printing a line the
+//! test wrote. (`deploy --follow` and `logs-builder` print a real build's log on the real node:
+//! `real_logs.rs`.)
 //!
 //! KWOK fakes the nodes, so there is no container to log anything. Its controller, which the API
 //! server asks for a pod's log the way it asks a kubelet, serves one from a file on this host when
 //! a `ClusterLogs` object selects the pod (`tests/cluster/up.sh` enables the CRD). Each test writes
 //! its own file, in the CRI log format a kubelet reads, and selects only the pods of its own
 //! namespace (KWOK's selector matches namespaces and pod names, not labels).
-//!
-//! KWOK runs a build pod to completion the moment it is scheduled, too fast for `deploy --follow`
-//! to see it running; so that test binds the build pod to a node of its own that KWOK does not
-//! manage (no `kwok.x-k8s.io/node=fake` annotation) but whose "kubelet" address is KWOK's, and
-//! moves the pod from Running to Succeeded itself once the log has been seen.
 
 mod deploy_support;
 
 use anyhow::{Context, Result, bail, ensure};
-use deploy_support::{Env, NoKubelet, Scratch, example_copy, jockey, jockey_command};
-use jockey_e2e::{client, kubectl, wait_for};
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use deploy_support::{Env, Scratch, example_copy, jockey_command};
+use jockey_e2e::{client, kubectl};
+use kube::api::{DynamicObject, PostParams};
 use kube::discovery::ApiResource;
 use kube::{Api, Client};
 use serde_json::json;
@@ -30,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// How long a log line may take to show up (bounded waits, no assertion on the time taken).
 const LINE_WAIT: Duration = Duration::from_secs(60);
-const DEPLOY_WAIT: Duration = Duration::from_secs(240);
-const BUILD_SELECTOR: &str = "app.kubernetes.io/component=build";
 
 // ---------------------------------------------------------------------------------------------
 // A container log file KWOK serves, and the ClusterLogs object that points at it.
@@ -224,19 +217,6 @@ impl Live {
             }
         }
     }
-
-    /// Waits for the command to end (bounded); its success and all of its output.
-    fn finish(mut self, timeout: Duration) -> Result<(bool, String)> {
-        let start = Instant::now();
-        while !self.closed {
-            if start.elapsed() > timeout {
-                bail!("the command did not end within {timeout:?}\n{}", self.all());
-            }
-            self.pump(Duration::from_millis(200));
-        }
-        let status = self.child.wait().context("waiting for kubectl-jockey")?;
-        Ok((status.success(), self.all()))
-    }
 }
 
 impl Drop for Live {
@@ -244,92 +224,6 @@ impl Drop for Live {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A node KWOK does not manage, whose logs KWOK serves.
-// ---------------------------------------------------------------------------------------------
-
-/// A Node object named `name` with the address and kubelet port of KWOK's nodes but without
-/// KWOK's annotation: the API server takes its pods' logs from KWOK, and KWOK leaves its pods
-/// alone (the test moves them). Unschedulable, so the scheduler puts nothing else there. Deleted
-/// on drop with its pods (no kubelet would ever confirm their graceful deletion).
-struct OwnNode {
-    name: String,
-}
-
-impl OwnNode {
-    async fn create(client: &Client, name: &str) -> Result<Self> {
-        let nodes: Api<Node> = Api::all(client.clone());
-        let kwok = nodes
-            .get("kwok-node-0")
-            .await
-            .context("reading kwok-node-0 (is the cluster up?)")?;
-        let status = kwok.status.unwrap_or_default();
-        let port = status
-            .daemon_endpoints
-            .and_then(|d| d.kubelet_endpoint)
-            .map(|e| e.port)
-            .context("kwok-node-0 has no kubelet port")?;
-        let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"jockey-e2e": "true"}},
-            "spec": {"unschedulable": true},
-            "status": {
-                "addresses": status.addresses.unwrap_or_default(),
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}
-            }
-        }))?;
-        nodes
-            .create(&PostParams::default(), &node)
-            .await
-            .with_context(|| format!("creating Node {name}"))?;
-        Ok(Self {
-            name: name.to_string(),
-        })
-    }
-}
-
-impl Drop for OwnNode {
-    fn drop(&mut self) {
-        let on_node = format!("spec.nodeName={}", self.name);
-        let _ = kubectl(&[
-            "delete",
-            "pods",
-            "--all-namespaces",
-            "--field-selector",
-            &on_node,
-            "--grace-period=0",
-            "--force",
-            "--wait=false",
-        ]);
-        let _ = kubectl(&[
-            "delete",
-            "node",
-            &self.name,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}
-
-/// Writes the status a kubelet would for the build pod `name`: Kaniko `Running`, or done.
-async fn build_pod_status(pods: &Api<Pod>, name: &str, done: bool) -> Result<()> {
-    let state = if done {
-        json!({"terminated": {"exitCode": 0, "reason": "Completed"}})
-    } else {
-        json!({"running": {"startedAt": "2026-01-01T00:00:00Z"}})
-    };
-    let status = json!({"status": {
-        "phase": if done { "Succeeded" } else { "Running" },
-        "containerStatuses": [{
-            "name": "kaniko", "image": "gcr.io/kaniko-project/executor", "imageID": "",
-            "ready": !done, "restartCount": 0, "state": state
-        }]
-    }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(status))
-        .await
-        .with_context(|| format!("writing the status of build pod {name}"))?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,100 +280,6 @@ async fn logs_prints_and_follows_the_project_pods_log() -> Result<()> {
         Ok(())
     }
     .await;
-    drop(served);
-    env.cleanup().await?;
-    outcome
-}
-
-#[tokio::test]
-async fn deploy_follow_and_logs_builder_print_the_build_log() -> Result<()> {
-    let client = client().await?;
-    let env = Env::new(&client, "logs-build").await?;
-    let token = env.builder.name.clone();
-    let first = format!("INFO Retrieving image manifest python {token}");
-    let second = format!("INFO Executing 2 build triggers {token}");
-    let file = LogFile::new("logs-build", &[&first, &second])?;
-    let served = ServedLogs::create(&client, &env.builder.name, &file).await?;
-    // Build pods go to a node KWOK does not manage, where this test plays the kubelet.
-    let pin = NoKubelet::pin(&client, &env.builder.name).await?;
-    let node = OwnNode::create(&client, &pin.node).await?;
-    let dir = example_copy("logs-build")?;
-
-    let outcome = async {
-        let cmd = jockey_command(
-            &[
-                "deploy",
-                &dir.path().to_string_lossy(),
-                "--project",
-                "chatty",
-                "--follow",
-                "--timeout",
-                "180s",
-                "-n",
-                &env.ns.name,
-            ],
-            &env.builder.name,
-            &[],
-        )?;
-        let mut live = Live::spawn(cmd)?;
-
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &env.builder.name);
-        let pod = wait_for("the build pod", Duration::from_secs(60), || {
-            let pods = pods.clone();
-            async move {
-                let list = pods
-                    .list(&ListParams::default().labels(BUILD_SELECTOR))
-                    .await?;
-                Ok(list.items.into_iter().find_map(|p| p.metadata.name))
-            }
-        })
-        .await?;
-        build_pod_status(&pods, &pod, false).await?;
-
-        // --follow prints the log while the build runs, and what is written meanwhile.
-        live.wait_line(Stream::Stderr, &second, LINE_WAIT)?;
-        let pushed = format!("INFO Pushed registry.local:5000/chatty {token}");
-        file.append(&pushed)?;
-        live.wait_line(Stream::Stderr, &pushed, LINE_WAIT)?;
-
-        build_pod_status(&pods, &pod, true).await?;
-        let (ok, all) = live.finish(DEPLOY_WAIT)?;
-        ensure!(ok, "deploy --follow failed: {all}");
-        ensure!(
-            all.contains(&format!("| {first}")),
-            "the build log's lines are printed as such: {all}"
-        );
-
-        // logs-builder --project: the finished build's log.
-        let logs = jockey(
-            &[
-                "logs-builder",
-                "-n",
-                &env.builder.name,
-                "--project",
-                "chatty",
-            ],
-            &env.builder.name,
-            &[],
-        )?;
-        ensure!(logs.ok, "logs-builder failed: {}", logs.all());
-        for line in [&first, &second, &pushed] {
-            ensure!(
-                logs.stdout.contains(line.as_str()),
-                "logs-builder must print {line:?}: {}",
-                logs.all()
-            );
-        }
-        ensure!(
-            logs.stdout.contains(&format!("{pod} (project chatty")),
-            "{}",
-            logs.all()
-        );
-        Ok(())
-    }
-    .await;
-    pin.cleanup().await?;
-    drop(node);
     drop(served);
     env.cleanup().await?;
     outcome

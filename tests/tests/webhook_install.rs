@@ -151,6 +151,36 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
             "{kind}/{name} missing"
         );
     }
+    // The webhook renews its serving certificate itself from the CA Secret; the API server's
+    // RBAC lets its service account do exactly that with Secrets, and nothing more.
+    let args = pod["containers"][0]["args"].to_string();
+    assert!(
+        args.contains(&format!("\"--renew-ca-secret={name}-ca\""))
+            && args.contains(&format!("\"--renew-tls-secret={name}-tls\"")),
+        "{args}"
+    );
+    let sa = format!("system:serviceaccount:{}:{name}", ns.name);
+    for (verb, resource, allowed) in [
+        ("get", format!("secret/{name}-ca"), true),
+        ("get", format!("secret/{name}-tls"), true),
+        ("update", format!("secret/{name}-tls"), true),
+        ("update", format!("secret/{name}-ca"), false),
+        ("patch", format!("secret/{name}-tls"), false),
+        ("get", "secret/someone-else".to_string(), false),
+        ("list", "secrets".to_string(), false),
+        ("create", "secrets".to_string(), false),
+    ] {
+        let out = jockey_e2e::kubectl(&[
+            "auth", "can-i", verb, &resource, "-n", &ns.name, "--as", &sa,
+        ])?;
+        let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            answer,
+            if allowed { "yes" } else { "no" },
+            "{sa} {verb} {resource}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // The serving certificate: in <name>-tls, signed by the CA in ca.crt, valid for the Service.
     let tls = get_json(&ns.name, "secret", &format!("{name}-tls"))?.context("tls secret")?;

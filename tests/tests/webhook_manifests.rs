@@ -64,13 +64,23 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
     let crds = crds.to_string_lossy().to_string();
     let installed = kubectl(&["apply", "--server-side", "-f", &crds])?;
     let installed_text = text(&installed);
-    let established = kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/certificates.cert-manager.io",
-        "crd/issuers.cert-manager.io",
-    ])?;
+    // `kubectl wait` fails at once ("accessor error") on a CRD so new the API server has not
+    // written its status yet: ask again until it has an answer.
+    let mut tries = 0;
+    let established = loop {
+        let out = kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/certificates.cert-manager.io",
+            "crd/issuers.cert-manager.io",
+        ])?;
+        tries += 1;
+        if out.status.success() || !text(&out).contains("accessor error") || tries == 30 {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
     let overlay = kubectl(&[
         "apply",
         "--dry-run=server",

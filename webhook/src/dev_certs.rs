@@ -7,21 +7,31 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `ca.crt`, `tls.crt` (0644) and `tls.key` (0600) into `dir`.
-pub fn write(dir: &Path, hosts: &[String], days: i64) -> Result<()> {
+/// Writes `ca.crt`, `tls.crt` (0644) and `tls.key` (0600) into `dir`, and `ca.key` (0600) when
+/// `keep_ca_key`.
+pub fn write(dir: &Path, hosts: &[String], days: i64, keep_ca_key: bool) -> Result<()> {
     use jockey_core::certs;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let ca = certs::new_ca("jockey-webhook-dev-ca", days)?;
     let serving = certs::issue_serving(&ca, "jockey-webhook-dev-ca", hosts, days)?;
     write_file(dir, "ca.crt", ca.cert_pem.as_bytes(), 0o644)?;
     write_file(dir, "tls.crt", serving.cert_pem.as_bytes(), 0o644)?;
-    // The CA key is not kept: nothing needs to sign with it again (run dev-certs anew instead).
     write_file(dir, "tls.key", serving.key_pem.as_bytes(), 0o600)?;
+    // The CA key is kept only for a webhook that renews its own certificate from it
+    // (--renew-ca-key-file); otherwise nothing signs with it again (run dev-certs anew instead).
+    if keep_ca_key {
+        write_file(dir, "ca.key", ca.key_pem.as_bytes(), 0o600)?;
+    }
     println!(
-        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key (valid {days} days for {1}; tls.key \
-         readable by its owner only)",
+        "wrote {0}/ca.crt, {0}/tls.crt, {0}/tls.key{2} (valid {days} days for {1}; keys \
+         readable by their owner only)",
         dir.display(),
-        hosts.join(", ")
+        hosts.join(", "),
+        if keep_ca_key {
+            format!(" and {}/ca.key", dir.display())
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
@@ -77,7 +87,7 @@ mod tests {
             std::fs::Permissions::from_mode(0o644),
         )
         .unwrap();
-        write(dir.path(), &["127.0.0.1".to_string()], 1).unwrap();
+        write(dir.path(), &["127.0.0.1".to_string()], 1, false).unwrap();
         assert_eq!(mode(&dir.path().join("tls.key")), 0o600);
         assert_eq!(mode(&dir.path().join("tls.crt")), 0o644);
         assert_eq!(mode(&dir.path().join("ca.crt")), 0o644);
@@ -98,7 +108,26 @@ mod tests {
             &cert_path,
             &key_path,
             &crate::tls::provider(),
+            crate::tls::now_unix(),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_ca_key_is_kept_on_request_for_renewal_and_signs_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &["127.0.0.1".to_string()], 1, true).unwrap();
+        assert_eq!(mode(&dir.path().join("ca.key")), 0o600);
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let ca = jockey_core::certs::Pair {
+            cert_pem: read("ca.crt"),
+            key_pem: read("ca.key"),
+            not_after: 0,
+        };
+        let now = crate::tls::now_unix();
+        let current = jockey_core::certs::inspect(&read("tls.crt")).unwrap();
+        // The kept key is the CA's own: a renewal from it is signed by the CA.
+        let next = jockey_core::certs::renew_serving(&ca, &current, now).unwrap();
+        assert!(jockey_core::certs::signed_by(&next.cert_pem, &ca.cert_pem).unwrap());
     }
 }

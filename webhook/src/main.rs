@@ -5,11 +5,12 @@
 mod claims;
 mod dev_certs;
 mod metrics;
+mod renew;
 mod server;
 mod state;
 mod tls;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use jockey_core::Config;
 use jockey_core::policy::Policy;
@@ -17,7 +18,7 @@ use state::App;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Admission webhook that defaults and validates jockey-labelled Deployments, Services and
@@ -43,24 +44,49 @@ struct Cli {
     /// Kubeconfig to watch the cluster with; in a pod, the service account is used.
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
-    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN]
-    #[arg(long)]
+    /// Base domain of project hosts (default deploy.agentops.ai).
+    #[arg(long, env = "DEPLOYMENT_DOMAIN")]
     deployment_domain: Option<String>,
-    /// Shared ALB group [env: ALB_SHARED_GROUP_NAME]
-    #[arg(long)]
+    /// Shared ALB group (default alb-deployments).
+    #[arg(long, env = "ALB_SHARED_GROUP_NAME")]
     alb_shared_group_name: Option<String>,
-    /// Registry of builder images [env: IMAGE_REGISTRY]
-    #[arg(long)]
+    /// Registry of builder images, needed to fill in `image: jockey:auto`.
+    #[arg(long, env = "IMAGE_REGISTRY")]
     image_registry: Option<String>,
-    /// Repository prefix of builder images [env: IMAGE_REPOSITORY_PREFIX]
-    #[arg(long)]
+    /// Repository prefix of builder images (default hosting).
+    #[arg(long, env = "IMAGE_REPOSITORY_PREFIX")]
     image_repository_prefix: Option<String>,
-    /// ACM certificate for the ALB's HTTPS listener [env: ALB_CERTIFICATE_ARN]
-    #[arg(long)]
+    /// ACM certificate for the ALB's HTTPS listener.
+    #[arg(long, env = "ALB_CERTIFICATE_ARN")]
     certificate_arn: Option<String>,
     /// How often the certificate files are checked for changes.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     cert_poll_interval: f64,
+    /// Renew the serving certificate from the CA in this Secret (keys tls.crt and tls.key, as
+    /// `kubectl jockey install` stores it), writing it into --renew-tls-secret; both in the
+    /// webhook's namespace (POD_NAMESPACE, else the kubeconfig's).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "renew_tls_secret",
+        conflicts_with_all = ["renew_ca_cert_file", "renew_ca_key_file"]
+    )]
+    renew_ca_secret: Option<String>,
+    /// The serving Secret the pods mount (tls.crt, tls.key), updated by the renewal; the
+    /// mounted files follow and are reloaded.
+    #[arg(long, value_name = "NAME", requires = "renew_ca_secret")]
+    renew_tls_secret: Option<String>,
+    /// Outside a cluster: renew the serving certificate from this CA certificate (PEM),
+    /// rewriting --tls-cert-file and --tls-key-file.
+    #[arg(long, value_name = "FILE", requires = "renew_ca_key_file")]
+    renew_ca_cert_file: Option<PathBuf>,
+    /// The CA's private key (PEM), with --renew-ca-cert-file.
+    #[arg(long, value_name = "FILE", requires = "renew_ca_cert_file")]
+    renew_ca_key_file: Option<PathBuf>,
+    /// Renew this long before the serving certificate expires (e.g. 30d, 12h). Default: a
+    /// third of its lifetime, at most 30 days.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    renew_before: Option<Duration>,
     /// Namespace where project and host claims are recorded (Leases); every replica and every
     /// webhook of the cluster must use the same one. Default: the pod's namespace, else
     /// jockey-system.
@@ -81,7 +107,8 @@ enum Command {
     /// Print the version.
     Version,
     /// Write a fresh CA and a serving certificate signed by it into DIR (ca.crt, tls.crt,
-    /// tls.key), for running the webhook next to a cluster and registering it by URL.
+    /// tls.key; ca.key with --keep-ca-key), for running the webhook next to a cluster and
+    /// registering it by URL.
     DevCerts {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
@@ -90,6 +117,9 @@ enum Command {
         hosts: Vec<String>,
         #[arg(long, default_value_t = 30)]
         days: i64,
+        /// Also write the CA's key (ca.key, 0600), for --renew-ca-cert-file/--renew-ca-key-file.
+        #[arg(long)]
+        keep_ca_key: bool,
     },
     /// Print (as a JSON List for `kubectl apply -f -`) the objects that register a webhook running
     /// at URL: the mutating and validating webhook configurations and the admission policy that
@@ -209,8 +239,13 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Some(Command::DevCerts { dir, hosts, days }) => {
-            return match dev_certs::write(dir, hosts, *days) {
+        Some(Command::DevCerts {
+            dir,
+            hosts,
+            days,
+            keep_ca_key,
+        }) => {
+            return match dev_certs::write(dir, hosts, *days, *keep_ca_key) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("jockey-webhook dev-certs: {e:#}");
@@ -250,24 +285,51 @@ fn init_logging() {
         .init();
 }
 
-/// flag > environment > default.
+/// flag > environment (clap reads both) > default (`Config`'s).
 fn config(cli: &Cli) -> Config {
-    let flags: Vec<(&str, Option<&String>)> = vec![
-        ("DEPLOYMENT_DOMAIN", cli.deployment_domain.as_ref()),
-        ("ALB_SHARED_GROUP_NAME", cli.alb_shared_group_name.as_ref()),
-        ("IMAGE_REGISTRY", cli.image_registry.as_ref()),
-        (
-            "IMAGE_REPOSITORY_PREFIX",
-            cli.image_repository_prefix.as_ref(),
-        ),
-        ("ALB_CERTIFICATE_ARN", cli.certificate_arn.as_ref()),
-    ];
-    Config::from_lookup(|k| {
-        flags
-            .iter()
-            .find(|(name, _)| *name == k)
-            .and_then(|(_, v)| v.cloned())
-            .or_else(|| std::env::var(k).ok())
+    Config::from_lookup(|k| match k {
+        "DEPLOYMENT_DOMAIN" => cli.deployment_domain.clone(),
+        "ALB_SHARED_GROUP_NAME" => cli.alb_shared_group_name.clone(),
+        "IMAGE_REGISTRY" => cli.image_registry.clone(),
+        "IMAGE_REPOSITORY_PREFIX" => cli.image_repository_prefix.clone(),
+        "ALB_CERTIFICATE_ARN" => cli.certificate_arn.clone(),
+        // Settings only the plugin uses.
+        _ => None,
+    })
+}
+
+/// The renewal the flags ask for, if any.
+fn renewer(cli: &Cli, client: &kube::Client, files: Arc<Mutex<()>>) -> Option<renew::Renewer> {
+    let source = match (
+        &cli.renew_ca_secret,
+        &cli.renew_tls_secret,
+        &cli.renew_ca_cert_file,
+        &cli.renew_ca_key_file,
+    ) {
+        (Some(ca), Some(tls), _, _) => {
+            let namespace = std::env::var("POD_NAMESPACE")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| client.default_namespace().to_string());
+            renew::Source::Secrets {
+                api: Box::new(kube::Api::namespaced(client.clone(), &namespace)),
+                namespace,
+                ca: ca.clone(),
+                tls: tls.clone(),
+            }
+        }
+        (_, _, Some(ca_cert), Some(ca_key)) => renew::Source::Files {
+            cert: cli.tls_cert_file.clone()?,
+            key: cli.tls_key_file.clone()?,
+            ca_cert: ca_cert.clone(),
+            ca_key: ca_key.clone(),
+            lock: files,
+        },
+        _ => return None,
+    };
+    Some(renew::Renewer {
+        source,
+        renew_before: cli.renew_before,
     })
 }
 
@@ -307,13 +369,47 @@ async fn run(cli: Cli) -> Result<()> {
     let policy = load_policy(cli.policy_file.as_ref())?;
 
     let provider = tls::provider();
-    let cert = Arc::new(tls::ReloadingCert::new(
-        cert_file,
-        key_file,
-        provider.clone(),
-    )?);
-    let tls_config = Arc::new(tls::server_config(cert.clone(), provider)?);
+    let files = Arc::new(Mutex::new(()));
+    let load = || {
+        tls::ReloadingCert::new(
+            cert_file.clone(),
+            key_file.clone(),
+            provider.clone(),
+            files.clone(),
+        )
+    };
+    let loaded = load();
+    let renewal_asked = cli.renew_ca_secret.is_some() || cli.renew_ca_cert_file.is_some();
+    if !renewal_asked {
+        // Refused before anything else is tried: the reason and the fix are in the error.
+        loaded.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    }
     let client = kube_client(cli.kubeconfig.as_ref()).await?;
+    let renewer = renewer(&cli, &client, files.clone());
+    let cert = match (loaded, &renewer) {
+        (Ok(cert), _) => cert,
+        (Err(e), None) => return Err(e),
+        // A pair that cannot be served (expired while the webhook was down, say) is renewed
+        // now when the webhook can, rather than waiting for someone to notice the crash loop.
+        (Err(e), Some(r)) => match r.pass(tls::now_unix()).await {
+            Ok(renew::Pass::Renewed { .. }) => match &r.source {
+                renew::Source::Files { .. } => {
+                    tracing::info!(renewed = %r.describe(), "serving certificate renewed at start");
+                    load()?
+                }
+                renew::Source::Secrets { .. } => bail!(
+                    "{e:#}\nrenewed {}: the kubelet updates the mounted files within a minute or two, and the restarted webhook serves them",
+                    r.describe()
+                ),
+            },
+            Ok(_) => return Err(e),
+            Err(renew_error) => {
+                bail!("{e:#}\nrenewing it failed too: {renew_error:#}");
+            }
+        },
+    };
+    let cert = Arc::new(cert);
+    let tls_config = Arc::new(tls::server_config(cert.clone(), provider)?);
 
     let claims_namespace = claims_namespace(&cli);
     let leases = kube::Api::namespaced(client.clone(), &claims_namespace);
@@ -332,8 +428,10 @@ async fn run(cli: Cli) -> Result<()> {
         cli.claim_release_interval.max(Duration::from_secs(1)),
         cli.claim_grace,
     ));
+    app.metrics.cert_expiry.set(cert.served().not_after);
     {
         let app = app.clone();
+        let served = cert.clone();
         let interval = Duration::from_secs_f64(cli.cert_poll_interval.clamp(0.05, 3600.0));
         cert.clone().spawn_watch(interval, move |ok| {
             let result = if ok { "ok" } else { "error" };
@@ -343,7 +441,24 @@ async fn run(cli: Cli) -> Result<()> {
                     result: result.into(),
                 })
                 .inc();
+            if ok {
+                app.metrics.cert_expiry.set(served.served().not_after);
+            }
         });
+    }
+    match renewer {
+        Some(r) => {
+            tracing::info!(
+                renews = %r.describe(),
+                renew_before = %r.renew_before.map(|d| humantime::format_duration(d).to_string()).unwrap_or_else(|| "a third of the lifetime, at most 30 days".into()),
+                "serving certificate renewal on"
+            );
+            r.spawn(app.clone());
+        }
+        None => tracing::info!(
+            not_after = %jockey_core::certs::rfc3339(cert.served().not_after),
+            "serving certificate renewal off: renewed by whoever wrote it (kubectl jockey install, cert-manager)"
+        ),
     }
 
     let listener = tokio::net::TcpListener::bind(listen)

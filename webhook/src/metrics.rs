@@ -37,6 +37,9 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<EndpointLabels, Histogram, fn() -> Histogram>,
     pub cert_reloads: Family<ResultLabels, Counter>,
+    /// When the served certificate expires (Unix seconds): alert well before it.
+    pub cert_expiry: Gauge,
+    pub cert_renewals: Family<ResultLabels, Counter>,
     pub indexed_ingresses: Gauge,
     pub claims: Gauge,
     pub claim_results: Family<ClaimLabels, Counter>,
@@ -63,6 +66,8 @@ impl Metrics {
         let latency: Family<EndpointLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
         let cert_reloads = Family::<ResultLabels, Counter>::default();
+        let cert_expiry = Gauge::default();
+        let cert_renewals = Family::<ResultLabels, Counter>::default();
         let indexed_ingresses = Gauge::default();
         let claims = Gauge::default();
         let claim_results = Family::<ClaimLabels, Counter>::default();
@@ -80,6 +85,16 @@ impl Metrics {
             "certificate_reloads",
             "Serving certificate reloads by result (ok, error)",
             cert_reloads.clone(),
+        );
+        registry.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the served certificate expires, in seconds since the Unix epoch",
+            cert_expiry.clone(),
+        );
+        registry.register(
+            "certificate_renewals",
+            "Renewals of the serving certificate by result (ok; conflict: another replica renewed it first; error)",
+            cert_renewals.clone(),
         );
         registry.register(
             "indexed_ingresses",
@@ -101,6 +116,8 @@ impl Metrics {
             requests,
             latency,
             cert_reloads,
+            cert_expiry,
+            cert_renewals,
             indexed_ingresses,
             claims,
             claim_results,
@@ -121,6 +138,14 @@ impl Metrics {
                 endpoint: endpoint.to_string(),
             })
             .observe(seconds);
+    }
+
+    pub fn cert_renewal(&self, result: &str) {
+        self.cert_renewals
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     pub fn claim(&self, kind: &str, result: &str) {

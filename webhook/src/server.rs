@@ -24,8 +24,10 @@ use tokio_rustls::TlsAcceptor;
 /// leaves room for the largest reviews it can send.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How long a request waits for the caches' first sync before the webhook answers 503 (and the
-/// webhook configuration's failurePolicy decides).
-pub const READY_WAIT: Duration = Duration::from_secs(5);
+/// webhook configuration's failurePolicy decides). Clearly shorter than the webhook timeout
+/// (5 s): the API server gives up at its timeout, so a 503 sent later is never read, and the
+/// client gets "context deadline exceeded" instead of the reason.
+pub const READY_WAIT: Duration = Duration::from_secs(2);
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// A client that does not finish its TLS handshake in this time is dropped.

@@ -46,7 +46,13 @@ async fn start(ca: &Pair) -> Server {
     write_pair(&serving(ca), &cert_path, &key_path);
     let provider = tls::provider();
     let cert = Arc::new(
-        tls::ReloadingCert::new(cert_path.clone(), key_path.clone(), provider.clone()).unwrap(),
+        tls::ReloadingCert::new(
+            cert_path.clone(),
+            key_path.clone(),
+            provider.clone(),
+            Default::default(),
+        )
+        .unwrap(),
     );
     let config = Arc::new(tls::server_config(cert.clone(), provider).unwrap());
     let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "reg.example".into()));
@@ -364,6 +370,72 @@ async fn certificate_is_reloaded_without_restart() {
         )
         .await
         .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_pair_that_cannot_be_served_is_not_reloaded_and_the_old_one_keeps_serving() {
+    let ca = certs::new_ca(CA_CN, 1).unwrap();
+    let s = start(&ca).await;
+    let client = client_config(&[&ca]);
+    let before = call(s.addr, client.clone(), "GET", "/healthz", None, vec![])
+        .await
+        .unwrap();
+    let served = s.cert.served();
+    let now = tls::now_unix();
+    let names = ["127.0.0.1".to_string()];
+    for (pair, why) in [
+        (
+            certs::issue_serving_between(&ca, &names, now - 7200, now - 3600).unwrap(),
+            format!("it expired at {}", certs::rfc3339(now - 3600)),
+        ),
+        (
+            certs::issue_serving_between(&ca, &names, now + 3600, now + 7200).unwrap(),
+            format!("it is not valid before {}", certs::rfc3339(now + 3600)),
+        ),
+    ] {
+        write_pair(&pair, &s.cert_path, &s.key_path);
+        let e = format!("{:#}", s.cert.reload_if_changed().unwrap_err());
+        assert!(e.contains(&why), "{e}");
+        assert!(e.contains("kubectl jockey install"), "{e}");
+        let still = call(s.addr, client.clone(), "GET", "/healthz", None, vec![])
+            .await
+            .unwrap();
+        assert_eq!(still.peer_cert, before.peer_cert);
+        assert_eq!(s.cert.served(), served);
+    }
+    // A valid pair again is taken, and its expiry is what the server reports.
+    let next = certs::issue_serving_between(&ca, &names, now - 60, now + 3600).unwrap();
+    write_pair(&next, &s.cert_path, &s.key_path);
+    assert_eq!(s.cert.reload_if_changed().unwrap(), tls::Reload::Reloaded);
+    assert_eq!(s.cert.served().not_after, now + 3600);
+}
+
+#[tokio::test]
+async fn the_served_certificate_s_expiry_is_a_metric() {
+    let ca = certs::new_ca(CA_CN, 1).unwrap();
+    let s = start(&ca).await;
+    s.app.metrics.cert_expiry.set(s.cert.served().not_after);
+    s.app.metrics.cert_renewal("ok");
+    let r = call(
+        s.addr,
+        client_config(&[&ca]),
+        "GET",
+        "/metrics",
+        None,
+        vec![],
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&r.body);
+    let line = format!(
+        "jockey_webhook_certificate_expiry_timestamp_seconds {}",
+        s.cert.served().not_after
+    );
+    assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+    assert!(
+        text.contains("jockey_webhook_certificate_renewals_total{result=\"ok\"} 1"),
+        "{text}"
     );
 }
 

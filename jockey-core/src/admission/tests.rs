@@ -1,5 +1,7 @@
 use super::*;
-use crate::defaults::{default_ingress, render_deployment, render_ingress, render_service};
+use crate::defaults::{
+    default_deployment, default_ingress, render_deployment, render_ingress, render_service,
+};
 use crate::policy::IngressRecord;
 use crate::{ContentHash, ProjectId};
 use serde_json::json;
@@ -223,6 +225,56 @@ fn deployment_is_defaulted_and_the_patch_settles() {
         .unwrap();
     assert_eq!(h2.outcome, Outcome::Allowed);
     assert!(response(&h2)["response"].get("patch").is_none());
+}
+
+#[test]
+fn an_update_that_sets_the_image_moves_the_instance_annotation() {
+    // `kubectl set image` to another instance's builder image: the stored object is the old one.
+    let w = World::new();
+    let old =
+        with_ns(&default_deployment(&render_deployment(&project(), &hash()), &w.cfg).unwrap());
+    let next = "fedcba9876543210";
+    let mut new = old.clone();
+    new["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!(format!("{REG}/hosting/{P}:{next}"));
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Deployment", "UPDATE", new.clone(), Some(old.clone())),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Patched, "{:?}", h.message);
+    let after = patched(&h, &new);
+    assert_eq!(
+        after["metadata"]["annotations"]["jockey.agentops.ai/instance"],
+        format!("instance-{next}")
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"],
+        format!("instance-{next}")
+    );
+    // Two places set to two instances: denied with both named.
+    let mut both = new.clone();
+    both["metadata"]["annotations"]["jockey.agentops.ai/instance"] =
+        json!("instance-aaaaaaaaaaaaaaaa");
+    let h = w
+        .call(
+            Endpoint::Mutate,
+            &review("Deployment", "UPDATE", both, Some(old)),
+        )
+        .unwrap();
+    assert_eq!(h.outcome, Outcome::Denied);
+    let msg = h.message.unwrap_or_default();
+    assert!(
+        msg.starts_with(&format!(
+            "Deployment team-a/{P}: this change names two different instances"
+        )),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("instance-aaaaaaaaaaaaaaaa") && msg.contains(next),
+        "{msg}"
+    );
 }
 
 #[test]

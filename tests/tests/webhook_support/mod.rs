@@ -96,6 +96,24 @@ pub fn ca_bundle(cas: &[&Pair]) -> String {
     base64::engine::general_purpose::STANDARD.encode(pem)
 }
 
+/// How a started webhook renews its serving certificate by itself.
+enum Renewing<'a> {
+    /// Serving a certificate valid between these times (Unix seconds), renewed from the CA
+    /// files it is given.
+    Files {
+        not_before: i64,
+        not_after: i64,
+        renew_before: &'a str,
+    },
+    /// Renewing Secret `namespace/tls` from the CA in Secret `namespace/ca`.
+    Secrets {
+        namespace: &'a str,
+        ca: &'a str,
+        tls: &'a str,
+        renew_before: &'a str,
+    },
+}
+
 /// A running `jockey-webhook` and its registration.
 pub struct Webhook {
     pub name: String,
@@ -128,13 +146,74 @@ impl Webhook {
         policy_yaml: Option<&str>,
         extra_args: &[&str],
     ) -> Result<Self> {
+        Self::start_inner(tag, policy_yaml, extra_args, None).await
+    }
+
+    /// Starts it serving a certificate valid from `not_before` to `not_after` (Unix seconds),
+    /// renewing it by itself `renew_before` (humantime) before expiry from the CA, whose
+    /// certificate and key it reads from `dir` (`ca.crt`, `ca.key`): the files mode of
+    /// `--renew-ca-cert-file`/`--renew-ca-key-file`, as outside a cluster.
+    pub async fn start_renewing(
+        tag: &str,
+        not_before: i64,
+        not_after: i64,
+        renew_before: &str,
+    ) -> Result<Self> {
+        let renewing = Renewing::Files {
+            not_before,
+            not_after,
+            renew_before,
+        };
+        Self::start_inner(tag, None, &[], Some(renewing)).await
+    }
+
+    /// Starts it renewing the serving certificate in Secret `namespace/tls` from the CA in
+    /// Secret `namespace/ca` (the in-cluster mode `kubectl jockey install` sets up), its
+    /// namespace given as a pod's (POD_NAMESPACE).
+    pub async fn start_renewing_secret(
+        tag: &str,
+        namespace: &str,
+        ca: &str,
+        tls: &str,
+        renew_before: &str,
+    ) -> Result<Self> {
+        let renewing = Renewing::Secrets {
+            namespace,
+            ca,
+            tls,
+            renew_before,
+        };
+        Self::start_inner(tag, None, &[], Some(renewing)).await
+    }
+
+    async fn start_inner(
+        tag: &str,
+        policy_yaml: Option<&str>,
+        extra_args: &[&str],
+        renewing: Option<Renewing<'_>>,
+    ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let name = format!("jockey-e2e-{tag}-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let ca = certs::new_ca(CA_CN, 2)?;
-        write_pair(&dir, &serving_for(&ca)?)?;
+        match renewing {
+            None | Some(Renewing::Secrets { .. }) => write_pair(&dir, &serving_for(&ca)?)?,
+            Some(Renewing::Files {
+                not_before,
+                not_after,
+                ..
+            }) => {
+                let names = ["127.0.0.1".to_string(), "localhost".to_string()];
+                write_pair(
+                    &dir,
+                    &certs::issue_serving_between(&ca, &names, not_before, not_after)?,
+                )?;
+                std::fs::write(dir.join("ca.crt"), &ca.cert_pem)?;
+                std::fs::write(dir.join("ca.key"), &ca.key_pem)?;
+            }
+        }
         let port = free_port()?;
         let flag = |f: &str| {
             extra_args
@@ -179,6 +258,26 @@ impl Webhook {
         }
         if flag("--claim-grace").is_none() {
             cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
+        }
+        match renewing {
+            None => {}
+            Some(Renewing::Files { renew_before, .. }) => {
+                cmd.arg("--renew-ca-cert-file")
+                    .arg(dir.join("ca.crt"))
+                    .arg("--renew-ca-key-file")
+                    .arg(dir.join("ca.key"))
+                    .args(["--renew-before", renew_before]);
+            }
+            Some(Renewing::Secrets {
+                namespace,
+                ca,
+                tls,
+                renew_before,
+            }) => {
+                cmd.env("POD_NAMESPACE", namespace)
+                    .args(["--renew-ca-secret", ca, "--renew-tls-secret", tls])
+                    .args(["--renew-before", renew_before]);
+            }
         }
         cmd.args(extra_args);
         let child = cmd.spawn().context("starting jockey-webhook")?;
