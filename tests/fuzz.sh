@@ -19,13 +19,18 @@ mkdir -p "$logs"
 flags=(--features libfuzzer -s none -a)
 cargo +nightly fuzz build "${flags[@]}"
 summary=()
+# libFuzzer's -jobs writes each worker's output (and final stats) to fuzz-N.log in the current
+# directory: only asked for when more than one worker is wanted.
+parallel=()
+[ "$jobs" -le 1 ] || parallel=(-jobs="$jobs" -workers="$jobs")
 for t in $targets; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   echo ">> fuzz $t: up to $runs executions or ${seconds}s" >&2
   rc=0
   cargo +nightly fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" -- \
     -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -jobs="$jobs" -workers="$jobs" -print_final_stats=1 >"$logs/$t.log" 2>&1 || rc=$?
+    ${parallel[@]+"${parallel[@]}"} -print_final_stats=1 >"$logs/$t.log" 2>&1 || rc=$?
+  if [ ${#parallel[@]} -gt 0 ]; then cat fuzz-*.log >>"$logs/$t.log" 2>/dev/null || true; rm -f fuzz-*.log; fi
   # libFuzzer's final stats (one block per worker) carry the number of executions.
   execs=$(awk '/stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }' "$logs/$t.log")
   if [ "$rc" -ne 0 ]; then
