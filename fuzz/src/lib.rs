@@ -7,8 +7,11 @@ pub mod admission;
 pub mod bundle;
 pub mod policy;
 
+/// A target's entry function.
+pub type Target = fn(&[u8]);
+
 /// The targets, by the name of their `fuzz_targets/*.rs` and `corpus/*` directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("admission", admission::run),
     ("bundle", bundle::run),
     ("policy", policy::run),
