@@ -266,7 +266,11 @@ fn differences(before: &BTreeMap<String, String>, after: &BTreeMap<String, Strin
     out
 }
 
+/// One catalogue at a time: a sibling's namespaces appearing would read as a write.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run_cli_catalogue(file: &str, min: usize) -> Result<usize> {
+    let _serial = SERIAL.lock().await;
     let cases = load(file)?;
     anyhow::ensure!(cases.len() >= min, "{file}: {} cases", cases.len());
     let client = client().await?;
