@@ -44,3 +44,9 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 # Pinned: the tests rely on how this moto reports target health, load balancer state and ACM.
 python3 -c 'import moto, moto.server, flask_cors, sys; sys.exit(moto.__version__ != "5.2.1")' 2>/dev/null ||
   python3 -m pip install -q 'moto[server]==5.2.1'
+# `make fuzz` only (JOCKEY_FUZZ=1): cargo fuzz needs a nightly toolchain for libFuzzer's coverage
+# instrumentation; `make test` replays the corpus on stable and needs neither.
+if [ "${JOCKEY_FUZZ:-}" = 1 ]; then
+  rustup toolchain list 2>/dev/null | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+  need cargo-fuzz || cargo install cargo-fuzz --locked
+fi

@@ -221,11 +221,17 @@ pub fn handle(endpoint: Endpoint, body: &[u8], env: &Env) -> Result<Handled, Bad
             "the AdmissionReview has no request; send the review the API server built".into(),
         ));
     };
-    let review: AdmissionReview<DynamicObject> = serde_json::from_value(raw.clone())
-        .map_err(|e| BadRequest(format!("the AdmissionReview is malformed: {e}")))?;
-    let request: AdmissionRequest<DynamicObject> = review
-        .try_into()
-        .map_err(|_| BadRequest("the AdmissionReview has no request".into()))?;
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(raw.clone()).map_err(|e| {
+            BadRequest(format!(
+                "the AdmissionReview is malformed: {e}; send the review the API server built"
+            ))
+        })?;
+    let request: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| {
+        BadRequest(
+            "the AdmissionReview has no request; send the review the API server built".into(),
+        )
+    })?;
     let raw_object = raw_request.get("object").filter(|o| !o.is_null());
     let raw_old = raw_request.get("oldObject").filter(|o| !o.is_null());
     Ok(decide(endpoint, &request, raw_object, raw_old, env))

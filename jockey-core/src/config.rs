@@ -94,6 +94,82 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Refuses settings that would only fail half-way, after something was written: a domain
+    /// the API server refuses as an Ingress host, a registry or repository prefix no image
+    /// reference can hold, an ALB group or builder namespace Kubernetes cannot name. Every
+    /// message names the variable, its flag and the fix. Pure.
+    pub fn check(&self) -> Result<(), String> {
+        let label = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !s.starts_with('-')
+                && !s.ends_with('-')
+        };
+        let subdomain = |s: &str| s.len() <= 253 && s.split('.').all(label);
+        if !subdomain(&self.deployment_domain) {
+            return Err(format!(
+                "DEPLOYMENT_DOMAIN {:?} is not a DNS name (lowercase letters, digits, '-' and '.'); set DEPLOYMENT_DOMAIN (or --deployment-domain) to a domain such as deploy.example.com",
+                self.deployment_domain
+            ));
+        }
+        if self.alb_shared_group_name.len() > 63 || !subdomain(&self.alb_shared_group_name) {
+            return Err(format!(
+                "ALB_SHARED_GROUP_NAME {:?} is not an ALB group name (at most 63 lowercase letters, digits, '-' and '.'); set ALB_SHARED_GROUP_NAME (or --alb-group) to one such as alb-deployments",
+                self.alb_shared_group_name
+            ));
+        }
+        if !label(&self.builder_namespace) {
+            return Err(format!(
+                "BUILDER_NAMESPACE {:?} is not a namespace name (a DNS-1123 label); set BUILDER_NAMESPACE (or --builder-namespace) to the namespace setup-builder prepared, e.g. builder",
+                self.builder_namespace
+            ));
+        }
+        let path_ok = |s: &str| {
+            s.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| {
+                        b.is_ascii_lowercase()
+                            || b.is_ascii_digit()
+                            || matches!(b, b'.' | b'_' | b'-')
+                    })
+            })
+        };
+        if !path_ok(&self.image_repository_prefix) {
+            return Err(format!(
+                "IMAGE_REPOSITORY_PREFIX {:?} is not a repository path (lowercase letters, digits, '.', '_', '-', separated by '/'); set IMAGE_REPOSITORY_PREFIX (or --image-repository-prefix) to one such as hosting",
+                self.image_repository_prefix
+            ));
+        }
+        if let Some(registry) = &self.image_registry {
+            let (host, path) = registry.split_once('/').unwrap_or((registry, ""));
+            let host_ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+            if !host_ok || (!path.is_empty() && !path_ok(path)) {
+                return Err(format!(
+                    "IMAGE_REGISTRY {registry:?} is not a registry host (HOST[:PORT][/PATH], no scheme, no spaces); set IMAGE_REGISTRY (or --image-registry) to one such as 123456789012.dkr.ecr.us-east-1.amazonaws.com or registry.local:5000"
+                ));
+            }
+        }
+        if self.kaniko_image.is_empty()
+            || self
+                .kaniko_image
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "KANIKO_IMAGE {:?} is not one image reference; set KANIKO_IMAGE (or --kaniko-image) to a Kaniko executor image, or unset it for the default",
+                self.kaniko_image
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Refuses a `BASE_IMAGE` that would not build the same base every time or would not be one
 /// `FROM` line: empty, containing whitespace or control characters (a newline would add
 /// instructions to the Dockerfile), without a tag or digest, or tagged `latest`. Pure.
@@ -138,6 +214,35 @@ pub fn check_base_image(image: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_pass_the_check_and_each_bad_setting_is_named() {
+        assert_eq!(Config::default().check(), Ok(()));
+        let with = |k: &'static str, v: &'static str| {
+            Config::from_lookup(move |key| (key == k).then(|| v.to_string()))
+        };
+        assert_eq!(
+            with("IMAGE_REGISTRY", "registry.local:5000/team").check(),
+            Ok(())
+        );
+        for (var, value) in [
+            ("DEPLOYMENT_DOMAIN", "bad domain"),
+            ("DEPLOYMENT_DOMAIN", "Under_Score.example"),
+            ("ALB_SHARED_GROUP_NAME", "Bad Group"),
+            ("BUILDER_NAMESPACE", "Bad_NS"),
+            ("IMAGE_REPOSITORY_PREFIX", "UP/x"),
+            ("IMAGE_REPOSITORY_PREFIX", "a//b"),
+            ("IMAGE_REGISTRY", "https://reg.example"),
+            ("IMAGE_REGISTRY", "reg example"),
+            ("KANIKO_IMAGE", "kaniko\nRUN x"),
+        ] {
+            let e = with(var, value).check().unwrap_err();
+            assert!(
+                e.starts_with(var) && e.contains("; set "),
+                "{var}={value}: {e}"
+            );
+        }
+    }
     use std::collections::HashMap;
 
     #[test]

@@ -49,7 +49,8 @@ impl KubeArgs {
                     .await
                     .with_context(|| {
                         format!(
-                            "loading kubeconfig {} (context {:?})",
+                            "loading kubeconfig {} (context {:?}; check the file with `kubectl \
+                             --kubeconfig FILE config get-contexts`)",
                             path.display(),
                             self.context
                         )
@@ -58,7 +59,11 @@ impl KubeArgs {
             None if self.context.is_some() => Config::from_kubeconfig(&self.options())
                 .await
                 .with_context(|| {
-                    format!("loading context {:?} from the kubeconfig", self.context)
+                    format!(
+                        "loading context {:?} from the kubeconfig (pick one `kubectl config \
+                         get-contexts` lists, or leave --context out)",
+                        self.context.as_deref().unwrap_or_default()
+                    )
                 })?,
             None => Config::infer().await.context(
                 "no Kubernetes configuration found; pass --kubeconfig FILE, set KUBECONFIG, \

@@ -84,8 +84,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     if value.is_empty() {
         return Err(bad());
     }
+    // A deadline this far out is a typo, and `now + timeout` would overflow an Instant.
+    const MAX_SECS: u64 = 7 * 24 * 3600;
+    let too_long =
+        || format!("duration {value:?} is longer than a week; use a timeout such as 5m or 1h");
     if let Ok(secs) = value.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
+        return (secs <= MAX_SECS)
+            .then(|| Duration::from_secs(secs))
+            .ok_or_else(too_long);
     }
     let mut total = 0u64;
     let mut number = String::new();
@@ -96,12 +102,18 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         }
         let n: u64 = number.parse().map_err(|_| bad())?;
         number.clear();
-        total += match c {
-            's' => n,
-            'm' => n * 60,
-            'h' => n * 3600,
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
             _ => return Err(bad()),
         };
+        // Checked: a user's "99999999999999999h" is a refusal, not an overflow.
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .filter(|t| *t <= MAX_SECS)
+            .ok_or_else(too_long)?;
     }
     if !number.is_empty() {
         return Err(bad());
@@ -448,6 +460,8 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let project = ProjectId::parse(&args.project)?;
     let runtime_flags = args.runtime.resolve()?;
     let cfg = args.config.resolve();
+    cfg.check()
+        .map_err(|e| anyhow::anyhow!("cannot deploy {project}: {e}"))?;
     let bundle = bundle_dir(&args.dir)
         .map_err(|e| anyhow::anyhow!("cannot package {}: {e}", args.dir.display()))?;
     if !bundle.has_dockerfile {
@@ -562,6 +576,25 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         .get_opt(&cm_name)
         .await
         .with_context(|| format!("reading ConfigMap {ns}/{cm_name}"))?;
+    // A build that cannot start must be refused before the ConfigMap is written (nothing is
+    // written on bad input). With ECR the image may already be there, so the builder is only
+    // required once ECR says so (below).
+    let registry_is_ecr = cfg
+        .image_registry
+        .as_deref()
+        .is_some_and(|r| crate::ecr::parse_registry(r).is_some());
+    let already_recorded = live_cm.as_ref().is_some_and(|cm| {
+        cfg.image_registry.as_deref().is_some_and(|r| {
+            image_record::recorded_images(cm).contains(&project.image(
+                r,
+                &cfg.image_repository_prefix,
+                &bundle.hash,
+            ))
+        })
+    });
+    if !dry && !already_recorded && !registry_is_ecr {
+        build_run::check_builder(client, &cfg.builder_namespace).await?;
+    }
     let mut changes: Vec<(String, Change)> = Vec::new();
     let mut printed: Vec<serde_json::Value> = Vec::new();
     let cm_change = match &live_cm {
@@ -847,6 +880,18 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for huge in [
+            "99999999999999999h",
+            "18446744073709551615",
+            "604801s",
+            "99999999999m1s",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(
+                e.contains("longer than a week") && e.contains("5m"),
+                "{huge}: {e}"
+            );
+        }
         for bad in ["", "5x", "m", "5m3"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

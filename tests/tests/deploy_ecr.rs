@@ -249,6 +249,20 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     };
     let key_id = value("AWS_ACCESS_KEY_ID");
     assert!(!key_id.is_empty() && key_id != "testing", "{key_id}");
+    // Each variable present: with one missing, the checks below would pass vacuously
+    // (`contains("")` is always true; the SDK would fall back to other credentials).
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+    ] {
+        assert!(!value(k).is_empty(), "the build's Secret lacks {k}");
+    }
+    assert_ne!(
+        value("AWS_SECRET_ACCESS_KEY"),
+        "testing",
+        "not moto's static secret"
+    );
     assert!(
         !value("AWS_SESSION_TOKEN").is_empty(),
         "short-lived: a session token"
@@ -340,9 +354,24 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     assert!(!run.all().contains(&value("AWS_SECRET_ACCESS_KEY")));
 
     // Deploying again: the image is known, nothing is built or written, no credentials issued.
+    let jobs_api = Api::<Job>::namespaced(client.clone(), &env.builder.name);
+    let jobs_before = jobs_api.list(&ListParams::default()).await?.items.len();
+    let before =
+        deploy_support::resource_versions(&client, &env.ns.name, &env.builder.name).await?;
     let again = jockey(&deploy_args, &env.builder.name, &vars)?;
     assert!(again.ok, "{}", again.all());
     assert!(again.stderr.contains("nothing changed"), "{}", again.all());
+    let after_versions =
+        deploy_support::resource_versions(&client, &env.ns.name, &env.builder.name).await?;
+    assert_eq!(
+        before, after_versions,
+        "the second deploy wrote to the cluster"
+    );
+    assert_eq!(
+        jobs_api.list(&ListParams::default()).await?.items.len(),
+        jobs_before,
+        "the second deploy started a build"
+    );
     let after = moto_state(&moto)?;
     assert_eq!(
         after["sts"]["AssumedRole"].as_array().map(Vec::len),

@@ -1,6 +1,11 @@
 //! A plain `kubectl apply -f` of a minimal labelled manifest, defaulted by `jockey-webhook`,
 //! stores the same Deployment, Service and Ingress that `kubectl jockey deploy --dry-run=server`
 //! produces for the same project and instance (both through the real API server).
+//!
+//! deploy's side runs in a second namespace the webhook does not answer (its registration
+//! selects only the first), so its objects are defaulted by deploy's own rendering and the API
+//! server alone: the comparison is webhook against deploy, never the webhook against itself.
+//! The webhook's log proves it saw no request from that namespace.
 
 mod webhook_support;
 
@@ -36,8 +41,10 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
     wh.scope(&client, &ns.name, None).await?;
     wh.register(&client, &ns.name).await?;
     let p = project("parity");
+    // Not scoped: the webhook's namespaceSelector does not match it.
+    let plain = TestNamespace::create(&client, "wh-parity-plain").await?;
 
-    // deploy's view, from the API server, of the example agent.
+    // deploy's view, from the API server without the webhook, of the example agent.
     let dir = repo_root().join("examples/agent");
     let out = std::process::Command::new(webhook_support::plugin_bin()?)
         .args(["deploy"])
@@ -46,7 +53,7 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
             "--project",
             &p,
             "-n",
-            &ns.name,
+            &plain.name,
             "--dry-run=server",
             "-o",
             "json",
@@ -88,6 +95,17 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
     // The hand-written manifest for the same project and instance, through the webhook.
     let (ok, out) = apply(&ns.name, &minimal_manifest(&p, &hash))?;
     assert!(ok, "{out}\n{}", wh.log());
+    // The webhook answered the apply and never deploy's dry run.
+    let log = wh.log();
+    assert!(
+        log.contains(&format!("{}/{p}", ns.name)),
+        "the webhook's log shows no request for the applied Deployment:\n{log}"
+    );
+    assert!(
+        !log.contains(&plain.name),
+        "the webhook saw deploy's dry run in {}, so the comparison would be with itself:\n{log}",
+        plain.name
+    );
     for (kind, name) in [
         ("Deployment", p.clone()),
         ("Service", format!("svc-{p}")),
@@ -114,5 +132,6 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
     }
     drop(wh);
     ns.cleanup().await?;
+    plain.cleanup().await?;
     Ok(())
 }

@@ -472,6 +472,39 @@ async fn background_watch_reloads_within_the_poll_interval() {
     let _ = &s.app;
 }
 
+/// A ClientHello as a TLS 1.0 (`minor` 1) or 1.1 (`minor` 2) client sends it: that version in
+/// the record and the hello, no supported_versions extension, ECDHE suites with AES-GCM and
+/// CBC, and the curves and signature algorithms a 1.2 server would need.
+fn legacy_client_hello(minor: u8) -> Vec<u8> {
+    let mut body = vec![0x03, minor];
+    body.extend([0x42u8; 32]); // random
+    body.push(0); // no session id
+    let suites: [u16; 6] = [0xc02b, 0xc02f, 0xc009, 0xc013, 0xc00a, 0xc014];
+    body.extend(((suites.len() * 2) as u16).to_be_bytes());
+    for c in suites {
+        body.extend(c.to_be_bytes());
+    }
+    body.extend([1, 0]); // null compression
+    let mut ext = Vec::new();
+    // supported_groups: x25519, secp256r1.
+    ext.extend([0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x1d, 0x00, 0x17]);
+    // ec_point_formats: uncompressed.
+    ext.extend([0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
+    // signature_algorithms: ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256, rsa_pkcs1_sha256.
+    ext.extend([
+        0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01,
+    ]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut hs = vec![0x01, 0];
+    hs.extend((body.len() as u16).to_be_bytes());
+    hs.extend(body);
+    let mut record = vec![0x16, 0x03, minor];
+    record.extend((hs.len() as u16).to_be_bytes());
+    record.extend(hs);
+    record
+}
+
 #[tokio::test]
 async fn only_tls_12_and_13_are_offered() {
     let ca = certs::new_ca(CA_CN, 1).unwrap();
@@ -494,8 +527,35 @@ async fn only_tls_12_and_13_are_offered() {
             .unwrap();
         assert_eq!(r.status, 200);
     }
-    // Plain HTTP on the TLS port gets no HTTP answer.
+    // TLS 1.0 and 1.1 (which no rustls client can offer): a raw ClientHello of each version,
+    // with suites the server would accept at 1.2, is answered by a fatal protocol_version alert
+    // and never by a ServerHello.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for (name, minor) in [("TLS 1.0", 1u8), ("TLS 1.1", 2u8)] {
+        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        tcp.write_all(&legacy_client_hello(minor)).await.unwrap();
+        let mut reply = vec![0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut reply))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        let reply = &reply[..n];
+        assert!(n >= 7, "{name}: no alert, got {reply:?}");
+        assert_eq!(reply[0], 0x15, "{name}: not an alert record: {reply:?}");
+        assert_eq!(reply[5], 2, "{name}: the alert is not fatal: {reply:?}");
+        assert_eq!(reply[6], 70, "{name}: not protocol_version: {reply:?}");
+    }
+    // The control: the same hello as TLS 1.2 gets a ServerHello, so the alerts above are for
+    // the version and not for a malformed hello.
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(&legacy_client_hello(3)).await.unwrap();
+    let mut reply = vec![0u8; 6];
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reply[0], reply[5]), (0x16, 0x02), "TLS 1.2: {reply:?}");
+    // Plain HTTP on the TLS port gets no HTTP answer.
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
         .await

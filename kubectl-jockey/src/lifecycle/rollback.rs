@@ -165,7 +165,11 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
         .await
         .with_context(|| format!("reading Deployment {ns}/{project}"))?
         .with_context(|| {
-            format!("project {project} has no Deployment in namespace {ns}; nothing to roll back")
+            format!(
+                "project {project} has no Deployment in namespace {ns}; nothing to roll back \
+                 (pass -n with the project's namespace, or deploy it first with `kubectl jockey \
+                 deploy DIR --project {project}`)"
+            )
         })?;
     // A same-named Deployment that is not the project's is never re-pointed.
     if let Err(left) = check_owner("deployment.apps", &dep.metadata, &project) {

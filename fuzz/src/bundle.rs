@@ -1,0 +1,331 @@
+//! Raw bytes as a recipe for a project directory (names, nesting, symlinks, sizes, modes,
+//! special files, a `.jockeyignore`), then the bundle builder over it.
+//!
+//! Invariants: never a panic; a refusal names the path and the fix; an accepted bundle holds only
+//! relative, `..`-free paths inside the directory, never a secret-looking file, its hash is the
+//! SHA-256 of its tar, the tar reads back to the same files, and packing again gives the same
+//! bytes.
+
+use jockey_core::bundle::{self, Bundle, BundleError, Collected, Entry};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Names the recipe picks from: the ones the builder treats specially, and awkward ones.
+const NAMES: &[&[u8]] = &[
+    b"server.py",
+    b"providers",
+    b"Dockerfile",
+    b"a",
+    b"A",
+    b".env",
+    b".env.local",
+    b"ID_RSA",
+    b"id_ed25519.pub",
+    b"key.pem",
+    b".ssh",
+    b".aws",
+    b"credentials.json",
+    b".docker",
+    b"config.json",
+    b".git",
+    b"__pycache__",
+    b"x.pyc",
+    b"node_modules",
+    b".venv",
+    b".jockeyignore",
+    b"with space",
+    b"\xc3\xbc-utf8",
+    b"\xff\xfe-not-utf8",
+    b"-dash",
+    b"...",
+    b"#hash",
+    b"!bang",
+    b"*star",
+    b"new\nline",
+    b"back\\slash",
+    b"averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongnamepastonehundredbytes_for_gnu_longname_records",
+];
+
+/// Symlink targets: inside, outside, up, absolute, dangling, into secrets, loops.
+const TARGETS: &[&str] = &[
+    "server.py",
+    "a",
+    "providers",
+    ".",
+    "..",
+    "../..",
+    "/",
+    "/etc/hostname",
+    "/nonexistent/x",
+    "missing",
+    ".env",
+    ".ssh",
+    "../a",
+    "a/../server.py",
+];
+
+/// Reads the recipe; past its end every read yields 0.
+struct Recipe<'a>(&'a [u8]);
+
+impl Recipe<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+    fn done(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// A relative path of one to three names.
+    fn path(&mut self) -> PathBuf {
+        let depth = 1 + self.byte() % 3;
+        let mut p = PathBuf::new();
+        for _ in 0..depth {
+            let b = self.byte();
+            let name = NAMES[b as usize % NAMES.len()];
+            p.push(std::ffi::OsStr::from_bytes(name));
+        }
+        p
+    }
+    /// Printable-ish bytes for file content and ignore lines.
+    fn text(&mut self, max: usize) -> Vec<u8> {
+        let n = self.byte() as usize % (max + 1);
+        (0..n).map(|_| self.byte()).collect()
+    }
+}
+
+/// Deterministic filler, so a size in the recipe costs two bytes, not the content.
+fn filler(len: usize, seed: u8, compressible: bool) -> Vec<u8> {
+    if compressible {
+        return vec![b'a' + seed % 26; len];
+    }
+    let mut x = u64::from(seed) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn build_tree(root: &Path, recipe: &mut Recipe) {
+    // Large files are slow to write and read back: one per recipe finds the size limits.
+    let mut big_written = false;
+    // Almost every project has its server; a recipe can still take it away (op 6).
+    let _ = std::fs::write(root.join("server.py"), b"print('hi')\n");
+    for _ in 0..48 {
+        if recipe.done() {
+            break;
+        }
+        let op = recipe.byte();
+        let path = root.join(recipe.path());
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        match op % 8 {
+            0 | 1 => {
+                let size = recipe.u16() as usize % 2048;
+                let _ = std::fs::write(&path, filler(size, op, op & 0x10 != 0));
+                set_mode(&path, op);
+            }
+            2 => {
+                let _ = std::fs::create_dir_all(&path);
+                set_mode(&path, op | 0x40);
+            }
+            3 => {
+                let t = TARGETS[recipe.byte() as usize % TARGETS.len()];
+                let _ = std::os::unix::fs::symlink(t, &path);
+            }
+            4 => {
+                // A symlink to a path of the recipe's own (possibly to itself or an ancestor).
+                let t = recipe.path();
+                let _ = std::os::unix::fs::symlink(t, &path);
+            }
+            5 => {
+                let _ = std::fs::write(root.join(bundle::IGNORE_FILE), recipe.text(64));
+            }
+            6 => {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            _ => match recipe.byte() % 4 {
+                // A special file: the builder must refuse it (or skip it if ignored).
+                0 => {
+                    let _ = std::os::unix::net::UnixListener::bind(&path);
+                }
+                // Big: raw content near and past the ConfigMap's limit.
+                1 if !big_written => {
+                    big_written = true;
+                    let size = (recipe.u16() as usize % 24 + 1) * 64 * 1024;
+                    let _ = std::fs::write(&path, filler(size, op, false));
+                }
+                // Empty.
+                1 | 2 => {
+                    let _ = std::fs::write(&path, b"");
+                }
+                // Sparse and huge: must be refused by size before being read.
+                _ => {
+                    if let Ok(f) = std::fs::File::create(&path) {
+                        let _ = f.set_len(bundle::MAX_RAW_BYTES + 1);
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn set_mode(path: &Path, op: u8) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match op >> 5 {
+        0 => 0o644,
+        1 => 0o755,
+        2 => 0o600,
+        3 => 0o700,
+        4 => 0o444,
+        5 => 0o555,
+        6 => 0o4755,
+        _ => 0o777,
+    };
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+/// A tmpfs when there is one: the target's speed is the file system's.
+fn scratch() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
+            .prefix("jockey-fuzz")
+            .tempdir_in(shm)
+    {
+        return d;
+    }
+    tempfile::Builder::new()
+        .prefix("jockey-fuzz")
+        .tempdir()
+        .expect("a temporary directory")
+}
+
+fn is_secret_name(name: &str, is_dir: bool) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with(".env")
+        || n.starts_with("id_rsa")
+        || n.starts_with("id_ed25519")
+        || n.ends_with(".pem")
+        || n.starts_with("credentials")
+        || (is_dir && (n == ".ssh" || n == ".aws"))
+}
+
+pub fn run(data: &[u8]) {
+    let dir = scratch();
+    let root = dir.path().join("project");
+    if std::fs::create_dir(&root).is_err() {
+        return;
+    }
+    build_tree(&root, &mut Recipe(data));
+    let first = bundle::bundle_dir(&root);
+    let again = bundle::bundle_dir(&root);
+    match (&first, &again) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "packing the same tree twice differs"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("packing the same tree twice: {first:?} then {again:?}"),
+    }
+    match first {
+        Err(e) => check_refusal(&e),
+        Ok(b) => check_bundle(&b),
+    }
+}
+
+fn check_refusal(e: &BundleError) {
+    let msg = e.to_string();
+    // Every refusal says what to do about it.
+    let fix = [
+        "add",
+        "fix",
+        "rename",
+        "remove",
+        "copy",
+        "check",
+        "point deploy",
+        "pass the project",
+    ];
+    assert!(
+        fix.iter().any(|f| msg.contains(f)),
+        "a refusal without a fix: {msg}"
+    );
+}
+
+fn check_bundle(b: &Bundle) {
+    assert_eq!(
+        b.hash.full(),
+        hex::encode(Sha256::digest(&b.tar)),
+        "the hash is not the tar's"
+    );
+    let mut gz = Vec::new();
+    flate2::read::GzDecoder::new(b.gz.as_slice())
+        .read_to_end(&mut gz)
+        .expect("the gzip reads back");
+    assert_eq!(gz, b.tar, "the gzip does not hold the tar");
+    let mut archive = tar::Archive::new(b.tar.as_slice());
+    let mut files = Vec::new();
+    let mut entries = Vec::new();
+    for entry in archive.entries().expect("the tar reads back") {
+        let mut entry = entry.expect("a tar entry reads back");
+        let path = entry
+            .path()
+            .expect("a tar path")
+            .to_string_lossy()
+            .to_string();
+        assert!(!path.starts_with('/'), "absolute path {path:?} in the tar");
+        assert!(
+            !path.split('/').any(|c| c == ".." || c == "."),
+            "path {path:?} leaves or names the directory"
+        );
+        // Secret-looking names at any depth; `.ssh`, `.aws` only as directories (the patterns
+        // `.ssh/`, `.aws/`): a plain file of that name is not a key store.
+        let header = entry.header().clone();
+        let components: Vec<&str> = path.split('/').collect();
+        for (i, component) in components.iter().enumerate() {
+            let is_dir = i + 1 < components.len() || header.entry_type().is_dir();
+            assert!(
+                !is_secret_name(component, is_dir),
+                "secret {path:?} was packaged"
+            );
+        }
+        assert_eq!(header.mtime().ok(), Some(0), "{path}: mtime");
+        assert_eq!(header.uid().ok(), Some(0), "{path}: uid");
+        let mode = header.mode().unwrap_or(0);
+        assert!(mode == 0o644 || mode == 0o755, "{path}: mode {mode:o}");
+        if header.entry_type().is_file() {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).expect("file data reads back");
+            files.push(path.clone());
+            entries.push(Entry::file(path, data, mode == 0o755));
+        } else {
+            assert!(header.entry_type().is_dir(), "{path}: neither file nor dir");
+            entries.push(Entry::dir(path));
+        }
+    }
+    assert_eq!(files, b.files, "the tar's files are not the bundle's list");
+    let mut sorted = entries.clone();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(entries, sorted, "the tar is not in path order");
+    // What the tar holds, packed again in reverse order, gives the same bundle.
+    entries.reverse();
+    let repacked = Bundle::from_collected(Collected {
+        entries,
+        secrets_left_out: b.secrets_left_out.clone(),
+    })
+    .expect("repacking an accepted bundle");
+    assert_eq!(&repacked, b, "the tar does not round-trip");
+}

@@ -1,0 +1,121 @@
+//! Writes the starting corpus `make fuzz` grows from: `cargo test -p jockey-fuzz --test seeds --
+//! --ignored`. Kept as code so the seeds follow the objects jockey renders.
+
+use jockey_core::defaults::{render_deployment, render_ingress, render_service};
+use jockey_core::{ContentHash, ProjectId};
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn review(kind: (&str, &str, &str), op: &str, object: Value, old: Value, dry: bool) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": { "group": kind.0, "version": kind.1, "kind": kind.2 },
+            "resource": { "group": kind.0, "version": kind.1, "resource": "x" },
+            "name": object.pointer("/metadata/name").cloned().unwrap_or(json!("")),
+            "namespace": "team-a",
+            "operation": op,
+            "userInfo": { "username": "alice" },
+            "object": object,
+            "oldObject": old,
+            "dryRun": dry
+        }
+    })
+}
+
+fn ns(v: impl serde::Serialize) -> Value {
+    let mut v = serde_json::to_value(v).unwrap();
+    v["metadata"]["namespace"] = json!("team-a");
+    v
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus/*/seed-*; run by hand"]
+fn write_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let p = ProjectId::parse("demo").unwrap();
+    let h = ContentHash::from_digest(&[0x12; 32]);
+    let dep = ("apps", "v1", "Deployment");
+    let svc = ("", "v1", "Service");
+    let ing = ("networking.k8s.io", "v1", "Ingress");
+    let mut hosted = ns(render_ingress(&p));
+    hosted["spec"] = json!({ "rules": [{ "host": "www.demo.example", "http": { "paths": [
+        { "path": "/", "pathType": "Prefix", "backend": { "service": { "name": "demo", "port": { "number": 80 } } } }
+    ] } }] });
+    hosted["metadata"]["annotations"] = json!({
+        "alb.ingress.kubernetes.io/group.name": "jockey-shared",
+        "alb.ingress.kubernetes.io/healthcheck-path": "/health",
+        "alb.ingress.kubernetes.io/actions.x": "{\"type\":\"fixed-response\",\"fixedResponseConfig\":{\"statusCode\":\"200\"}}"
+    });
+    let mut unlabelled = ns(render_service(&p));
+    unlabelled["metadata"]["labels"] = json!({});
+    let reviews = [
+        review(
+            dep,
+            "CREATE",
+            ns(render_deployment(&p, &h)),
+            Value::Null,
+            false,
+        ),
+        review(
+            dep,
+            "UPDATE",
+            ns(render_deployment(&p, &h)),
+            ns(render_deployment(&p, &h)),
+            false,
+        ),
+        review(svc, "CREATE", ns(render_service(&p)), Value::Null, true),
+        review(ing, "CREATE", ns(render_ingress(&p)), Value::Null, false),
+        review(ing, "UPDATE", hosted.clone(), ns(render_ingress(&p)), false),
+        review(ing, "CREATE", hosted, Value::Null, false),
+        review(svc, "UPDATE", unlabelled, ns(render_service(&p)), false),
+        review(
+            ("", "v1", "Pod"),
+            "CREATE",
+            json!({"metadata": {"name": "x"}}),
+            Value::Null,
+            false,
+        ),
+    ];
+    let dir = root.join("admission");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, r) in reviews.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("seed-{i}")),
+            serde_json::to_vec(r).unwrap(),
+        )
+        .unwrap();
+    }
+    let policies = [
+        "",
+        "extraHosts:\n  demo: [www.demo.example, \"*.demo.example\"]\n",
+        "allowedGroups: [alb-internal]\nsharding: {enabled: false}\nmaxRulesPerProject: 3\n",
+        "sharding: {enabled: true, capacity: 30}\nmaxRulesPerProject: 3\nruleQuota: 100\n",
+        "groupSettings:\n  scheme: internal\n  ssl-redirect: \"\"\n  ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n  listen-ports: '[{\"HTTPS\": 443}]'\n",
+        "{\"extraHosts\": {\"a\": [\"b.example\"]}, \"ruleQuota\": 200}",
+        "groupSettings: {load-balancer-attributes: idle_timeout.timeout_seconds=60, tags: a=b}\n",
+    ];
+    let dir = root.join("policy");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, p) in policies.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i}")), p).unwrap();
+    }
+    // Bundle recipes: op, path (depth, names), arguments; see src/bundle.rs.
+    let recipes: [&[u8]; 8] = [
+        b"",
+        &[0, 0, 1, 0x10, 0, 2, 1, 0, 3, 0, 5, 0],
+        &[2, 1, 1, 0, 0, 2, 1, 1, 0x10, 0x20, 0],
+        &[3, 0, 3, 4, 3, 0, 9, 6],
+        &[4, 1, 1, 0, 2, 1, 0],
+        &[5, 0, 0, 8, b'*', b'.', b'p', b'y', b'\n', b'!', b'a', b'\n'],
+        &[7, 0, 3, 0, 7, 0, 4, 1, 20, 0],
+        &[0, 2, 31, 31, 31, 0, 1, 0, 0, 23, 0, 1],
+    ];
+    let dir = root.join("bundle");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, r) in recipes.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i}")), r).unwrap();
+    }
+}
