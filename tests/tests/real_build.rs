@@ -43,7 +43,10 @@ fn check_pod(pod: &Pod, node: &str, image: &str, digest: &str) -> Result<()> {
     // The runtime names a pulled image by any of its tags: the same files built for another
     // project (make demo's) are the same digest, so it is the spec that names the image asked for
     // and the image ID that proves what runs.
-    let asked = spec.containers.first().map(|c| c.image.clone().unwrap_or_default());
+    let asked = spec
+        .containers
+        .first()
+        .map(|c| c.image.clone().unwrap_or_default());
     ensure!(asked.as_deref() == Some(image), "{asked:?} != {image}");
     ensure!(
         cs.image_id.ends_with(digest),
