@@ -5,6 +5,7 @@
 
 use crate::cluster::KubeArgs;
 use crate::deploy::parse_duration;
+use crate::lifecycle::ownership::project_label;
 use crate::output::{OutputFormat, print_structured, table};
 use anyhow::{Context, Result, bail};
 use jockey_core::ProjectId;
@@ -116,12 +117,8 @@ pub async fn read(client: &Client, ns: &str, project: &ProjectId) -> Result<Opti
         .await
         .with_context(|| format!("reading Secret {ns}/{name}"))?;
     if let Some(s) = &secret {
-        let owner = s
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(LABEL_PROJECT));
-        if owner.map(String::as_str) != Some(project.as_str()) {
+        let owner = project_label(&s.metadata);
+        if owner != Some(project.as_str()) {
             bail!(
                 "Secret {ns}/{name} exists but is not project {project}'s (label {LABEL_PROJECT} \
                  is {owner:?}); jockey leaves it alone: delete or rename it, then run again"
@@ -253,12 +250,8 @@ async fn roll(client: &Client, ns: &str, project: &ProjectId, sha: &str) -> Resu
         );
         return Ok(false);
     };
-    let owner = dep
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(LABEL_PROJECT));
-    if owner.map(String::as_str) != Some(project.as_str()) {
+    let owner = project_label(&dep.metadata);
+    if owner != Some(project.as_str()) {
         bail!(
             "Deployment {ns}/{name} is not project {project}'s (label {LABEL_PROJECT} is \
              {owner:?}); the Secret was written but no pods were rolled"
