@@ -128,6 +128,9 @@ pub struct Webhook {
     /// this webhook answers; a test with a group of its own may widen it (`None`: all).
     pub policy_scope: Option<Value>,
     child: Child,
+    /// How the child was started (program, arguments, environment), to start it again on the
+    /// same port and certificate after a fault test killed it.
+    template: Command,
     registered: bool,
     /// Namespaces [`Webhook::scope`] labelled: deleted on drop when the test panicked (a passing
     /// test cleans up its own).
@@ -280,6 +283,7 @@ impl Webhook {
             }
         }
         cmd.args(extra_args);
+        let template = clone_command(&cmd);
         let child = cmd.spawn().context("starting jockey-webhook")?;
         let policy_scope = Some(json!({ "matchLabels": { SCOPE_LABEL: name.clone() } }));
         let mut wh = Self {
@@ -291,25 +295,62 @@ impl Webhook {
             group,
             claims_ns,
             child,
+            template,
             registered: false,
             scoped: Mutex::new(Vec::new()),
         };
+        wh.wait_ready().await?;
+        Ok(wh)
+    }
+
+    /// Waits for `/readyz` to answer 200; fails when the process exits or after 60 s.
+    pub async fn wait_ready(&mut self) -> Result<()> {
         let start = Instant::now();
         loop {
-            if let Ok((status, _)) = wh.get("/readyz", &[&wh.ca.clone()]).await
+            if let Ok((status, _)) = self.get("/readyz", &[&self.ca.clone()]).await
                 && status == 200
             {
-                break;
+                return Ok(());
             }
-            if let Ok(Some(code)) = wh.child.try_wait() {
-                bail!("jockey-webhook exited ({code}):\n{}", wh.log());
+            if let Ok(Some(code)) = self.child.try_wait() {
+                bail!("jockey-webhook exited ({code}):\n{}", self.log());
             }
             if start.elapsed() > Duration::from_secs(60) {
-                bail!("jockey-webhook not ready after 60 s:\n{}", wh.log());
+                bail!("jockey-webhook not ready after 60 s:\n{}", self.log());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(wh)
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGKILLs the server (no graceful shutdown) and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("killing jockey-webhook")?;
+        self.child.wait().context("reaping jockey-webhook")?;
+        Ok(())
+    }
+
+    /// Starts the server again exactly as before (same port, certificate, flags), appending to
+    /// the same log, and waits for `/readyz`.
+    pub async fn restart(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("webhook.log"))?;
+        self.child = clone_command(&self.template)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting jockey-webhook again")?;
+        self.wait_ready().await
     }
 
     pub fn log(&self) -> String {
@@ -505,8 +546,27 @@ impl Drop for Webhook {
     }
 }
 
-/// A minimal HTTPS GET over a fresh connection: (status, body, served certificate DER).
-pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, String, Vec<u8>)> {
+/// A copy of `cmd`'s program, arguments, environment and directory (not its stdio).
+fn clone_command(cmd: &Command) -> Command {
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
+
+/// A TLS connection to the server on `port`, trusting `cas`.
+async fn tls_connect(
+    port: u16,
+    cas: &[&Pair],
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in cas {
         roots.add(rustls::pki_types::CertificateDer::from_pem_slice(
@@ -521,9 +581,34 @@ pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, Str
     .with_no_client_auth();
     config.resumption = rustls::client::Resumption::disabled();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(ServerName::try_from("127.0.0.1")?.to_owned(), tcp)
-        .await?;
+        .await?)
+}
+
+/// Reads a whole `connection: close` response: (status, body).
+async fn read_response(
+    tls: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    let mut buf = Vec::new();
+    tokio::time::timeout(timeout, tls.read_to_end(&mut buf)).await??;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A minimal HTTPS GET over a fresh connection: (status, body, served certificate DER).
+pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, String, Vec<u8>)> {
+    let mut tls = tls_connect(port, cas).await?;
     let cert = tls
         .get_ref()
         .1
@@ -535,19 +620,29 @@ pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, Str
         format!("GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n").as_bytes(),
     )
     .await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf)).await??;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let (status, body) = read_response(&mut tls, Duration::from_secs(10)).await?;
     Ok((status, body, cert))
+}
+
+/// A JSON POST over a fresh connection, answered within `timeout`: (status, body).
+pub async fn https_post_json(
+    port: u16,
+    path: &str,
+    json: &str,
+    cas: &[&Pair],
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    let mut tls = tls_connect(port, cas).await?;
+    tls.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: \
+             application/json\r\ncontent-length: {}\r\n\r\n{json}",
+            json.len()
+        )
+        .as_bytes(),
+    )
+    .await?;
+    read_response(&mut tls, timeout).await
 }
 
 /// `kubectl apply -f -` of `yaml` in `ns`; (success, stdout+stderr).
