@@ -30,6 +30,11 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const READY_WAIT: Duration = Duration::from_secs(2);
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long recording an admission's claims may take before the answer is a denial naming the
+/// cause. Under the webhook timeout (5 s): when the API server or its etcd stalls, the claim's
+/// write hangs, and without this the API server would give up first and its client would read
+/// "context deadline exceeded" instead of the reason (and the handler would linger on).
+pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 /// A client that does not finish its TLS handshake in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -186,7 +191,19 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
         return;
     };
     let wanted = h.claims.clone();
-    match crate::claims::secure_all(leases, &wanted).await {
+    let Some(first) = wanted.first().cloned() else {
+        return;
+    };
+    let secured = tokio::time::timeout(CLAIM_TIMEOUT, crate::claims::secure_all(leases, &wanted))
+        .await
+        .unwrap_or_else(|_| {
+            let cause = format!(
+                "the API server did not answer within {}s",
+                CLAIM_TIMEOUT.as_secs()
+            );
+            Err((first, crate::claims::Lost::Failed(cause)))
+        });
+    match secured {
         Ok(()) => {
             for c in &wanted {
                 app.metrics.claim(c.kind.as_str(), "secured");
