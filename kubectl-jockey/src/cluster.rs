@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KubeArgs {
@@ -84,6 +85,25 @@ impl KubeArgs {
         Ok(Cluster { client, namespace })
     }
 
+    /// [`KubeArgs::connect`], with a client that retries a request the API server could not
+    /// take (connection refused or reset, 429, 503, 504) for about half a minute: `deploy`
+    /// waits minutes for its build and rollout, and a restart of the API server meanwhile (an
+    /// upgrade, a crash) must not end it. Every request `deploy` retries is safe to repeat: a
+    /// read, a server-side apply, a merge patch, or an update carrying its resourceVersion.
+    pub async fn connect_retrying(&self) -> Result<Cluster> {
+        let config = self.config().await?;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::client::ClientBuilder::try_from(config)
+            .context("building the Kubernetes client")?
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&tower::retry::RetryLayer::new(Reconnect::default()))
+            .build();
+        Ok(Cluster { client, namespace })
+    }
+
     /// The namespace without contacting any cluster (for `--dry-run=client`): `-n`, else the
     /// kubeconfig's context namespace when a kubeconfig is readable, else `default`.
     pub async fn namespace_offline(&self) -> String {
@@ -94,6 +114,73 @@ impl KubeArgs {
             Ok(c) => c.default_namespace,
             Err(_) => "default".to_string(),
         }
+    }
+}
+
+/// The retry policy of [`KubeArgs::connect_retrying`]: up to [`Reconnect::MAX_ATTEMPTS`]
+/// retries, 250 ms doubling to 4 s apart (about 30 s in all).
+#[derive(Clone, Default)]
+pub struct Reconnect {
+    attempt: u32,
+}
+
+impl Reconnect {
+    pub const MAX_ATTEMPTS: u32 = 10;
+
+    /// Whether an outcome is worth another try: no answer at all, or the server asking for one.
+    /// Pure.
+    pub fn transient(status: Option<http::StatusCode>) -> bool {
+        match status {
+            None => true,
+            Some(s) => matches!(s.as_u16(), 429 | 503 | 504),
+        }
+    }
+
+    pub fn delay(attempt: u32) -> Duration {
+        Duration::from_millis(250u64.saturating_mul(1 << attempt.min(4)))
+    }
+}
+
+impl<Res>
+    tower::retry::Policy<http::Request<kube::client::Body>, http::Response<Res>, tower::BoxError>
+    for Reconnect
+{
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _req: &mut http::Request<kube::client::Body>,
+        result: &mut Result<http::Response<Res>, tower::BoxError>,
+    ) -> Option<Self::Future> {
+        let status = result.as_ref().ok().map(|r| r.status());
+        if !Self::transient(status) || self.attempt >= Self::MAX_ATTEMPTS {
+            return None;
+        }
+        let delay = Self::delay(self.attempt);
+        self.attempt += 1;
+        tracing::debug!(
+            attempt = self.attempt,
+            ?status,
+            "API server unavailable; retrying"
+        );
+        Some(tokio::time::sleep(delay))
+    }
+
+    fn clone_request(
+        &mut self,
+        req: &http::Request<kube::client::Body>,
+    ) -> Option<http::Request<kube::client::Body>> {
+        // A streaming body cannot be sent twice: such a request is not retried.
+        let body = req.body().try_clone()?;
+        let mut out = http::Request::builder()
+            .method(req.method().clone())
+            .uri(req.uri().clone())
+            .version(req.version())
+            .body(body)
+            .ok()?;
+        *out.headers_mut() = req.headers().clone();
+        *out.extensions_mut() = req.extensions().clone();
+        Some(out)
     }
 }
 
@@ -145,6 +232,27 @@ pub fn apply_params(dry_run: bool) -> kube::api::PatchParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reconnect_retries_only_what_did_not_reach_an_answer_and_backs_off() {
+        assert!(Reconnect::transient(None));
+        for code in [429, 503, 504] {
+            assert!(Reconnect::transient(http::StatusCode::from_u16(code).ok()));
+        }
+        for code in [200, 400, 403, 404, 409, 422, 500] {
+            assert!(
+                !Reconnect::transient(http::StatusCode::from_u16(code).ok()),
+                "{code}"
+            );
+        }
+        let total: Duration = (0..Reconnect::MAX_ATTEMPTS).map(Reconnect::delay).sum();
+        assert_eq!(Reconnect::delay(0), Duration::from_millis(250));
+        assert_eq!(Reconnect::delay(9), Duration::from_secs(4));
+        assert!(
+            total >= Duration::from_secs(25) && total <= Duration::from_secs(40),
+            "{total:?}"
+        );
+    }
 
     #[test]
     fn error_chain_shows_the_api_servers_message_once() {

@@ -9,6 +9,8 @@ use jockey_e2e::{kubeconfig_path, kubectl};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The directory kwokctl keeps the cluster in: the one under `.cluster/kwok/clusters/` that has
@@ -134,26 +136,93 @@ pub fn wait_api_ready(timeout: Duration) -> Result<()> {
     }
 }
 
-/// kube-apiserver killed and started again with the same arguments. The guard restarts it if a
-/// test ends (or panics) while it is down.
-pub struct ApiServer {
-    component: Component,
-    args: Vec<String>,
+/// The components a fault test may take down, directly (kube-apiserver) or as a consequence:
+/// kube-controller-manager and kube-scheduler exit when they cannot renew their leader Lease
+/// for 10 s (as they do in any cluster, where the kubelet or systemd starts them again; kwokctl
+/// does not). Their command lines are read when the guard is made.
+const SUPERVISED: [&str; 4] = [
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+];
+
+/// The control plane under a fault test: kube-apiserver can be SIGKILLed and started again with
+/// the same arguments, and a supervisor thread plays systemd for the others (starting again any
+/// that exited). On drop, everything is running again and `/readyz` answers.
+pub struct ControlPlane {
+    components: Arc<Vec<(Component, Vec<String>)>>,
+    /// Set while the test keeps kube-apiserver down on purpose.
+    holding: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    supervisor: Option<std::thread::JoinHandle<()>>,
 }
 
-impl ApiServer {
+fn relaunch_dead(components: &[(Component, Vec<String>)], holding: bool) {
+    for (c, args) in components {
+        if holding && c.name == "kube-apiserver" {
+            continue;
+        }
+        if !c.pid().is_ok_and(alive) {
+            eprintln!("fault guard: {} is not running; starting it again", c.name);
+            if let Err(e) = c.launch(args) {
+                eprintln!("fault guard: {e:#}");
+            }
+        }
+    }
+}
+
+impl ControlPlane {
     pub fn new() -> Result<Self> {
-        let component = Component::new("kube-apiserver")?;
-        let args = component.command_line()?;
-        Ok(Self { component, args })
+        let mut components = Vec::new();
+        for name in SUPERVISED {
+            let c = Component::new(name)?;
+            let args = c.command_line()?;
+            components.push((c, args));
+        }
+        let components = Arc::new(components);
+        let holding = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let supervisor = {
+            let (components, holding, stop) = (components.clone(), holding.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    relaunch_dead(&components, holding.load(Ordering::SeqCst));
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            })
+        };
+        Ok(Self {
+            components,
+            holding,
+            stop,
+            supervisor: Some(supervisor),
+        })
     }
 
-    /// SIGKILLs it (a crash, no graceful shutdown) and waits until it is gone.
-    pub fn kill(&self) -> Result<()> {
-        let pid = self.component.pid()?;
+    fn apiserver(&self) -> Result<&(Component, Vec<String>)> {
+        self.components
+            .iter()
+            .find(|(c, _)| c.name == "kube-apiserver")
+            .context("no kube-apiserver")
+    }
+
+    /// SIGKILLs kube-apiserver (a crash, no graceful shutdown) and waits until it is gone and
+    /// its port is free (the main thread shows as a zombie while others still hold the
+    /// listener).
+    pub fn kill_apiserver(&self) -> Result<()> {
+        let (c, args) = self.apiserver()?;
+        self.holding.store(true, Ordering::SeqCst);
+        let pid = c.pid()?;
         signal(pid, "KILL")?;
+        let address = address(args);
+        let listening = || {
+            address
+                .as_ref()
+                .is_some_and(|a| std::net::TcpStream::connect(a).is_ok())
+        };
         let start = Instant::now();
-        while alive(pid) {
+        while alive(pid) || listening() {
             if start.elapsed() > Duration::from_secs(30) {
                 bail!("kube-apiserver ({pid}) still running 30 s after SIGKILL");
             }
@@ -162,29 +231,50 @@ impl ApiServer {
         Ok(())
     }
 
-    /// Starts it again and waits for `/readyz`.
-    pub fn start(&self) -> Result<()> {
-        self.component.launch(&self.args)?;
+    /// Starts kube-apiserver again with its arguments and waits for `/readyz`.
+    pub fn start_apiserver(&self) -> Result<()> {
+        let (c, args) = self.apiserver()?;
+        c.launch(args)?;
+        self.holding.store(false, Ordering::SeqCst);
         wait_api_ready(Duration::from_secs(120))
     }
 
-    /// Kill, then start again: a restart as a crash-looping or upgraded control plane does it.
-    pub fn restart(&self) -> Result<()> {
-        self.kill()?;
-        self.start()
+    /// Kill, then start again: a crash and its restart.
+    pub fn restart_apiserver(&self) -> Result<()> {
+        self.kill_apiserver()?;
+        self.start_apiserver()
     }
 }
 
-impl Drop for ApiServer {
+/// Where kube-apiserver serves (`--bind-address`, `--secure-port`; the last of each wins, as
+/// for any flag given twice).
+fn address(args: &[String]) -> Option<String> {
+    let last = |flag: &str| {
+        args.iter()
+            .rev()
+            .find_map(|a| a.strip_prefix(flag).map(str::to_string))
+    };
+    Some(format!(
+        "{}:{}",
+        last("--bind-address=").unwrap_or_else(|| "127.0.0.1".into()),
+        last("--secure-port=")?
+    ))
+}
+
+impl Drop for ControlPlane {
     fn drop(&mut self) {
-        let running = self.component.pid().is_ok_and(alive);
-        if !running {
-            eprintln!("fault guard: kube-apiserver is down; starting it again");
-            let _ = self.component.launch(&self.args);
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(s) = self.supervisor.take() {
+            let _ = s.join();
         }
+        relaunch_dead(&self.components, false);
         if let Err(e) = wait_api_ready(Duration::from_secs(120)) {
             eprintln!("fault guard: {e}");
         }
+        // The controllers follow the API server back; one that lost its lease meanwhile exits
+        // a little later: look once more after their renew deadline.
+        std::thread::sleep(Duration::from_secs(2));
+        relaunch_dead(&self.components, false);
     }
 }
 
