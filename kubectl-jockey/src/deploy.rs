@@ -453,7 +453,98 @@ fn dotenv_hint(args: &DeployArgs, namespace: Option<&str>) -> String {
     )
 }
 
+/// What a deploy has done so far and holds, shared with [`run`], which releases the Lease and,
+/// on ctrl-c, says what was left and how to finish.
+#[derive(Default)]
+struct Shared {
+    lock: Option<crate::deploy_lock::DeployLock>,
+    namespace: Option<String>,
+    done: Vec<String>,
+    doing: Option<String>,
+}
+
+type Journal = std::sync::Arc<std::sync::Mutex<Shared>>;
+
+fn note(journal: &Journal, f: impl FnOnce(&mut Shared)) {
+    f(&mut journal.lock().unwrap_or_else(|p| p.into_inner()));
+}
+
+/// A deploy stopped by ctrl-c (SIGINT); `main` exits 130 for it, as a shell does.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The command line as typed, to run again.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    format!("kubectl jockey {}", quoted.join(" "))
+}
+
+/// What ctrl-c left behind, and how to finish.
+fn interrupted_message(shared: &Shared, project: &str) -> String {
+    let mut out = format!("interrupted: the deploy of {project} stopped before it finished.\n");
+    if shared.done.is_empty() && shared.doing.is_none() {
+        out.push_str("  nothing was written to the cluster.\n");
+    }
+    for d in &shared.done {
+        out.push_str(&format!("  done: {d}\n"));
+    }
+    if let Some(d) = &shared.doing {
+        out.push_str(&format!("  left unfinished: {d}\n"));
+    }
+    out.push_str(&format!(
+        "  objects written stay consistent (a Deployment only ever names an instance and an \
+         image that exist).\nto finish, run the same command again; it reuses what is done:\n  \
+         {}",
+        command_line()
+    ));
+    out
+}
+
 pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
+    let journal = Journal::default();
+    let project = args.project.clone();
+    let work = Box::pin(deploy(kube, args, journal.clone()));
+    let outcome = tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => {
+            let shared = journal.lock().unwrap_or_else(|p| p.into_inner());
+            Err(anyhow::Error::new(Interrupted(interrupted_message(&shared, &project))))
+        }
+    };
+    // The deploy's future is gone (no write can follow): let the next deploy start at once.
+    let lock = journal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lock
+        .take();
+    if let Some(lock) = lock {
+        let _ = tokio::time::timeout(Duration::from_secs(5), lock.release()).await;
+    }
+    outcome
+}
+
+async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: Journal) -> Result<()> {
     let started = Instant::now();
     let deadline = started + args.timeout;
     // Every refusal comes before any cluster contact: nothing is written on bad input.
@@ -523,7 +614,7 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         return Ok(());
     }
 
-    let cluster = kube.connect().await?;
+    let cluster = kube.connect_retrying().await?;
     let client = &cluster.client;
     let ns = cluster.namespace.as_str();
     let dry = args.dry_run == DryRun::Server;
@@ -537,6 +628,17 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
+    // One deploy of the project at a time, from before the first read that decides a write to
+    // the end (deploy_lock says why).
+    let lock = if dry {
+        None
+    } else {
+        Some(crate::deploy_lock::acquire(client, ns, &project, deadline).await?)
+    };
+    note(&journal, |s| {
+        s.lock = lock;
+        s.namespace = Some(ns.to_string());
+    });
     refuse_foreign_objects(client, ns, &project).await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let live_dep = deployments
@@ -618,6 +720,9 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
             Change::Unchanged
         }
         None => {
+            note(&journal, |s| {
+                s.doing = Some(format!("writing configmap/{cm_name} (nothing else yet)"))
+            });
             let applied = cms
                 .patch(
                     &cm_name,
@@ -631,6 +736,12 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         }
     };
     changes.push((format!("configmap/{cm_name}"), cm_change));
+    if !dry {
+        note(&journal, |s| {
+            s.done.push(format!("configmap/{cm_name} ({cm_change})"));
+            s.doing = None;
+        });
+    }
 
     // 2. The image: skipped when ECR has the tag or the ConfigMap recorded a finished build.
     let image = cfg
@@ -666,6 +777,14 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                 }
                 build_run::check_builder(client, &cfg.builder_namespace).await?;
                 let plan = BuildPlan::new(&cfg, &project, &bundle, args.timeout)?;
+                note(&journal, |s| {
+                    s.doing = Some(format!(
+                        "the build of {} (Job {}/{}, once created, runs on in the cluster; the \
+                         next deploy attaches to it or reuses its image); the Deployment was not \
+                         changed",
+                        plan.image, cfg.builder_namespace, plan.name
+                    ))
+                });
                 if matches!(other, crate::ecr::Decision::Build { .. }) {
                     ensure_cache_repository(&cfg, &project).await?;
                 }
@@ -680,6 +799,10 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
                 .await?;
                 image_record::record_image(client, ns, &cm_name, &plan.image).await?;
                 image_written = true;
+                note(&journal, |s| {
+                    s.done.push(format!("image {} built", plan.image));
+                    s.doing = None;
+                });
             }
         }
     }
@@ -724,6 +847,18 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         Some(crate::rollout::AddressWatch::start(client, ns, &project).await?)
     };
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let held = |s: &Shared| s.lock.as_ref().map(|l| l.checker());
+    if let Some(check) = held(&journal.lock().unwrap_or_else(|p| p.into_inner())) {
+        check.ensure_held(&project, ns).await?;
+    }
+    note(&journal, |s| {
+        s.doing = Some(format!(
+            "applying deployment.apps/{project}, service/{}, ingress/{} (each is whole: the \
+             Deployment names {cm_name} and its image, both present)",
+            project.service_name(),
+            project.ingress_name()
+        ))
+    });
     let (c, v) = apply_if_changed(&deployments, &rendered.deployment, dry).await?;
     changes.push((format!("deployment.apps/{}", project.deployment_name()), c));
     printed.push(v);
@@ -748,6 +883,16 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         eprintln!("(dry run: the API server accepted everything; nothing was written)");
         return Ok(());
     }
+    note(&journal, |s| {
+        s.done.push(format!(
+            "deployment.apps/{project}, service/{}, ingress/{} applied",
+            project.service_name(),
+            project.ingress_name()
+        ));
+        s.doing = Some(format!(
+            "waiting for the rollout of {cm_name} (it goes on in the cluster without the plugin)"
+        ));
+    });
     if !image_written && !secret_changed && changes.iter().all(|(_, c)| *c == Change::Unchanged) {
         eprintln!("nothing changed: {cm_name} is already deployed; no object was written");
     }
@@ -769,6 +914,26 @@ pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
         return Ok(());
     }
     crate::rollout::wait(client, ns, &project, deadline, args.timeout).await?;
+    // What rolled out must be this deploy's: another writer (a rollback, a kubectl apply, a
+    // deploy that took a stale Lease over) would otherwise have its rollout reported as ours.
+    let check = held(&journal.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(check) = check {
+        check.ensure_held(&project, ns).await?;
+    }
+    let now_at = deployments
+        .get(&project.deployment_name())
+        .await
+        .with_context(|| format!("reading Deployment {ns}/{project}"))?
+        .metadata
+        .annotations
+        .and_then(|a| a.get(jockey_core::names::ANNOTATION_INSTANCE).cloned());
+    if now_at.as_deref() != Some(cm_name.as_str()) {
+        bail!(
+            "conflict: Deployment {ns}/{project} was changed while this deploy waited for its \
+             rollout: it now names {now_at:?}, not {cm_name} (a rollback, a kubectl apply or \
+             another deploy); this deploy did not win. Deploy again if yours should replace it"
+        );
+    }
     // 5. The shared ALB serves it (or the controller's reason why not).
     let address = match address_watch {
         Some(watch) => watch.wait(deadline, args.timeout).await?,

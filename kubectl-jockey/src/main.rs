@@ -16,6 +16,7 @@ mod build_credentials;
 mod build_run;
 mod cluster;
 mod deploy;
+mod deploy_lock;
 mod ecr;
 mod image_record;
 mod install;
@@ -130,6 +131,10 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(i) = err.downcast_ref::<deploy::Interrupted>() {
+                eprintln!("{i}");
+                return ExitCode::from(130);
+            }
             eprintln!("error: {}", cluster::error_chain(&err));
             ExitCode::FAILURE
         }
