@@ -848,7 +848,8 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: Journal) -> Result<(
     };
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let held = |s: &Shared| s.lock.as_ref().map(|l| l.checker());
-    if let Some(check) = held(&journal.lock().unwrap_or_else(|p| p.into_inner())) {
+    let check = held(&journal.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(check) = check {
         check.ensure_held(&project, ns).await?;
     }
     note(&journal, |s| {

@@ -194,15 +194,18 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
     let Some(first) = wanted.first().cloned() else {
         return;
     };
-    let secured = tokio::time::timeout(CLAIM_TIMEOUT, crate::claims::secure_all(leases, &wanted))
-        .await
-        .unwrap_or_else(|_| {
-            let cause = format!(
-                "the API server did not answer within {}s",
-                CLAIM_TIMEOUT.as_secs()
-            );
-            Err((first, crate::claims::Lost::Failed(cause)))
-        });
+    let secured =
+        match tokio::time::timeout(CLAIM_TIMEOUT, crate::claims::secure_all(leases, &wanted)).await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                let cause = format!(
+                    "the API server did not answer within {}s",
+                    CLAIM_TIMEOUT.as_secs()
+                );
+                Err((first, crate::claims::Lost::Failed(cause)))
+            }
+        };
     match secured {
         Ok(()) => {
             for c in &wanted {

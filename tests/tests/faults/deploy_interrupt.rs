@@ -182,6 +182,7 @@ async fn deploy_interrupted_after_each_step_converges_on_the_next_run() -> Resul
                     ended.all()
                 );
                 if sig == "INT" {
+                    eprintln!("{what}: deploy said:\n{}", ended.stderr);
                     ensure!(
                         ended.status.code() == Some(130),
                         "{what}: exit {:?}:\n{}",

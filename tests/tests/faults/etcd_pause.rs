@@ -116,7 +116,7 @@ async fn etcd_paused_during_an_admission_burst_no_panic_bounded_memory_recovers_
                 }
             };
         }));
-        if n % 40 == 0 {
+        if n.is_multiple_of(40) {
             let services = services.clone();
             let svc = labelled_service(&format!("during-{n}"), &format!("{base}-a{n}"))?;
             burst.push(tokio::spawn(async move {
