@@ -18,6 +18,10 @@ if "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get validatingadmission
   echo ">> stopping make demo's jockey-webhook registration (tests/webhook-local.sh stop) for the tests" >&2
   "$root/tests/webhook-local.sh" stop
 fi
+# tests/tests/faults stops shared components (kube-apiserver, etcd, the webhook): it must not run
+# beside other tests. Its tests serialise on a lock, and cargo runs one test binary at a time, so
+# running every binary in one `cargo test` (below) keeps it alone; do not split the binaries into
+# parallel cargo invocations without keeping `--test faults` apart.
 # The tests run the binaries the workspace builds, so build them first.
 cargo build --workspace --bins
 rc=0
