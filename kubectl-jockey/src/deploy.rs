@@ -628,17 +628,6 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: Journal) -> Result<(
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
 
-    // One deploy of the project at a time, from before the first read that decides a write to
-    // the end (deploy_lock says why).
-    let lock = if dry {
-        None
-    } else {
-        Some(crate::deploy_lock::acquire(client, ns, &project, deadline).await?)
-    };
-    note(&journal, |s| {
-        s.lock = lock;
-        s.namespace = Some(ns.to_string());
-    });
     refuse_foreign_objects(client, ns, &project).await?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let live_dep = deployments
@@ -697,25 +686,61 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: Journal) -> Result<(
     if !dry && !already_recorded && !registry_is_ecr {
         build_run::check_builder(client, &cfg.builder_namespace).await?;
     }
+    // Named by its content, so it is ours only if it says it holds this content; a same-named
+    // ConfigMap made by hand would start the pods on the wrong files.
+    if let Some(cm) = &live_cm {
+        let digest = cm
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_CONTENT_SHA256));
+        if digest.map(String::as_str) != Some(bundle.hash.full()) {
+            bail!(
+                "ConfigMap {ns}/{cm_name} exists but does not hold these files (annotation \
+                 {ANNOTATION_CONTENT_SHA256} is {digest:?}, expected {}); it was not made by \
+                 kubectl jockey: delete or rename it, then deploy again",
+                bundle.hash.full()
+            );
+        }
+    }
+    // One deploy of the project at a time, from here (every refusal is behind: bad input still
+    // writes nothing, not even the Lease) to the end; deploy_lock says why.
+    if !dry {
+        let lock = crate::deploy_lock::acquire(client, ns, &project, deadline).await?;
+        note(&journal, |s| {
+            s.lock = Some(lock);
+            s.namespace = Some(ns.to_string());
+        });
+        // What was read before the Lease must still hold: a deploy that ran in between (and
+        // released it) changed the Deployment this one rendered over.
+        let now = deployments
+            .get_opt(&project.deployment_name())
+            .await
+            .with_context(|| format!("reading Deployment {ns}/{project}"))?;
+        let spec_of = |d: &Option<Deployment>| {
+            d.as_ref().map(|d| {
+                (
+                    d.metadata.uid.clone(),
+                    d.metadata.generation,
+                    d.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(jockey_core::names::ANNOTATION_INSTANCE).cloned()),
+                )
+            })
+        };
+        if spec_of(&now) != spec_of(&live_dep) {
+            bail!(
+                "conflict: Deployment {ns}/{project} changed while this deploy prepared (another \
+                 deploy, a rollback or a kubectl edit); nothing was written by this one: deploy \
+                 again"
+            );
+        }
+    }
     let mut changes: Vec<(String, Change)> = Vec::new();
     let mut printed: Vec<serde_json::Value> = Vec::new();
     let cm_change = match &live_cm {
         Some(cm) => {
-            // Named by its content, so it is ours only if it says it holds this content; a
-            // same-named ConfigMap made by hand would start the pods on the wrong files.
-            let digest = cm
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_CONTENT_SHA256));
-            if digest.map(String::as_str) != Some(bundle.hash.full()) {
-                bail!(
-                    "ConfigMap {ns}/{cm_name} exists but does not hold these files (annotation \
-                     {ANNOTATION_CONTENT_SHA256} is {digest:?}, expected {}); it was not made by \
-                     kubectl jockey: delete or rename it, then deploy again",
-                    bundle.hash.full()
-                );
-            }
             printed.push(serde_json::to_value(cm)?);
             Change::Unchanged
         }
