@@ -38,6 +38,8 @@ need gcc || apt_install gcc
 need nsenter || apt_install util-linux
 # make bench pins each webhook and the load generator to a CPU.
 need taskset || apt_install util-linux
+# tests/tests/faults signals cluster processes with kill(1) (SIGKILL, SIGSTOP, SIGCONT).
+[ -x /usr/bin/kill ] || [ -x /bin/kill ] || apt_install procps
 { need pkg-config && pkg-config --exists libseccomp; } || apt_install pkg-config libseccomp-dev
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt 2>/dev/null || true
 # moto serves the AWS APIs (ECR, ELBv2) the tests talk to through the real AWS SDK.
