@@ -57,6 +57,29 @@ pub fn printed(steps: &[String]) -> String {
         .collect()
 }
 
+/// Whether any of `owners` (from [`other_owners`]) owns the field at `steps` (or the whole list or
+/// item it is in).
+pub fn owned_by_others(owners: &[(String, Value)], steps: &[String]) -> Vec<String> {
+    fn owns(set: &Value, steps: &[String]) -> bool {
+        let Some((first, rest)) = steps.split_first() else {
+            return true;
+        };
+        match set.get(first) {
+            Some(Value::Object(m)) if m.is_empty() => true,
+            Some(next) => owns(next, rest),
+            None => false,
+        }
+    }
+    let mut out: Vec<String> = owners
+        .iter()
+        .filter(|(_, set)| owns(set, steps))
+        .map(|(m, _)| m.clone())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The value at `steps`, if there is one.
 pub fn get<'a>(value: &'a Value, steps: &[String]) -> Option<&'a Value> {
     let Some((first, rest)) = steps.split_first() else {
@@ -207,7 +230,8 @@ impl<'a> Node<'a> {
             purposeful: self
                 .purposeful
                 .iter()
-                .filter_map(|p| (p.first()? == step).then(|| &p[1..]))
+                .filter(|p| p.first().is_some_and(|f| f == step))
+                .map(|p| &p[1..])
                 .collect(),
             path: format!("{}{segment}", self.path),
             whole: self.whole,

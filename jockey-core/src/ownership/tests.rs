@@ -408,3 +408,38 @@ fn malformed_field_sets_are_ignored_not_fatal() {
     let p = prune_with(&e, &[]);
     assert_eq!(p.object, ours());
 }
+
+#[test]
+fn owners_of_one_field_are_found_through_list_keys() {
+    let e = [
+        entry(
+            "kubectl-rollout",
+            "Update",
+            None,
+            json!({"f:metadata": {"f:annotations": {
+            "f:jockey.agentops.ai/instance": {}}}}),
+        ),
+        entry(
+            "kubectl-edit",
+            "Update",
+            None,
+            server_set(json!({"f:args": {}})),
+        ),
+    ];
+    let owners = other_owners(&e, "kubectl-jockey");
+    let ann = field_steps(&["metadata", "annotations", "jockey.agentops.ai/instance"]);
+    assert_eq!(
+        owned_by_others(&owners, &ann),
+        vec!["kubectl-rollout".to_string()]
+    );
+    let mut arg = field_steps(&["spec", "template", "spec", "containers"]);
+    arg.push(key_step("name", "server"));
+    arg.push("f:args".into());
+    arg.push("v:\"--a\"".into());
+    assert_eq!(
+        owned_by_others(&owners, &arg),
+        vec!["kubectl-edit".to_string()],
+        "atomic list"
+    );
+    assert!(owned_by_others(&owners, &field_steps(&["metadata", "labels"])).is_empty());
+}
