@@ -6,7 +6,7 @@ mod apply;
 mod build;
 mod changes;
 mod foreign;
-mod keep;
+pub mod keep;
 mod package;
 mod render;
 

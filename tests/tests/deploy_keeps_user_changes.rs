@@ -3,7 +3,8 @@
 //! health-check path and added annotations survive a deploy of changed files, which still rolls
 //! out its new image; a deploy whose flag sets a field a user owns is refused with the field, its
 //! owner, both values and `--force-conflicts`, writing nothing, and `--force-conflicts` takes it;
-//! a `kubectl rollout undo` survives a deploy of files that already ran, and new files win.
+//! a `kubectl rollout undo` survives a deploy of files that already ran, and new files win;
+//! `rollback` moves the instance and keeps a user's limit.
 
 mod deploy_support;
 
@@ -264,6 +265,30 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
         running(&dep) == (c.clone(), c.clone(), c.clone()),
         "new files run: {:?}",
         running(&dep)
+    );
+
+    // `rollback` moves the instance and keeps what users changed, like deploy.
+    ctl(&[
+        "set",
+        "resources",
+        "deployment/keep",
+        "-n",
+        &ns,
+        "-c",
+        "server",
+        "--limits=memory=3Gi",
+    ])?;
+    let back = env.jockey(&["rollback", "keep", "--timeout", "120s"])?;
+    ok(&back, "rollback")?;
+    let dep = get(&ns, "deployment", "keep")?;
+    ensure!(running(&dep).0 != c, "rolled back: {:?}", running(&dep));
+    let (ann, image, volume) = running(&dep);
+    ensure!(ann == image && image == volume, "{:?}", running(&dep));
+    let s = server(&dep);
+    ensure!(
+        s["resources"]["limits"]["memory"] == "3Gi",
+        "rollback keeps the user's limit: {}",
+        s["resources"]
     );
     env.cleanup().await
 }
