@@ -258,7 +258,10 @@ impl Bundle {
     }
 
     /// [`Bundle::from_collected`] refusing a bundle past `limits.compressed`.
-    pub fn from_collected_within(collected: Collected, limits: &Limits) -> Result<Self, BundleError> {
+    pub fn from_collected_within(
+        collected: Collected,
+        limits: &Limits,
+    ) -> Result<Self, BundleError> {
         let Collected {
             mut entries,
             mut secrets_left_out,

@@ -483,7 +483,10 @@ mod tests {
         ] {
             let e = parse_env(text, |_| None).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
-            assert!(e.cause.contains("not a valid environment variable name"), "{e}");
+            assert!(
+                e.cause.contains("not a valid environment variable name"),
+                "{e}"
+            );
         }
         // python-dotenv reads these keys; only the environment path refuses them.
         assert!(parse("b.c=1\n", |_| None).is_ok());
@@ -510,12 +513,17 @@ mod tests {
         assert!(e.cause.contains("expand the file's values past"), "{e}");
         // A large literal value is not an expansion: the Secret size check reports it.
         let big = format!("BIG={}\n", "x".repeat(MAX_EXPANDED_BYTES + 1));
-        assert_eq!(parse(&big, |_| None).unwrap()[0].1.len(), MAX_EXPANDED_BYTES + 1);
+        assert_eq!(
+            parse(&big, |_| None).unwrap()[0].1.len(),
+            MAX_EXPANDED_BYTES + 1
+        );
     }
 
     #[test]
     fn a_long_file_keeps_first_positions_last_values_and_its_line_count() {
-        let text: String = (0..50_000).map(|i| format!("K{}=v{i}\n", i % 1000)).collect();
+        let text: String = (0..50_000)
+            .map(|i| format!("K{}=v{i}\n", i % 1000))
+            .collect();
         let out = parse(&text, |_| None).unwrap();
         assert_eq!(out.len(), 1000);
         assert_eq!(out[0], ("K0".to_string(), "v49000".to_string()));

@@ -163,7 +163,11 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             live.insert(p.to_string(), vec![ing]);
         } else if roll == 5 {
             // A second Ingress of a live project joins its group, full or not.
-            let name = live.keys().nth(rng.next() as usize % live.len()).unwrap().clone();
+            let name = live
+                .keys()
+                .nth(rng.next() as usize % live.len())
+                .unwrap()
+                .clone();
             let p = ProjectId::parse(&name).unwrap();
             let group = group_of(&live[&name][0]);
             let full = w.index.projects_in_group(&group) == CAPACITY;
@@ -177,7 +181,11 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             // A re-apply of the rendered Ingress (no group annotation) keeps the stored group,
             // also when the webhook's cache does not show the project's Ingresses yet (a
             // restarted webhook, a lagging watch): then only the old object says where it is.
-            let name = live.keys().nth(rng.next() as usize % live.len()).unwrap().clone();
+            let name = live
+                .keys()
+                .nth(rng.next() as usize % live.len())
+                .unwrap()
+                .clone();
             let p = ProjectId::parse(&name).unwrap();
             let old = live[&name][0].clone();
             let mut lagging = w.index.clone();
@@ -186,14 +194,22 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             }
             // Where the project would go if it were new now.
             let would = w.policy.place(&w.cfg, &lagging, &name);
-            let seen = if rng.next() % 2 == 0 { &w.index } else { &lagging };
+            let seen = if rng.next() % 2 == 0 {
+                &w.index
+            } else {
+                &lagging
+            };
             let ing = w.admit_seeing(seen, "UPDATE", &ingress(&p, p.as_str()), Some(&old));
             assert_eq!(group_of(&ing), group_of(&old), "{name} moved on re-apply");
             kept_over_fresh += usize::from(would != group_of(&old) && std::ptr::eq(seen, &lagging));
             w.stored(&ing);
             live.get_mut(&name).unwrap()[0] = ing;
         } else {
-            let name = live.keys().nth(rng.next() as usize % live.len()).unwrap().clone();
+            let name = live
+                .keys()
+                .nth(rng.next() as usize % live.len())
+                .unwrap()
+                .clone();
             for i in live.remove(&name).unwrap() {
                 w.index
                     .remove(&format!("team-{name}"), i.metadata.name.as_deref().unwrap());

@@ -588,7 +588,9 @@ fn soft_problems_are_warnings() {
     assert!(v.allowed(), "{:?}", v.message("x"));
     assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
     assert!(
-        v.warnings[0].starts_with(&format!("annotation {ALB_PREFIX}helthcheck-path is ignored: ")),
+        v.warnings[0].starts_with(&format!(
+            "annotation {ALB_PREFIX}helthcheck-path is ignored: "
+        )),
         "{:?}",
         v.warnings
     );
