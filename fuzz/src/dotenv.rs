@@ -47,6 +47,9 @@ fn check_error(text: &str, e: &DotenvError) {
     assert!(msg.contains("; fix"), "the message names no fix: {msg}");
 }
 
+/// Writes a value back in a dotenv file's syntax.
+type Quote = fn(&str) -> String;
+
 fn double_quoted(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -128,8 +131,7 @@ pub fn run(data: &[u8]) {
     // Written again: `${` has no escape in python-dotenv, so those values cannot be written back.
     let writable: Vec<&(String, String)> =
         pairs.iter().filter(|(_, v)| !v.contains("${")).collect();
-    let quoting: [(&str, fn(&str) -> String); 2] =
-        [("double", double_quoted), ("single", single_quoted)];
+    let quoting: [(&str, Quote); 2] = [("double", double_quoted), ("single", single_quoted)];
     for (how, quote) in quoting {
         let file: String = writable
             .iter()
