@@ -194,7 +194,7 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             }
             // Where the project would go if it were new now.
             let would = w.policy.place(&w.cfg, &lagging, &name);
-            let seen = if rng.next() % 2 == 0 {
+            let seen = if rng.next().is_multiple_of(2) {
                 &w.index
             } else {
                 &lagging
