@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod bundle;
+pub mod dotenv;
 pub mod policy;
 
 /// A target's entry function.
@@ -14,5 +15,6 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("admission", admission::run),
     ("bundle", bundle::run),
+    ("dotenv", dotenv::run),
     ("policy", policy::run),
 ];

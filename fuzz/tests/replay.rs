@@ -54,6 +54,11 @@ fn bundle_corpus_replays_without_a_crash() {
 }
 
 #[test]
+fn dotenv_corpus_replays_without_a_crash() {
+    replay("dotenv", 5);
+}
+
+#[test]
 fn policy_corpus_replays_without_a_crash() {
     replay("policy", 5);
 }

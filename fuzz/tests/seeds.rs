@@ -102,6 +102,22 @@ fn write_seeds() {
     for (i, p) in policies.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i}")), p).unwrap();
     }
+    // Dotenv files: python-dotenv's syntax, each feature once, and mistakes.
+    let dotenvs = [
+        "A=1\nexport B = two # comment\nC='single ${A}'\nD=\"double\\n\\\"q\\\" ${B}\"\n",
+        "KEY=\"-----BEGIN KEY-----\nabc\n-----END KEY-----\"\nNEXT=${KEY}\n",
+        "E=${NOPE:-dflt}\nF=${HOME}\nG=$HOME\nH=${TRICKY}\nI=${A:x}\n",
+        "# c\r\n  J=j\r\n\r\nbare\rK=a#b\n'L'=1\nexport=2\n",
+        "A=1\nB 2\n",
+        "A=\"never closed\nB=2\n",
+        "GOOD=1\nBAD-NAME=2\n",
+        "A=0123456789abcdef\nA=${A}${A}\nA=${A}${A}\nA=${A}${A}\nA=${A}${A}\n",
+    ];
+    let dir = root.join("dotenv");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, d) in dotenvs.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i}")), d).unwrap();
+    }
     // Bundle recipes: op, path (depth, names), arguments; see src/bundle.rs.
     let recipes: [&[u8]; 8] = [
         b"",

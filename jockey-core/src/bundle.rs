@@ -87,6 +87,29 @@ pub const BUILD_RESERVE_BYTES: usize = 8 * 1024;
 /// cannot be meant as instance files.
 pub const MAX_RAW_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The sizes a bundle may reach. [`Limits::KUBERNETES`] (the default) is what a ConfigMap holds;
+/// smaller limits let a test or the fuzzer reach the size refusals with a few bytes of files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The gzip'd tar and its ConfigMap key, in bytes.
+    pub compressed: usize,
+    /// Raw file content read before refusing the tree unread.
+    pub raw: u64,
+}
+
+impl Limits {
+    pub const KUBERNETES: Limits = Limits {
+        compressed: CONFIGMAP_LIMIT_BYTES - BUILD_RESERVE_BYTES,
+        raw: MAX_RAW_BYTES,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::KUBERNETES
+    }
+}
+
 /// One collected path: a directory or a regular file with its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -191,9 +214,12 @@ pub enum BundleError {
     #[error(
         "the files to package add up to more than {}, far beyond the 1 MiB a ConfigMap may hold; \
          largest files so far: {}; add what the server does not need to {IGNORE_FILE}",
-        human_bytes(MAX_RAW_BYTES), format_largest(.largest)
+        human_bytes(*.limit), format_largest(.largest)
     )]
-    TooLargeRaw { largest: Vec<(String, u64)> },
+    TooLargeRaw {
+        limit: u64,
+        largest: Vec<(String, u64)>,
+    },
 }
 
 /// A packaged instance: the canonical tar, its gzip, its hash, and what was left out.
@@ -228,6 +254,14 @@ impl std::fmt::Debug for Bundle {
 impl Bundle {
     /// Packs collected entries. Pure: same entries in any order give the same bytes.
     pub fn from_collected(collected: Collected) -> Result<Self, BundleError> {
+        Self::from_collected_within(collected, &Limits::KUBERNETES)
+    }
+
+    /// [`Bundle::from_collected`] refusing a bundle past `limits.compressed`.
+    pub fn from_collected_within(
+        collected: Collected,
+        limits: &Limits,
+    ) -> Result<Self, BundleError> {
         let Collected {
             mut entries,
             mut secrets_left_out,
@@ -242,7 +276,7 @@ impl Bundle {
             .collect();
         let tar = canonical_tar(&entries);
         let gz = gzip(&tar);
-        let limit = CONFIGMAP_LIMIT_BYTES - BUILD_RESERVE_BYTES;
+        let limit = limits.compressed;
         let size = gz.len() + INSTANCE_TAR_KEY.len();
         if size > limit {
             return Err(BundleError::TooLarge {
@@ -264,7 +298,12 @@ impl Bundle {
 
 /// Collects DIR and packs it: [`collect`] then [`Bundle::from_collected`].
 pub fn bundle_dir(dir: &Path) -> Result<Bundle, BundleError> {
-    Bundle::from_collected(collect(dir)?)
+    bundle_dir_within(dir, &Limits::KUBERNETES)
+}
+
+/// [`bundle_dir`] within other size limits.
+pub fn bundle_dir_within(dir: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    Bundle::from_collected_within(collect_within(dir, limits)?, limits)
 }
 
 /// The canonical tar of `entries` (which must be sorted by path and unique; see
@@ -390,6 +429,11 @@ pub fn human_bytes(n: u64) -> String {
 /// skipped before anything else, so a problem file can always be fixed by ignoring it; then
 /// secrets are left out and listed; then anything that cannot be packaged faithfully is refused.
 pub fn collect(dir: &Path) -> Result<Collected, BundleError> {
+    collect_within(dir, &Limits::KUBERNETES)
+}
+
+/// [`collect`], refusing raw content past `limits.raw` before reading it.
+pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| BundleError::Io { path, source }
@@ -405,6 +449,7 @@ pub fn collect(dir: &Path) -> Result<Collected, BundleError> {
         ignores: ignore_matcher(&root)?,
         secrets: secret_matcher(&root)?,
         root: root.clone(),
+        raw_limit: limits.raw,
     };
     let mut out = Collected::default();
     let mut raw = 0u64;
@@ -467,6 +512,7 @@ struct Walker {
     root: PathBuf,
     ignores: ignore::gitignore::Gitignore,
     secrets: ignore::gitignore::Gitignore,
+    raw_limit: u64,
 }
 
 impl Walker {
@@ -585,10 +631,13 @@ impl Walker {
                 ancestors.pop();
             } else if meta.is_file() {
                 *raw += meta.len();
-                if *raw > MAX_RAW_BYTES {
+                if *raw > self.raw_limit {
                     let mut largest = largest_files(&out.entries, 4);
                     largest.insert(0, (rel, meta.len()));
-                    return Err(BundleError::TooLargeRaw { largest });
+                    return Err(BundleError::TooLargeRaw {
+                        limit: self.raw_limit,
+                        largest,
+                    });
                 }
                 let data = std::fs::read(&full).map_err(io(&full))?;
                 out.entries
@@ -1222,6 +1271,38 @@ mod tests {
         write(u.path(), "server.py", b"s");
         write(u.path(), "big.txt", &vec![b'a'; 2 * 1024 * 1024]);
         assert!(bundle_dir(u.path()).is_ok());
+    }
+
+    #[test]
+    fn smaller_limits_refuse_at_their_own_sizes_with_the_same_messages() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "server.py", b"s");
+        write(t.path(), "a.bin", &noise(3000, 3));
+        let small = Limits {
+            compressed: 2048,
+            raw: 1 << 20,
+        };
+        let err = bundle_dir_within(t.path(), &small).unwrap_err();
+        assert!(
+            matches!(err, BundleError::TooLarge { limit: 2048, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("a.bin (2.9 KiB)"), "{err}");
+        let tiny = Limits {
+            compressed: 2048,
+            raw: 2000,
+        };
+        let err = bundle_dir_within(t.path(), &tiny).unwrap_err();
+        assert!(
+            matches!(err, BundleError::TooLargeRaw { limit: 2000, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("more than 2.0 KiB"), "{err}");
+        // The default is Kubernetes' limit, which this tree is far below.
+        assert_eq!(
+            bundle_dir_within(t.path(), &Limits::default()).unwrap(),
+            bundle_dir(t.path()).unwrap()
+        );
     }
 
     #[test]

@@ -17,31 +17,90 @@ pub struct DotenvError {
     pub cause: String,
 }
 
+/// What `${...}` references may add to a file's values, all values together: more than a Secret
+/// (1 MiB) or a Deployment can hold is a mistake, and without a bound `A=${A}${A}` repeated a few
+/// dozen times would exhaust memory before anything could say so.
+pub const MAX_EXPANDED_BYTES: usize = 1024 * 1024;
+
 /// `KEY=VALUE` pairs in file order; a key given twice keeps its last value (as python-dotenv).
 /// A bare `KEY` without `=` sets nothing, as with python-dotenv's `load_dotenv`.
 pub fn parse(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, DotenvError> {
+    resolve(text, parse_raw(text)?, lookup)
+}
+
+/// [`parse`] for a file jockey turns into environment variables (`--env-file`,
+/// `--secret-env-file`, `secrets set --from-env-file`): every key must also be a name a shell,
+/// Python and the container runtime accept; the error names the line of the first that is not.
+pub fn parse_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, DotenvError> {
     let raw = parse_raw(text)?;
+    for s in &raw {
+        crate::runtime::check_env_name(&s.key).map_err(|cause| DotenvError {
+            line: line_at(text, s.start),
+            cause,
+        })?;
+    }
+    resolve(text, raw, lookup)
+}
+
+impl DotenvError {
+    /// The message for a file: `FILE:LINE: cause; fix ...`, never a value.
+    pub fn in_file(&self, file: &str) -> String {
+        format!(
+            "{file}:{}: {}; fix the file and run again (nothing was written)",
+            self.line, self.cause
+        )
+    }
+}
+
+fn resolve(
+    text: &str,
+    raw: Vec<Statement>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, DotenvError> {
     let mut resolved: Vec<(String, String)> = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    for (key, value) in raw {
+    // Key -> its slot in `resolved`: files of many thousand keys stay linear.
+    let mut slots: BTreeMap<String, usize> = BTreeMap::new();
+    let mut budget = MAX_EXPANDED_BYTES;
+    for Statement { start, key, value } in raw {
         let Some(value) = value else { continue };
-        let value = interpolate(&value, |name| {
-            seen.get(name).cloned().or_else(|| lookup(name))
-        });
-        seen.insert(key.clone(), value.clone());
-        match resolved.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => resolved.push((key, value)),
+        let value = interpolate(&value, &mut budget, |name| {
+            slots
+                .get(name)
+                .map(|&i| resolved[i].1.clone())
+                .or_else(|| lookup(name))
+        })
+        .ok_or_else(|| DotenvError {
+            line: line_at(text, start),
+            cause: format!(
+                "the ${{...}} references in the value of {key} expand the file's values past \
+                 {MAX_EXPANDED_BYTES} bytes, more than a Secret or a Deployment can hold; \
+                 reference smaller values"
+            ),
+        })?;
+        match slots.get(&key) {
+            Some(&i) => resolved[i].1 = value,
+            None => {
+                slots.insert(key.clone(), resolved.len());
+                resolved.push((key, value));
+            }
         }
     }
     Ok(resolved)
 }
 
 /// `${NAME}` and `${NAME:-default}`, python-dotenv's POSIX subset; `$NAME` stays literal.
-fn interpolate(value: &str, env: impl Fn(&str) -> Option<String>) -> String {
+/// `None` once the expansions would use up more than `budget` bytes.
+fn interpolate(
+    value: &str,
+    budget: &mut usize,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -59,11 +118,40 @@ fn interpolate(value: &str, env: impl Fn(&str) -> Option<String>) -> String {
             _ => (inner, None),
         };
         out.push_str(&rest[..start]);
-        out.push_str(&env(name).unwrap_or_else(|| default.unwrap_or("").to_string()));
+        let expanded = env(name).unwrap_or_else(|| default.unwrap_or("").to_string());
+        *budget = budget.checked_sub(expanded.len())?;
+        out.push_str(&expanded);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    out
+    Some(out)
+}
+
+/// The 1-based line `pos` is on: `\r\n`, `\n` and a lone `\r` each end a line. Only asked for
+/// on an error, so that reading a long file stays linear.
+fn line_at(text: &str, pos: usize) -> usize {
+    let before = text.as_bytes().get(..pos).unwrap_or(text.as_bytes());
+    let mut line = 1;
+    let mut i = 0;
+    while i < before.len() {
+        match before[i] {
+            b'\r' if before.get(i + 1) == Some(&b'\n') => {
+                line += 1;
+                i += 1;
+            }
+            b'\r' | b'\n' => line += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    line
+}
+
+/// One `KEY[=VALUE]` statement and where it starts.
+struct Statement {
+    start: usize,
+    key: String,
+    value: Option<String>,
 }
 
 struct Reader<'a> {
@@ -77,12 +165,6 @@ impl Reader<'_> {
     }
     fn peek(&self) -> Option<char> {
         self.rest().chars().next()
-    }
-    fn line(&self) -> usize {
-        // `\r\n`, `\n` and a lone `\r` each end a line.
-        let before = &self.text[..self.pos];
-        1 + before.matches('\n').count() + before.matches('\r').count()
-            - before.matches("\r\n").count()
     }
     /// Advances over characters while `f` holds; returns them.
     fn take_while(&mut self, f: impl Fn(char) -> bool) -> &str {
@@ -121,7 +203,7 @@ fn is_newline(c: char) -> bool {
     c == '\n' || c == '\r'
 }
 
-fn parse_raw(text: &str) -> Result<Vec<(String, Option<String>)>, DotenvError> {
+fn parse_raw(text: &str) -> Result<Vec<Statement>, DotenvError> {
     let mut r = Reader { text, pos: 0 };
     let mut out = Vec::new();
     loop {
@@ -129,8 +211,11 @@ fn parse_raw(text: &str) -> Result<Vec<(String, Option<String>)>, DotenvError> {
         if r.peek().is_none() {
             return Ok(out);
         }
-        let line = r.line();
-        let err = |cause: String| DotenvError { line, cause };
+        let start = r.pos;
+        let err = |cause: String| DotenvError {
+            line: line_at(text, start),
+            cause,
+        };
         if r.peek() == Some('#') {
             r.take_while(|c| !is_newline(c));
             r.end_of_line();
@@ -218,7 +303,7 @@ fn parse_raw(text: &str) -> Result<Vec<(String, Option<String>)>, DotenvError> {
                 None => format!("expected KEY=VALUE, found {key} followed by text without '='"),
             }));
         }
-        out.push((key, value));
+        out.push(Statement { start, key, value });
     }
 }
 
@@ -383,5 +468,67 @@ mod tests {
             let e = parse(text, |_| None).unwrap_err();
             assert!(!e.to_string().contains("s3cr3t"), "{e}");
         }
+    }
+    #[test]
+    fn env_files_refuse_names_no_environment_accepts_on_their_line() {
+        assert_eq!(
+            parse_env("A=1\n_b2=2\n", |_| None).unwrap(),
+            pairs(&[("A", "1"), ("_b2", "2")])
+        );
+        for (text, line) in [
+            ("A=1\n\nBAD-NAME=2\n", 3),
+            ("A=\"x\ny\"\n'sp ace'=1\n", 3),
+            ("A=1\r\n1X=2\r\n", 2),
+            ("A=1\rb.c=2\r", 2),
+        ] {
+            let e = parse_env(text, |_| None).unwrap_err();
+            assert_eq!(e.line, line, "{text:?}: {e}");
+            assert!(
+                e.cause.contains("not a valid environment variable name"),
+                "{e}"
+            );
+        }
+        // python-dotenv reads these keys; only the environment path refuses them.
+        assert!(parse("b.c=1\n", |_| None).is_ok());
+        let e = parse_env("A=1\n1X=2\n", |_| None).unwrap_err();
+        assert_eq!(
+            e.in_file(".env"),
+            ".env:2: \"1X\" is not a valid environment variable name: use letters, digits and \
+             '_', not starting with a digit (e.g. OPENAI_API_KEY); fix the file and run again \
+             (nothing was written)"
+        );
+    }
+
+    #[test]
+    fn expansion_is_bounded_and_names_its_line() {
+        // Each line doubles the value: 2^40 bytes without a bound.
+        let mut text = String::from("A=0123456789abcdef\n");
+        for _ in 0..40 {
+            text.push_str("A=${A}${A}\n");
+        }
+        let e = parse(&text, |_| None).unwrap_err();
+        // Lines 2 to 16 expand 16 * (2^16 - 2) bytes in all, just under 1 MiB; line 17 would
+        // pass it.
+        assert_eq!(e.line, 17, "{e}");
+        assert!(e.cause.contains("expand the file's values past"), "{e}");
+        // A large literal value is not an expansion: the Secret size check reports it.
+        let big = format!("BIG={}\n", "x".repeat(MAX_EXPANDED_BYTES + 1));
+        assert_eq!(
+            parse(&big, |_| None).unwrap()[0].1.len(),
+            MAX_EXPANDED_BYTES + 1
+        );
+    }
+
+    #[test]
+    fn a_long_file_keeps_first_positions_last_values_and_its_line_count() {
+        let text: String = (0..50_000)
+            .map(|i| format!("K{}=v{i}\n", i % 1000))
+            .collect();
+        let out = parse(&text, |_| None).unwrap();
+        assert_eq!(out.len(), 1000);
+        assert_eq!(out[0], ("K0".to_string(), "v49000".to_string()));
+        assert_eq!(out[999], ("K999".to_string(), "v49999".to_string()));
+        let e = parse(&format!("{text}oops x\n"), |_| None).err();
+        assert_eq!(e.map(|e| e.line), Some(50_001));
     }
 }

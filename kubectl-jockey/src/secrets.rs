@@ -82,20 +82,8 @@ pub fn read_env_file(path: &Path, flag: &str) -> Result<Vec<(String, String)>> {
         std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {flag} {}", path.display()))?
     };
-    let pairs = jockey_core::dotenv::parse(&text, |k| std::env::var(k).ok()).map_err(|e| {
-        anyhow::anyhow!(
-            "{}:{}: {}; fix the file and run again (nothing was written)",
-            path.display(),
-            e.line,
-            e.cause
-        )
-    })?;
-    for (k, _) in &pairs {
-        jockey_core::runtime::check_env_name(k).map_err(|e| {
-            anyhow::anyhow!("{} ({flag}): {e}; nothing was written", path.display())
-        })?;
-    }
-    Ok(pairs)
+    jockey_core::dotenv::parse_env(&text, |k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!(e.in_file(&path.display().to_string())))
 }
 
 /// The Secret's data, decoded.

@@ -2,118 +2,21 @@
 //! test wrote. (`deploy --follow` and `logs-builder` print a real build's log on the real node:
 //! `real_logs.rs`.)
 //!
-//! KWOK fakes the nodes, so there is no container to log anything. Its controller, which the API
-//! server asks for a pod's log the way it asks a kubelet, serves one from a file on this host when
-//! a `ClusterLogs` object selects the pod (`tests/cluster/up.sh` enables the CRD). Each test writes
-//! its own file, in the CRI log format a kubelet reads, and selects only the pods of its own
-//! namespace (KWOK's selector matches namespaces and pod names, not labels).
+//! KWOK serves each test's log file for the pods of its namespace (`deploy_support::served_logs`).
 
 mod deploy_support;
 
 use anyhow::{Context, Result, bail, ensure};
-use deploy_support::{Env, Scratch, example_copy, jockey_command};
-use jockey_e2e::{client, kubectl};
-use kube::api::{DynamicObject, PostParams};
-use kube::discovery::ApiResource;
-use kube::{Api, Client};
-use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use deploy_support::served_logs::{LogFile, ServedLogs};
+use deploy_support::{Env, example_copy, jockey_command};
+use jockey_e2e::client;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// How long a log line may take to show up (bounded waits, no assertion on the time taken).
 const LINE_WAIT: Duration = Duration::from_secs(60);
-
-// ---------------------------------------------------------------------------------------------
-// A container log file KWOK serves, and the ClusterLogs object that points at it.
-// ---------------------------------------------------------------------------------------------
-
-/// A log file in the CRI format (`<time> <stream> <tag> <line>`) that the test appends to.
-struct LogFile {
-    path: PathBuf,
-    _dir: Scratch,
-}
-
-impl LogFile {
-    fn new(tag: &str, lines: &[&str]) -> Result<Self> {
-        let dir = Scratch::new(tag)?;
-        let me = Self {
-            path: dir.path().join("container.log"),
-            _dir: dir,
-        };
-        std::fs::write(&me.path, "")?;
-        for line in lines {
-            me.append(line)?;
-        }
-        Ok(me)
-    }
-
-    /// Appends one full line. The timestamp only has to parse: no test asks for `--since`.
-    fn append(&self, line: &str) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .with_context(|| format!("opening {}", self.path.display()))?;
-        writeln!(f, "2026-01-01T00:00:00.000000000Z stdout F {line}")?;
-        f.flush()?;
-        Ok(())
-    }
-}
-
-fn cluster_logs_resource() -> ApiResource {
-    ApiResource {
-        group: "kwok.x-k8s.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "kwok.x-k8s.io/v1alpha1".into(),
-        kind: "ClusterLogs".into(),
-        plural: "clusterlogs".into(),
-    }
-}
-
-/// A `ClusterLogs` serving `file` for every container of every pod in `namespace`; deleted on
-/// drop.
-struct ServedLogs {
-    name: String,
-}
-
-impl ServedLogs {
-    async fn create(client: &Client, namespace: &str, file: &LogFile) -> Result<Self> {
-        let name = format!("e2e-logs-{namespace}");
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &cluster_logs_resource());
-        let obj: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "kwok.x-k8s.io/v1alpha1",
-            "kind": "ClusterLogs",
-            "metadata": {"name": name, "labels": {"jockey-e2e": "true"}},
-            "spec": {
-                "selector": {"matchNamespaces": [namespace]},
-                "logs": [{"logsFile": file.path.to_string_lossy(), "follow": true}]
-            }
-        }))?;
-        api.create(&PostParams::default(), &obj)
-            .await
-            .with_context(|| {
-                format!(
-                    "creating ClusterLogs {name}; a cluster without KWOK's Logs CRDs predates \
-                     tests/cluster/up.sh serving logs: `make cluster` starts it anew"
-                )
-            })?;
-        Ok(Self { name })
-    }
-}
-
-impl Drop for ServedLogs {
-    fn drop(&mut self) {
-        let _ = kubectl(&[
-            "delete",
-            "clusterlogs.kwok.x-k8s.io",
-            &self.name,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A plugin run whose output the test reads while it runs.

@@ -165,20 +165,80 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
         rv(&get_json(&ns.name, "ingress", &format!("ing-{p}"))?.expect("ingress")),
     ];
     assert_eq!(before, after);
-    // Server-side apply of the same manifest: also no change.
-    let (ok, out) = webhook_support::kubectl_stdin(
-        &[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-n",
-            &ns.name,
-            "-f",
-            "-",
-        ],
-        &minimal_manifest(&p, HASH),
-    )?;
+    // Server-side apply of the same manifest: also no change. The first takes the fields over
+    // for its field manager (only managedFields may change); a second writes nothing at all.
+    let ssa = || {
+        webhook_support::kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-n",
+                &ns.name,
+                "-f",
+                "-",
+            ],
+            &minimal_manifest(&p, HASH),
+        )
+    };
+    // The Deployment through the API (kubectl hides managedFields).
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), &ns.name);
+    let stored = |dep: Value| -> Result<[Value; 3]> {
+        Ok([
+            dep,
+            get_json(&ns.name, "service", &format!("svc-{p}"))?.expect("service"),
+            get_json(&ns.name, "ingress", &format!("ing-{p}"))?.expect("ingress"),
+        ])
+    };
+    let (ok, out) = ssa()?;
     assert!(ok, "{out}");
+    let first = stored(serde_json::to_value(deployments.get(&p).await?)?)?;
+    // kubectl keeps its last-applied-configuration annotation up to date on a server-side apply
+    // (its own bookkeeping, rewritten with `"annotations":{}`); everything else stays.
+    let content = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(a) = v["metadata"]["annotations"].as_object_mut() {
+            a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+        owned(&v)
+    };
+    assert_eq!(
+        first.iter().map(content).collect::<Vec<_>>(),
+        [content(&d), content(&s), content(&i)],
+        "a server-side apply of the same manifest changed what it owns"
+    );
+    let (ok, out) = ssa()?;
+    assert!(ok, "{out}");
+    let second = stored(serde_json::to_value(deployments.get(&p).await?)?)?;
+    assert_eq!(
+        [rv(&second[1]), rv(&second[2])],
+        [rv(&first[1]), rv(&first[2])],
+        "a repeated server-side apply wrote the Service or the Ingress"
+    );
+    // The Deployment's status is the controllers' to move; what it owns and the managedFields
+    // entries of its object (each with the time of its manager's last write) stay as they were.
+    let object_fields = |d: &Value| -> Vec<Value> {
+        d["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["subresource"].as_str().is_none_or(str::is_empty))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        object_fields(&first[0])
+            .iter()
+            .any(|m| m["operation"] == "Apply"),
+        "no Apply manager after a server-side apply: {}",
+        first[0]["metadata"]["managedFields"]
+    );
+    assert_eq!(
+        (object_fields(&second[0]), owned(&second[0])),
+        (object_fields(&first[0]), owned(&first[0])),
+        "a repeated server-side apply wrote the Deployment"
+    );
 
     // A new instance through a client-side apply that only changes the annotation: the image
     // and the volume follow it.

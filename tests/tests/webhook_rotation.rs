@@ -1,7 +1,10 @@
 //! Certificate rotation of a running `jockey-webhook` while the real API server keeps calling it:
 //! serving certificates replaced on disk (as a Secret volume update does), then a CA rotation
 //! through a two-CA caBundle; and the webhook renewing a short-lived certificate by itself from
-//! its CA. Not one admission may fail.
+//! its CA. Not one admission may fail; each step is proven taken (the certificate served, the
+//! caBundle loaded by the API server, shown by a canary webhook in the same configurations)
+//! before the admissions of its phase are counted, and a certificate of the dropped CA is refused
+//! at the end.
 
 mod webhook_support;
 
@@ -9,42 +12,44 @@ use anyhow::{Context, Result, bail};
 use jockey_core::certs;
 use jockey_e2e::{TestNamespace, client};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use serde_json::json;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
-use webhook_support::{CA_CN, Webhook, serving_for, write_pair};
+use webhook_support::{CA_CN, SCOPE_LABEL, Webhook, ca_bundle, serving_for, write_pair};
 
 async fn wait_served(wh: &Webhook, cas: &[&certs::Pair], pem: &str) -> Result<()> {
     let want = CertificateDer::from_pem_slice(pem.as_bytes())?.to_vec();
-    let start = Instant::now();
-    loop {
-        if wh.served_cert(cas).await.ok().as_deref() == Some(want.as_slice()) {
-            return Ok(());
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "the new certificate was not served within 10 s:\n{}",
-                wh.log()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    jockey_e2e::wait_for(
+        "the new certificate to be served",
+        Duration::from_secs(10),
+        || async {
+            Ok((wh.served_cert(cas).await.ok().as_deref() == Some(want.as_slice())).then_some(()))
+        },
+    )
+    .await
+    .with_context(|| wh.log())
 }
 
 /// Server-side dry-run creates of a labelled Service, each mutated by /mutate and checked by
-/// /validate, back to back on two workers, until [`AdmissionLoop::finish`].
+/// /validate, back to back on two workers, until [`AdmissionLoop::finish`]. Each admission is
+/// counted in the phase of the rotation it ran in (started and answered within it).
 struct AdmissionLoop {
     stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
+    phase: Arc<AtomicUsize>,
+    ok: Arc<std::sync::Mutex<BTreeMap<usize, usize>>>,
     failures: Arc<Mutex<Vec<String>>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -52,25 +57,28 @@ struct AdmissionLoop {
 impl AdmissionLoop {
     fn start(client: &kube::Client, ns: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicUsize::new(0));
+        let phase = Arc::new(AtomicUsize::new(0));
+        let ok = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
         let failures = Arc::new(Mutex::new(Vec::<String>::new()));
         let mut workers = Vec::new();
         for w in 0..2 {
             let services: Api<Service> = Api::namespaced(client.clone(), ns);
-            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+            let (stop, phase, ok, failures) =
+                (stop.clone(), phase.clone(), ok.clone(), failures.clone());
             workers.push(tokio::spawn(async move {
                 let dry = PostParams {
                     dry_run: true,
                     ..Default::default()
                 };
                 let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::SeqCst) {
                     i += 1;
                     let svc: Service = serde_json::from_value(json!({
                         "metadata": { "name": format!("loop-{w}-{i}"), "labels": { "jockey.agentops.ai/project": "rotation" } },
                         "spec": { "ports": [{ "port": 80 }] }
                     }))
                     .expect("a valid Service");
+                    let began = phase.load(Ordering::SeqCst);
                     match services.create(&dry, &svc).await {
                         Ok(s) => {
                             let target = s
@@ -78,36 +86,173 @@ impl AdmissionLoop {
                                 .and_then(|s| s.ports)
                                 .and_then(|p| p.first().and_then(|p| p.target_port.clone()));
                             if target == Some(IntOrString::Int(8080)) {
-                                ok.fetch_add(1, Ordering::Relaxed);
+                                if phase.load(Ordering::SeqCst) == began {
+                                    *ok.lock()
+                                        .unwrap_or_else(|p| p.into_inner())
+                                        .entry(began)
+                                        .or_default() += 1;
+                                }
                             } else {
-                                failures.lock().await.push(format!("not mutated: {target:?}"));
+                                failures
+                                    .lock()
+                                    .await
+                                    .push(format!("phase {began}: not mutated: {target:?}"));
                             }
                         }
-                        Err(e) => failures.lock().await.push(e.to_string()),
+                        Err(e) => failures.lock().await.push(format!("phase {began}: {e}")),
                     }
                 }
             }));
         }
         Self {
             stop,
+            phase,
             ok,
             failures,
             workers,
         }
     }
 
-    fn ok(&self) -> usize {
-        self.ok.load(Ordering::Relaxed)
+    fn total(&self) -> usize {
+        self.ok
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
     }
 
-    /// Stops the workers; (admissions that passed, those that failed).
-    async fn finish(self) -> Result<(usize, Vec<String>)> {
-        self.stop.store(true, Ordering::Relaxed);
+    fn ok_in(&self, phase: usize) -> usize {
+        self.ok
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&phase)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Waits until `n` admissions passed in the current phase (failures are kept for the end).
+    async fn wait_admitted(&self, n: usize, what: &str) -> Result<()> {
+        let phase = self.phase.load(Ordering::SeqCst);
+        jockey_e2e::wait_for(
+            &format!("{n} admissions in phase {phase} ({what})"),
+            Duration::from_secs(60),
+            || async { Ok((self.ok_in(phase) >= n).then_some(())) },
+        )
+        .await
+    }
+
+    /// Starts the next phase now.
+    fn advance(&self) {
+        self.phase.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Stops the workers; (admissions passed per phase, those that failed).
+    async fn finish(self) -> Result<(BTreeMap<usize, usize>, Vec<String>)> {
+        self.stop.store(true, Ordering::SeqCst);
         for w in self.workers {
             w.await?;
         }
         let failures = self.failures.lock().await.clone();
-        Ok((self.ok.load(Ordering::Relaxed), failures))
+        let ok = self.ok.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok((ok, failures))
+    }
+}
+
+/// A second `jockey-webhook` registered beside the one under test, in the same two
+/// configurations, for ConfigMaps labelled `canary=mutate` / `canary=validate` only. Its entry
+/// carries the same caBundle as the others, so whether the API server can call it with the
+/// certificate it serves shows which version of each configuration the API server has loaded.
+struct Canary {
+    wh: Webhook,
+    configmaps: Api<ConfigMap>,
+}
+
+impl Canary {
+    async fn start(client: &kube::Client, ns: &str) -> Result<Self> {
+        Ok(Self {
+            wh: Webhook::start("rotate-canary", None).await?,
+            configmaps: Api::namespaced(client.clone(), ns),
+        })
+    }
+
+    fn entry(&self, path: &str, bundle: &str, scope: &Value) -> Value {
+        json!({
+            "name": format!("canary-{path}.jockey-e2e.io"),
+            "clientConfig": { "url": format!("https://127.0.0.1:{}/{path}", self.wh.port), "caBundle": bundle },
+            "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"], "scope": "Namespaced" }],
+            "objectSelector": { "matchLabels": { "canary": path } },
+            "namespaceSelector": scope,
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 5,
+            "failurePolicy": "Fail",
+        })
+    }
+
+    /// Sets `cas` as the caBundle of every entry of `wh`'s configurations, the canary's included,
+    /// one write per configuration.
+    async fn set_ca_bundle(
+        &self,
+        client: &kube::Client,
+        wh: &Webhook,
+        cas: &[&certs::Pair],
+    ) -> Result<()> {
+        let bundle = ca_bundle(cas);
+        let r = wh.registration(&bundle);
+        let scope = json!({ "matchLabels": { SCOPE_LABEL: wh.name } });
+        let pp = PatchParams::default();
+        let mut m = r.mutating()["webhooks"].clone();
+        m.as_array_mut()
+            .context("webhooks")?
+            .push(self.entry("mutate", &bundle, &scope));
+        Api::<MutatingWebhookConfiguration>::all(client.clone())
+            .patch(&wh.name, &pp, &Patch::Merge(&json!({ "webhooks": m })))
+            .await?;
+        let mut v = r.validating()["webhooks"].clone();
+        v.as_array_mut()
+            .context("webhooks")?
+            .push(self.entry("validate", &bundle, &scope));
+        Api::<ValidatingWebhookConfiguration>::all(client.clone())
+            .patch(&wh.name, &pp, &Patch::Merge(&json!({ "webhooks": v })))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the API server can call the canary through each configuration now:
+    /// (mutating, validating); `Err` for an answer that is neither a pass nor a TLS failure.
+    async fn reachable(&self) -> Result<(bool, bool)> {
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let mut out = [false; 2];
+        for (i, path) in ["mutate", "validate"].iter().enumerate() {
+            let cm: ConfigMap = serde_json::from_value(json!({
+                "metadata": { "name": format!("canary-{path}"), "labels": { "canary": path } }
+            }))?;
+            out[i] = match self.configmaps.create(&dry, &cm).await {
+                Ok(_) => true,
+                Err(e) if e.to_string().contains("failed calling webhook") => false,
+                Err(e) => bail!("canary {path}: {e}"),
+            };
+        }
+        Ok((out[0], out[1]))
+    }
+
+    /// Serves `pair` (signed by one of `cas`) from now on.
+    async fn serve(&self, pair: &certs::Pair, cas: &[&certs::Pair]) -> Result<()> {
+        write_pair(&self.wh.dir, pair)?;
+        wait_served(&self.wh, cas, &pair.cert_pem).await
+    }
+
+    /// Waits until both configurations answer `reachable` (the API server loaded the bundle
+    /// that makes it so).
+    async fn wait(&self, reachable: bool, what: &str) -> Result<()> {
+        jockey_e2e::wait_for(what, Duration::from_secs(60), || async {
+            let (m, v) = self.reachable().await?;
+            Ok((m == reachable && v == reachable).then_some(()))
+        })
+        .await
     }
 }
 
@@ -144,43 +289,94 @@ fn now_unix() -> i64 {
 
 #[tokio::test]
 async fn certificate_rotation_during_an_admission_loop_fails_no_request() -> Result<()> {
+    const PER_PHASE: usize = 10;
     let client = client().await?;
     let ns = TestNamespace::create(&client, "wh-rotate").await?;
     let mut wh = Webhook::start("rotate", None).await?;
     wh.scope(&client, &ns.name, None).await?;
     wh.register(&client, &ns.name).await?;
     let ca1 = wh.ca.clone();
+    let ca2 = certs::new_ca(CA_CN, 2)?;
+    let canary = Canary::start(&client, &ns.name).await?;
 
+    // The canary serves a certificate of the next CA, which the first bundle does not trust: its
+    // entries are refused until the API server has loaded a bundle with that CA.
+    canary.serve(&serving_for(&ca2)?, &[&ca2]).await?;
+    canary.set_ca_bundle(&client, &wh, &[&ca1]).await?;
+    canary
+        .wait(false, "the canary registered and refused (bundle: CA1)")
+        .await?;
+    // Registered: so the API server calls it, and the refusal is the certificate's. (A canary
+    // with a CA1 certificate would pass here.)
+
+    // Each step is proven taken, then starts a phase that must see PER_PHASE admissions pass.
     let admissions = AdmissionLoop::start(&client, &ns.name);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    // Three serving certificates from the same CA.
-    for _ in 0..3 {
+    admissions
+        .wait_admitted(PER_PHASE, "CA1, first certificate")
+        .await?;
+    // Three serving certificates from the same CA, each proven served.
+    for n in 2..5 {
         let next = serving_for(&ca1)?;
         write_pair(&wh.dir, &next)?;
         wait_served(&wh, &[&ca1], &next.cert_pem).await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        admissions.advance();
+        admissions
+            .wait_admitted(PER_PHASE, &format!("CA1, certificate {n}"))
+            .await?;
     }
-    // A CA rotation: trust both, switch the serving certificate to the new CA, drop the old.
-    let ca2 = certs::new_ca(CA_CN, 2)?;
-    wh.set_ca_bundle(&client, &[&ca1, &ca2]).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A CA rotation: trust both; proven loaded when the canary (CA2) passes through both
+    // configurations.
+    canary.set_ca_bundle(&client, &wh, &[&ca1, &ca2]).await?;
+    canary
+        .wait(true, "the API server to load the bundle CA1+CA2")
+        .await?;
+    admissions.advance();
+    admissions
+        .wait_admitted(PER_PHASE, "bundle CA1+CA2, CA1 certificate")
+        .await?;
+    // Serve from the new CA.
     let next = serving_for(&ca2)?;
     write_pair(&wh.dir, &next)?;
     wait_served(&wh, &[&ca2], &next.cert_pem).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    wh.set_ca_bundle(&client, &[&ca2]).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    admissions.advance();
+    admissions
+        .wait_admitted(PER_PHASE, "bundle CA1+CA2, CA2 certificate")
+        .await?;
+    // Drop the old CA; proven loaded when a CA1 certificate on the canary, which passed under
+    // the previous bundle, is refused through both configurations.
+    canary.serve(&serving_for(&ca1)?, &[&ca1]).await?;
+    canary
+        .wait(true, "the canary on a CA1 certificate, still trusted")
+        .await?;
+    canary.set_ca_bundle(&client, &wh, &[&ca2]).await?;
+    canary
+        .wait(false, "the API server to load the bundle CA2 alone")
+        .await?;
+    admissions.advance();
+    admissions
+        .wait_admitted(PER_PHASE, "bundle CA2, CA2 certificate")
+        .await?;
 
     let (ok, failures) = admissions.finish().await?;
     assert!(
         failures.is_empty(),
-        "{} of {} admissions failed, e.g. {:?}\n{}",
+        "{} admissions failed, e.g. {:?}; passed per phase: {ok:?}\n{}",
         failures.len(),
-        failures.len() + ok,
         failures.first(),
         wh.log()
     );
-    assert!(ok >= 40, "only {ok} admissions ran during the rotations");
+    for phase in 0..7 {
+        assert!(
+            ok.get(&phase).copied().unwrap_or(0) >= PER_PHASE,
+            "phase {phase}: {ok:?}"
+        );
+    }
+
+    // The negative control is the canary's last refusal above: a jockey-webhook serving a
+    // certificate of the dropped CA, called through both configurations, fails. (It is made on
+    // the canary because the API server keeps its TLS connections to the webhook under test: a
+    // certificate swapped under an established session is only checked at the next handshake,
+    // which a caBundle change forces.)
 
     // The webhook counted its reloads (4 certificates; a pair caught half-written may add an
     // error that was retried).
@@ -191,8 +387,9 @@ async fn certificate_rotation_during_an_admission_loop_fails_no_request() -> Res
     )
     .unwrap_or(0.0);
     assert!(reloads >= 4.0, "{metrics}");
-    eprintln!("{ok} admissions, 0 failed, {reloads} certificate reloads");
+    eprintln!("admissions per phase {ok:?}, 0 failed, {reloads} certificate reloads");
 
+    drop(canary);
     drop(wh);
     ns.cleanup().await?;
     Ok(())
@@ -241,7 +438,7 @@ async fn the_webhook_renews_its_short_lived_certificate_by_itself_during_an_admi
             bail!(
                 "{} renewal(s) within 120 s, {} admissions meanwhile:\n{}",
                 seen.len() - 1,
-                admissions.ok(),
+                admissions.total(),
                 wh.log()
             );
         }
@@ -249,11 +446,23 @@ async fn the_webhook_renews_its_short_lived_certificate_by_itself_during_an_admi
             && seen.last() != Some(&der)
         {
             seen.push(der);
+            admissions.advance();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (ok, failures) = admissions.finish().await?;
+    // Admissions against the last certificate too.
+    admissions
+        .wait_admitted(10, "the last renewed certificate")
+        .await?;
+    let (per_phase, failures) = admissions.finish().await?;
+    let ok: usize = per_phase.values().sum();
+    // Served by each certificate in turn (a phase starts when the test sees the new one).
+    for phase in 0..seen.len() {
+        assert!(
+            per_phase.get(&phase).copied().unwrap_or(0) >= 5,
+            "phase {phase}: {per_phase:?}"
+        );
+    }
     assert!(
         failures.is_empty(),
         "{} of {} admissions failed, e.g. {:?}\n{}",

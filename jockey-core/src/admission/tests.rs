@@ -444,11 +444,10 @@ fn warnings_are_returned() {
         .unwrap();
     assert_eq!(h.outcome, Outcome::Allowed);
     assert_eq!(
-        response(&h)["response"]["warnings"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
+        response(&h)["response"]["warnings"],
+        json!([format!(
+            "spec.selector does not select app: {P}; the Service may not reach the project's pods"
+        )])
     );
 }
 

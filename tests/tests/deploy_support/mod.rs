@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod served_logs;
+
 use anyhow::{Context, Result, bail};
 use jockey_e2e::{TestNamespace, kubeconfig_path, repo_root, wait_for};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
