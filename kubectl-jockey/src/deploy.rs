@@ -241,7 +241,7 @@ async fn wait(
         "waiting for the rollout of {instance} (it goes on in the cluster without the plugin)"
     ));
     crate::rollout::wait(client, ns, project, deadline, args.timeout).await?;
-    journal.ensure_won(client, ns, project, &instance).await?;
+    journal.ensure_won(client, ns, project).await?;
     let address = match address_watch {
         Some(watch) => watch.wait(deadline, args.timeout).await?,
         None => None,

@@ -302,7 +302,11 @@ pub async fn apply(
         ]
     };
     if !dry {
-        journal.done(format!("{objects} applied"));
+        // The files' instance, or the one a user chose and this deploy kept.
+        let instance = printed
+            .first()
+            .and_then(|d| d["metadata"]["annotations"][ANNOTATION_INSTANCE].as_str());
+        journal.applied(format!("{objects} applied"), instance.map(str::to_string));
     }
     Ok(Applied {
         changes: prepared

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct State {
     lock: Option<DeployLock>,
+    /// The instance the Deployment names after this deploy's apply.
+    applied: Option<String>,
     done: Vec<String>,
     doing: Option<String>,
 }
@@ -38,6 +40,12 @@ impl Journal {
         let mut s = self.state();
         s.done.push(what);
         s.doing = None;
+    }
+
+    /// The apply step is finished, its Deployment naming `instance`.
+    pub fn applied(&self, what: String, instance: Option<String>) {
+        self.state().applied = instance;
+        self.done(what);
     }
 
     /// Takes the project's Lease (see [`deploy_lock`]), right before the deploy's first write:
@@ -79,27 +87,25 @@ impl Journal {
         }
     }
 
-    /// Before success is reported: what rolled out must be this deploy's. Another writer (a
-    /// rollback, a kubectl apply, a deploy that took a stale Lease over) would otherwise have its
-    /// rollout reported as this one's.
-    pub async fn ensure_won(
-        &self,
-        client: &Client,
-        ns: &str,
-        project: &ProjectId,
-        instance: &str,
-    ) -> Result<()> {
+    /// Before success is reported: what rolled out must be what this deploy applied (the
+    /// files' instance, or the one a user chose and it kept). Another writer (a rollback, a
+    /// kubectl apply, a deploy that took a stale Lease over) would otherwise have its rollout
+    /// reported as this one's.
+    pub async fn ensure_won(&self, client: &Client, ns: &str, project: &ProjectId) -> Result<()> {
         self.ensure_held(project, ns).await?;
+        let applied = self.state().applied.clone();
         let now = Api::<Deployment>::namespaced(client.clone(), ns)
             .get(&project.deployment_name())
             .await
             .with_context(|| format!("reading Deployment {ns}/{project}"))?;
         let at = instance_of(&now);
-        if at.as_deref() != Some(instance) {
+        if at != applied {
             bail!(
                 "conflict: Deployment {ns}/{project} was changed while this deploy waited for its \
-                 rollout: it now names {at:?}, not {instance} (a rollback, a kubectl apply or \
-                 another deploy); this deploy did not win. Deploy again if yours should replace it"
+                 rollout: it now names {}, not {} (a rollback, a kubectl apply or another \
+                 deploy); this deploy did not win. Deploy again if yours should replace it",
+                at.as_deref().unwrap_or("no instance"),
+                applied.as_deref().unwrap_or("no instance")
             );
         }
         Ok(())
@@ -226,6 +232,7 @@ mod tests {
 
         let state = State {
             lock: None,
+            applied: None,
             done: vec!["configmap/instance-abc (created)".into()],
             doing: Some("the build of img".into()),
         };
