@@ -418,7 +418,8 @@ async fn run(cli: Cli) -> Result<()> {
         policy,
         claims_namespace.clone(),
         Some(leases),
-    ));
+    )
+    .with_claim_grace(cli.claim_grace)));
     tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
     tokio::spawn(state::watch_namespaces(client.clone(), app.clone()));
     tokio::spawn(state::watch_claims(client.clone(), app.clone()));
