@@ -197,7 +197,10 @@ def write_all(raw, root):
     text = readme.read_text()
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"{begin}\nMeasured {when} on {machine()}, shared with other builds; "
+    load = raw.get("load")
+    load_text = (f" (load average {load['start'][0]:g} at the start, {load['end'][0]:g} at the end)"
+                 if load else "")
+    section = (f"{begin}\nMeasured {when} on {machine()}, shared with other builds{load_text}; "
                f"the last `bench.py` stage(s) took {raw.get('elapsed_s', 0):.0f} s "
                f"(raw figures: `.cache/bench/raw.json`).\n\n{table(es)}\n{end}")
     if begin in text and end in text:
