@@ -185,7 +185,9 @@ pub fn decide(dir: &Path) -> Result<()> {
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
         // On a shared machine the wall time includes waiting for the core; the CPU time does not.
-        let cpu_us = thread_cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) * 1e6 / f64::from(n));
+        let cpu_us = thread_cpu_seconds()
+            .zip(cpu0)
+            .map(|(b, a)| (b - a) * 1e6 / f64::from(n));
         println!(
             "{{\"review\": \"{file}\", \"endpoint\": \"{}\", \"us_per_review\": {us:.2}, \"cpu_us_per_review\": {}}}",
             ep.as_str(),

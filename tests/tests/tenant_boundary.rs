@@ -543,10 +543,15 @@ async fn a_fresh_claim_is_not_written_again_and_still_holds() -> Result<()> {
         .await?
         .context("the first object claims the project")?;
     // The webhook's cache sees its own claim through its watch.
-    wait_for("the claim in the cache", Duration::from_secs(30), || {
-        let m = wh.metrics(&[&wh.ca]);
-        async move { Ok(m.await?.contains("jockey_webhook_claims 1").then_some(())) }
-    })
+    let whr = &wh;
+    wait_for(
+        "the claim in the cache",
+        Duration::from_secs(30),
+        || async move {
+            let metrics = whr.metrics(&[&whr.ca]).await?;
+            Ok(metrics.contains("jockey_webhook_claims 1").then_some(()))
+        },
+    )
     .await
     .with_context(|| wh.log())?;
 
