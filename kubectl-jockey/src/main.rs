@@ -16,6 +16,7 @@ mod build_credentials;
 mod build_run;
 mod cluster;
 mod deploy;
+mod duration;
 mod ecr;
 mod image_record;
 mod install;

@@ -30,7 +30,7 @@ pub struct DeleteArgs {
     pub project: String,
     /// How long to wait for the Ingress (before its backend is deleted) and the project's pods
     /// to go away.
-    #[arg(long, default_value = "2m", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
     pub timeout: Duration,
     /// Return once the deletions are accepted, without waiting for the Ingress or the pods to go.
     #[arg(long)]
@@ -218,9 +218,9 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         .map(|l| l.items.len())
         .unwrap_or_default();
     bail!(
-        "project {project}: {pods} pod(s) still terminating after --timeout {}s; they go on \
+        "project {project}: {pods} pod(s) still terminating after --timeout {}; they go on \
          their own, check with `kubectl get pods -n {ns} -l {LABEL_APP}={project}`",
-        args.timeout.as_secs()
+        crate::duration::show(args.timeout)
     )
 }
 
