@@ -715,19 +715,13 @@ async fn wait_available(client: &Client, o: &Options, timeout: Duration) -> Resu
         Api::namespaced(client.clone(), &o.namespace);
     let ready =
         |d: Option<&k8s_openapi::api::apps::v1::Deployment>| d.and_then(available).is_some();
-    let waited = tokio::time::timeout(
-        timeout,
-        kube::runtime::wait::await_condition(deployments.clone(), &o.name, ready),
-    )
-    .await;
-    if let Ok(Ok(Some(d))) = &waited
+    let deadline = std::time::Instant::now() + timeout;
+    let waited = crate::watch::until(deployments.clone(), &o.name, ready, deadline).await;
+    if let Ok(Some(d)) = &waited
         && let Some((available, want)) = available(d)
     {
         println!("deployment/{} available ({available}/{want})", o.name);
         return Ok(());
-    }
-    if let Ok(Err(e)) = waited {
-        return Err(e).with_context(|| format!("watching deployment {}/{}", o.namespace, o.name));
     }
     let (available, want) = match deployments.get_opt(&o.name).await? {
         Some(d) => (

@@ -31,6 +31,7 @@ mod runtime_args;
 mod secrets;
 mod settings;
 mod setup_builder;
+mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;

@@ -18,7 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, Preconditions, PropagationPolicy};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::conditions;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -281,15 +281,9 @@ async fn wait_deleted<K>(api: &Api<K>, name: &str, uid: &str, deadline: Instant)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let left = deadline.saturating_duration_since(Instant::now());
-    matches!(
-        tokio::time::timeout(
-            left,
-            await_condition(api.clone(), name, conditions::is_deleted(uid))
-        )
-        .await,
-        Ok(Ok(_))
-    )
+    crate::watch::until(api.clone(), name, conditions::is_deleted(uid), deadline)
+        .await
+        .is_ok()
 }
 
 /// Who besides the project uses one of its instance ConfigMaps.
