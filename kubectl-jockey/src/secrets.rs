@@ -43,10 +43,10 @@ pub enum SecretsCommand {
     Set {
         project: String,
         /// KEY=VALUE pairs. Prefer --from-env-file: a value on the command line may be kept in
-        /// the shell's history.
+        /// the shell's history and is visible in the process list.
         #[arg(value_name = "KEY=VALUE")]
         assignments: Vec<String>,
-        /// A dotenv file (python-dotenv syntax) whose pairs are set.
+        /// A dotenv file (python-dotenv syntax) whose pairs are set; `-` reads standard input.
         #[arg(long, value_name = "FILE")]
         from_env_file: Option<PathBuf>,
         #[command(flatten)]
@@ -69,10 +69,19 @@ pub enum SecretsCommand {
     },
 }
 
-/// A dotenv file's pairs, with the file and line in any error (never a value).
+/// A dotenv file's pairs, with the file and line in any error (never a value). `-` reads
+/// standard input, so a value can come from a password manager's pipe instead of a file on disk
+/// or the command line (where the shell history and the process list keep it).
 pub fn read_env_file(path: &Path, flag: &str) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .with_context(|| format!("cannot read {flag} - (standard input)"))?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {flag} {}", path.display()))?
+    };
     let pairs = jockey_core::dotenv::parse(&text, |k| std::env::var(k).ok()).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}: {}; fix the file and run again (nothing was written)",

@@ -3,6 +3,7 @@
 //! and a real node where the machine can run one: [`realnode`]). Nothing here mocks the API
 //! server.
 
+pub mod aws;
 pub mod realnode;
 pub mod tls;
 

@@ -13,6 +13,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, Secret};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::Stdio;
 
 async fn deployment(client: &Client, ns: &str, project: &str) -> Result<Deployment> {
     Ok(Api::<Deployment>::namespaced(client.clone(), ns)
@@ -246,6 +248,50 @@ async fn secrets_live_only_in_their_secret_and_a_change_rolls_the_pods() -> Resu
             .contains_key("DB_PASSWORD")
     );
     ensure!(secret_sha(&deployment(&client, &ns, "sec").await?) != Some(sha2));
+    // `--from-env-file -` reads the pairs from standard input: a value piped from a password
+    // manager is never on the command line, in the shell's history or in the process list.
+    let mut cmd = deploy_support::jockey_command(
+        &[
+            "secrets",
+            "set",
+            "sec",
+            "--from-env-file",
+            "-",
+            "--no-wait",
+            "-n",
+            &ns,
+        ],
+        &env.builder.name,
+        &[],
+    )?;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .context("running secrets set --from-env-file -")?;
+    child
+        .stdin
+        .take()
+        .context("the child's standard input")?
+        .write_all(b"PIPED_KEY='piped-value'\n")?;
+    let out = child.wait_with_output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        out.status.success(),
+        "secrets set --from-env-file -: {text}"
+    );
+    ensure!(
+        !text.contains("piped-value"),
+        "the value is never printed: {text}"
+    );
+    ensure!(
+        secrets.get("env-sec").await?.data.unwrap_or_default()["PIPED_KEY"].0 == b"piped-value"
+    );
     // Let that rollout finish before taking the "nothing written" snapshot.
     let out = jockey_e2e::kubectl(&[
         "rollout",

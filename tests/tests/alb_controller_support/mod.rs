@@ -89,21 +89,7 @@ pub async fn stage_in(
     if !setup.ok {
         bail!("setup-builder failed: {}", setup.all());
     }
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(elbv2::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .endpoint_url(ctl.endpoint())
-        .load()
-        .await;
+    let sdk = jockey_e2e::aws::moto_sdk_config(&ctl.endpoint()).await;
     Ok(Some(Stage {
         elb: elbv2::Client::new(&sdk),
         ctl,

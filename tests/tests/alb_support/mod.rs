@@ -119,22 +119,7 @@ impl Moto {
     }
 
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            // rustls+ring, like kube: see the workspace Cargo.toml.
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_elasticloadbalancingv2::config::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .endpoint_url(self.url())
-            .load()
-            .await
+        jockey_e2e::aws::moto_sdk_config(&self.url()).await
     }
 
     /// One call of a JSON-protocol API (e.g. ACM's `CertificateManager.RequestCertificate`),
