@@ -12,6 +12,7 @@ pub mod config;
 pub mod defaults;
 pub mod dotenv;
 pub mod names;
+pub mod ownership;
 pub mod policy;
 pub mod registration;
 pub mod runtime;

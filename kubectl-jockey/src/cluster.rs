@@ -133,11 +133,19 @@ pub fn error_chain(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-/// Server-side apply parameters of every write jockey makes. `force` because the plugin is the
-/// owner of these objects' fields: a field another manager took over (e.g. `kubectl scale`) is
-/// taken back, as `kubectl apply --server-side --force-conflicts` would.
+/// Server-side apply parameters of the objects only jockey writes (instance ConfigMaps, the
+/// builder's objects, `rollback`'s instance move): `force`, as `kubectl apply --server-side
+/// --force-conflicts` would, since no one else has a say in them.
 pub fn apply_params(dry_run: bool) -> kube::api::PatchParams {
-    let mut params = kube::api::PatchParams::apply(jockey_core::names::FIELD_MANAGER).force();
+    apply_params_keeping(dry_run, true)
+}
+
+/// Server-side apply parameters of `deploy`'s Deployment, Service and Ingress: without force, so
+/// a field another manager owns is a conflict (the API server's 409), not silently taken back;
+/// `force` only where `deploy` decided to take the conflicting fields.
+pub fn apply_params_keeping(dry_run: bool, force: bool) -> kube::api::PatchParams {
+    let mut params = kube::api::PatchParams::apply(jockey_core::names::FIELD_MANAGER);
+    params.force = force;
     params.dry_run = dry_run;
     params
 }

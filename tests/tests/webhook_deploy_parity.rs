@@ -6,6 +6,10 @@
 //! selects only the first), so its objects are defaulted by deploy's own rendering and the API
 //! server alone: the comparison is webhook against deploy, never the webhook against itself.
 //! The webhook's log proves it saw no request from that namespace.
+//!
+//! Twice: a manifest that leaves replicas and resources out (both paths give the defaults), and
+//! one that sets them, against `deploy --replicas --cpu --memory` with the same values (both
+//! keep the user's values and default only what is missing).
 
 mod webhook_support;
 
@@ -33,14 +37,63 @@ fn comparable(v: &Value) -> Value {
     })
 }
 
+/// The settings a user writes in a manifest, and the deploy flags that say the same.
+struct Case {
+    tag: &'static str,
+    manifest_replicas: Option<&'static str>,
+    manifest_resources: Option<&'static str>,
+    flags: &'static [&'static str],
+    /// (replicas, requests cpu, requests memory, limits cpu, limits memory) both must store.
+    expected: (i64, &'static str, &'static str, &'static str, &'static str),
+}
+
+const CASES: [Case; 2] = [
+    Case {
+        tag: "parity",
+        manifest_replicas: None,
+        manifest_resources: None,
+        flags: &[],
+        expected: (1, "100m", "256Mi", "1", "1Gi"),
+    },
+    Case {
+        tag: "parity-set",
+        manifest_replicas: Some("3"),
+        manifest_resources: Some(
+            "        resources:\n          requests: {cpu: 250m, memory: 512Mi}\n          \
+             limits: {memory: 512Mi}\n",
+        ),
+        flags: &["--replicas", "3", "--cpu", "250m", "--memory", "512Mi"],
+        expected: (3, "250m", "512Mi", "1", "512Mi"),
+    },
+];
+
+fn settings(d: &Value) -> (i64, String, String, String, String) {
+    let c = &d["spec"]["template"]["spec"]["containers"][0]["resources"];
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        d["spec"]["replicas"].as_i64().unwrap_or(-1),
+        s(&c["requests"]["cpu"]),
+        s(&c["requests"]["memory"]),
+        s(&c["limits"]["cpu"]),
+        s(&c["limits"]["memory"]),
+    )
+}
+
 #[tokio::test]
 async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Result<()> {
+    for case in &CASES {
+        compare(case).await?;
+    }
+    Ok(())
+}
+
+async fn compare(case: &Case) -> Result<()> {
     let client = client().await?;
     let ns = TestNamespace::create(&client, "wh-parity").await?;
-    let mut wh = Webhook::start("parity", None).await?;
+    let mut wh = Webhook::start(case.tag, None).await?;
     wh.scope(&client, &ns.name, None).await?;
     wh.register(&client, &ns.name).await?;
-    let p = project("parity");
+    let p = project(case.tag);
     // Not scoped: the webhook's namespaceSelector does not match it.
     let plain = TestNamespace::create(&client, "wh-parity-plain").await?;
 
@@ -58,6 +111,7 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
             "-o",
             "json",
         ])
+        .args(case.flags)
         .arg("--kubeconfig")
         .arg(jockey_e2e::kubeconfig_path())
         .env("IMAGE_REGISTRY", REGISTRY)
@@ -93,7 +147,22 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
         .to_string();
 
     // The hand-written manifest for the same project and instance, through the webhook.
-    let (ok, out) = apply(&ns.name, &minimal_manifest(&p, &hash))?;
+    let mut manifest = minimal_manifest(&p, &hash);
+    if let Some(r) = case.manifest_replicas {
+        manifest = manifest.replacen(
+            "spec:\n  selector:",
+            &format!("spec:\n  replicas: {r}\n  selector:"),
+            1,
+        );
+    }
+    if let Some(res) = case.manifest_resources {
+        manifest = manifest.replacen(
+            "        image: jockey:auto\n",
+            &format!("        image: jockey:auto\n{res}"),
+            1,
+        );
+    }
+    let (ok, out) = apply(&ns.name, &manifest)?;
     assert!(ok, "{out}\n{}", wh.log());
     // The webhook answered the apply and never deploy's dry run.
     let log = wh.log();
@@ -105,6 +174,27 @@ async fn kubectl_apply_through_the_webhook_equals_deploy_dry_run_server() -> Res
         !log.contains(&plain.name),
         "the webhook saw deploy's dry run in {}, so the comparison would be with itself:\n{log}",
         plain.name
+    );
+    let (r, rc, rm, lc, lm) = case.expected;
+    let want = (
+        r,
+        rc.to_string(),
+        rm.to_string(),
+        lc.to_string(),
+        lm.to_string(),
+    );
+    let stored = get_json(&ns.name, "deployment", &p)?.context("Deployment not stored")?;
+    assert_eq!(
+        settings(&stored),
+        want,
+        "{}: kubectl apply + webhook",
+        case.tag
+    );
+    assert_eq!(
+        settings(&by_kind("Deployment")?),
+        want,
+        "{}: deploy",
+        case.tag
     );
     for (kind, name) in [
         ("Deployment", p.clone()),

@@ -6,15 +6,20 @@ use super::instances::{
     Instance, deployment_instance, instance_selector, instances_of, template_refs,
 };
 use super::ownership::check_owner;
-use crate::cluster::{KubeArgs, apply_params};
+use crate::cluster::KubeArgs;
+use crate::deploy::keep;
 use crate::settings::ConfigArgs;
 use anyhow::{Context, Result, bail};
-use jockey_core::names::{ANNOTATION_CONTENT_SHA256, LABEL_APP, short_hash_of_configmap};
+use jockey_core::names::{
+    ANNOTATION_CONTENT_SHA256, ANNOTATION_SECRET_SHA256, LABEL_APP, short_hash_of_configmap,
+};
+use jockey_core::ownership::deployment::instance_fields;
+use jockey_core::ownership::printed;
 use jockey_core::{ContentHash, ProjectId, defaults};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{ListParams, Patch};
+use kube::api::ListParams;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -233,6 +238,21 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
         ),
     };
     let mut rendered = defaults::render_deployment(&project, &hash);
+    // The runtime settings (replicas, resources, env, the Secret's digest) stay as they are.
+    let secret_sha = dep
+        .spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(ANNOTATION_SECRET_SHA256))
+        .cloned();
+    jockey_core::runtime::apply_settings(
+        &mut rendered,
+        Some(&dep),
+        &Default::default(),
+        secret_sha.as_deref(),
+    );
     if let Some(pod) = rendered.spec.template.spec.as_mut() {
         for c in &mut pod.containers {
             c.image = Some(image.clone());
@@ -243,12 +263,24 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
     // The uid makes the apply fail, rather than write, should the Deployment have been
     // replaced by another one since it was checked above.
     deployment.metadata.uid = dep.metadata.uid.clone();
-    deployments
-        .patch(
-            &project.deployment_name(),
-            &apply_params(false),
-            &Patch::Apply(&deployment),
-        )
+    // The instance is what a rollback changes, whoever moved it last; everything else users
+    // changed with kubectl stays theirs, as with `deploy`.
+    let instance = instance_fields();
+    let take: Vec<String> = instance.iter().map(|s| printed(s)).collect();
+    let planned = keep::plan(
+        &deployments,
+        format!("deployment.apps/{}", project.deployment_name()),
+        Some(&serde_json::to_value(&dep)?),
+        &serde_json::to_value(&deployment)?,
+        &keep::Rules {
+            purposeful: &instance,
+            take: &take,
+            force: false,
+        },
+    )
+    .await
+    .with_context(|| format!("re-pointing Deployment {ns}/{project} at {target_name}"))?;
+    keep::write(&deployments, &planned)
         .await
         .with_context(|| format!("re-pointing Deployment {ns}/{project} at {target_name}"))?;
     eprintln!(
