@@ -16,6 +16,7 @@ mod build_credentials;
 mod build_run;
 mod cluster;
 mod deploy;
+mod duration;
 mod ecr;
 mod image_record;
 mod install;
@@ -30,6 +31,7 @@ mod runtime_args;
 mod secrets;
 mod settings;
 mod setup_builder;
+mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
