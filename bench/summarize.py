@@ -26,8 +26,11 @@ def machine():
 
 
 def short_mismatch(m):
+    # The one difference seen (2026-11-30, by applying both answers): see bench/README.md.
     if m and '"kind":"Deployment"' in m:
-        return "its probes named port \"http\" where jockey writes 8080 (fixed in the peer since)"
+        return ("its Deployment has no envFrom of the optional Secret env-PROJECT (a default jockey "
+                "gained after the peer was written; added to the peer since, built by the next "
+                "`make bench`): it did slightly less work")
     return (m or "")[:200]
 
 
@@ -132,9 +135,12 @@ def entries(raw):
         for p in [q for q in ("gatekeeper", "controller-runtime") if q in gr]:
             pg = {g["ingresses"]: g for g in gr.get(p, [])}
             r_o, r_p = growth_ratio(og), growth_ratio(pg)
+            # Under saturation the p99 is the queue, not the lookup; and a p99 far above the
+            # request's cost (10 ms) is the shared machine's queue too: no verdict from either.
+            quiet = how == "at 500 req/s" and all(g["p99"] is not None and g["p99"] < 10
+                                                  for g in og.values())
             add("p99 at 10,000 stored Ingresses / p99 at 0", r_o, r_p, p, "ratio", "<= 1.2",
-                # Under saturation the p99 is the queue, not the lookup: no verdict from it.
-                (r_o is not None and r_o <= 1.2) if how == "at 500 req/s" else None,
+                (r_o is not None and r_o <= 1.2) if quiet else None,
                 f"validating the defaulted Ingress {how}; p99 ms at 0/1,000/10,000: ours "
                 + "/".join(str(og[n]["p99"]) for n in sorted(og))
                 + ("; peer " + "/".join(str(pg[n]["p99"]) for n in sorted(pg)) if pg else
@@ -197,7 +203,10 @@ def write_all(raw, root):
     text = readme.read_text()
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"{begin}\nMeasured {when} on {machine()}, shared with other builds; "
+    load = raw.get("load")
+    load_text = (f" (load average {load['start'][0]:g} at the start, {load['end'][0]:g} at the end)"
+                 if load else "")
+    section = (f"{begin}\nMeasured {when} on {machine()}, shared with other builds{load_text}; "
                f"the last `bench.py` stage(s) took {raw.get('elapsed_s', 0):.0f} s "
                f"(raw figures: `.cache/bench/raw.json`).\n\n{table(es)}\n{end}")
     if begin in text and end in text:

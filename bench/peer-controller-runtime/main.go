@@ -93,6 +93,19 @@ func defaultDeployment(d *appsv1.Deployment) error {
 			}
 			c.Image = registry + "/" + repoPrefix + "/" + project + ":" + hash
 		}
+		// The project's secret environment (Secret env-PROJECT), optional, as jockey writes it.
+		secretName := "env-" + project
+		hasSecret := false
+		for _, e := range c.EnvFrom {
+			if e.SecretRef != nil && e.SecretRef.Name == secretName {
+				hasSecret = true
+			}
+		}
+		if !hasSecret {
+			optional := true
+			c.EnvFrom = append(c.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: secretName}, Optional: &optional}})
+		}
 		found := false
 		for _, p := range c.Ports {
 			if p.ContainerPort == 8080 {

@@ -7,7 +7,7 @@
 //! - `decide DIR`: the pure decision alone (`jockey_core::admission::handle` and the answer's
 //!   encoding) on the reviews in DIR, in-process: microseconds per review, to tell the decision's
 //!   cost from the server's.
-//! - `packaging`: times jockey's instance bundling (collect, canonical tar, gzip at the best level,
+//! - `packaging`: times jockey's instance bundling (collect, canonical tar, gzip at the default level,
 //!   SHA-256) against the pipeline a careful engineer would script, GNU tar with every
 //!   canonicalising flag piped through `gzip -n` (default level and `-9`) and `sha256sum`, on the
 //!   same tree in the same run; prints JSON lines (medians).
@@ -52,7 +52,7 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 }
 
 /// jockey's bundle of `dir`; a tree too big for a ConfigMap (which `deploy` refuses) is timed
-/// through the same steps without the limit: collect, canonical tar, SHA-256, gzip -9.
+/// through the same steps without the limit: collect, canonical tar, SHA-256, gzip.
 fn time_jockey(dir: &Path, runs: usize) -> Result<(Duration, bool)> {
     use jockey_core::bundle;
     use sha2::Digest;

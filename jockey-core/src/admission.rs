@@ -18,6 +18,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -176,18 +177,26 @@ impl Handled {
     }
 
     /// The response body. The patch is sent base64-encoded, the encoding Go gives `[]byte`
-    /// (kube-core would write an array of numbers, four times the size).
+    /// (kube-core would write an array of numbers, four times the size, and build a JSON value
+    /// per byte on the way).
     pub fn to_json(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(&self.review).unwrap_or(Value::Null);
-        if let Some(slot) = v.pointer_mut("/response/patch")
-            && let Some(bytes) = slot.as_array().map(|a| {
-                a.iter()
-                    .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-                    .collect::<Vec<u8>>()
-            })
-        {
-            use base64::Engine;
-            *slot = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        let patch = self.review.response.as_ref().and_then(|r| r.patch.as_ref());
+        let Some(bytes) = patch else {
+            return serde_json::to_vec(&self.review).unwrap_or_default();
+        };
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut review: AdmissionReview<DynamicObject> = AdmissionReview {
+            types: self.review.types.clone(),
+            request: None,
+            response: self.review.response.clone(),
+        };
+        if let Some(r) = review.response.as_mut() {
+            r.patch = None;
+        }
+        let mut v = serde_json::to_value(&review).unwrap_or(Value::Null);
+        if let Some(r) = v.get_mut("response").and_then(Value::as_object_mut) {
+            r.insert("patch".into(), Value::String(encoded));
         }
         serde_json::to_vec(&v).unwrap_or_default()
     }
@@ -203,8 +212,11 @@ fn operation_str(op: &Operation) -> &'static str {
 }
 
 /// Decides one AdmissionReview.
+///
+/// The body is parsed once; the object and old object are moved out of it rather than copied
+/// (they are the largest part of a review) and read from there as the typed kinds.
 pub fn handle(endpoint: Endpoint, body: &[u8], env: &Env) -> Result<Handled, BadRequest> {
-    let raw: Value = serde_json::from_slice(body).map_err(|e| {
+    let mut raw: Value = serde_json::from_slice(body).map_err(|e| {
         BadRequest(format!(
             "the body is not JSON ({e}); send an admission.k8s.io/v1 AdmissionReview"
         ))
@@ -216,25 +228,53 @@ pub fn handle(endpoint: Endpoint, body: &[u8], env: &Env) -> Result<Handled, Bad
             "expected kind AdmissionReview, apiVersion {ADMISSION_API_VERSION}; got kind {kind:?}, apiVersion {api_version:?}; register the webhook with admissionReviewVersions: [v1]"
         )));
     }
-    let Some(raw_request) = raw.get("request").filter(|r| !r.is_null()) else {
-        return Err(BadRequest(
-            "the AdmissionReview has no request; send the review the API server built".into(),
-        ));
-    };
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(raw.clone()).map_err(|e| {
-            BadRequest(format!(
-                "the AdmissionReview is malformed: {e}; send the review the API server built"
-            ))
-        })?;
-    let request: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| {
+    let no_request = || {
         BadRequest(
             "the AdmissionReview has no request; send the review the API server built".into(),
         )
-    })?;
-    let raw_object = raw_request.get("object").filter(|o| !o.is_null());
-    let raw_old = raw_request.get("oldObject").filter(|o| !o.is_null());
-    Ok(decide(endpoint, &request, raw_object, raw_old, env))
+    };
+    let malformed = |e: String| {
+        BadRequest(format!(
+            "the AdmissionReview is malformed: {e}; send the review the API server built"
+        ))
+    };
+    let Some(raw_request) = raw.get_mut("request").filter(|r| !r.is_null()) else {
+        return Err(no_request());
+    };
+    let (raw_object, raw_old) = match raw_request.as_object_mut() {
+        Some(m) => (
+            m.remove("object").filter(|o| !o.is_null()),
+            m.remove("oldObject").filter(|o| !o.is_null()),
+        ),
+        None => (None, None),
+    };
+    for (field, o) in [("object", &raw_object), ("oldObject", &raw_old)] {
+        if let Some(o) = o {
+            object_shape(o).map_err(|e| malformed(format!("request.{field}: {e}")))?;
+        }
+    }
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(raw).map_err(|e| malformed(e.to_string()))?;
+    let request: AdmissionRequest<DynamicObject> = review.try_into().map_err(|_| no_request())?;
+    Ok(decide(
+        endpoint,
+        &request,
+        raw_object.as_ref(),
+        raw_old.as_ref(),
+        env,
+    ))
+}
+
+/// What a Kubernetes object must be for the review to be well-formed (what kube's
+/// `DynamicObject` accepts): a JSON object whose `metadata`, when present, is an ObjectMeta.
+fn object_shape(o: &Value) -> Result<(), String> {
+    let m = o
+        .as_object()
+        .ok_or_else(|| "is not a JSON object".to_string())?;
+    if let Some(meta) = m.get("metadata") {
+        ObjectMeta::deserialize(meta).map_err(|e| format!("metadata: {e}"))?;
+    }
+    Ok(())
 }
 
 fn decide(
@@ -352,7 +392,7 @@ fn claims_to_secure(
     };
     let mut wanted = vec![Claim::project(project, namespace)];
     if kind == Kind::Ingress
-        && let Ok(ing) = serde_json::from_value::<Ingress>(raw_object.clone())
+        && let Ok(ing) = Ingress::deserialize(raw_object)
     {
         let hosts: std::collections::BTreeSet<String> = policy::ingress_hosts(&ing)
             .into_iter()
@@ -383,8 +423,9 @@ enum Decision {
     Deny(String, Vec<String>),
 }
 
+/// Reads the typed kind straight from the parsed object (no copy of it).
 fn parse<T: DeserializeOwned>(kind: Kind, v: &Value, what: &str) -> Result<T, Decision> {
-    serde_json::from_value(v.clone()).map_err(|e| {
+    T::deserialize(v).map_err(|e| {
         Decision::Deny(
             format!(
                 "{} {what} could not be read as {}: {e}; send a valid object",
@@ -465,8 +506,8 @@ fn mutate<T: Defaultable>(
 ) -> Decision {
     let run = || -> Result<Decision, Decision> {
         let obj: T = parse(kind, raw_object, "object")?;
-        let meta = obj.meta();
-        if meta
+        if obj
+            .meta()
             .labels
             .as_ref()
             .and_then(|l| l.get(LABEL_PROJECT))
@@ -479,16 +520,20 @@ fn mutate<T: Defaultable>(
             Some(v) => Some(parse(kind, v, "oldObject")?),
             None => None,
         };
-        let mut meta_ns = meta.clone();
-        if meta_ns.namespace.is_none() {
-            meta_ns.namespace = req.namespace.clone();
-        }
-        if meta_ns.name.is_none() && !req.name.is_empty() {
-            meta_ns.name = Some(req.name.clone());
-        }
+        // For messages only: the object as the request names it.
+        let name_of = |meta: &ObjectMeta| {
+            let mut meta_ns = meta.clone();
+            if meta_ns.namespace.is_none() {
+                meta_ns.namespace = req.namespace.clone();
+            }
+            if meta_ns.name.is_none() && !req.name.is_empty() {
+                meta_ns.name = Some(req.name.clone());
+            }
+            object_name(kind.as_str(), &meta_ns, "")
+        };
         let defaulted = obj.default_with(env, old.as_ref()).map_err(|e| {
             let mut e = e;
-            e.object = object_name(kind.as_str(), &meta_ns, "");
+            e.object = name_of(obj.meta());
             Decision::Deny(e.to_string(), Vec::new())
         })?;
         let patch = patch_between(&obj, &defaulted);
@@ -502,7 +547,7 @@ fn mutate<T: Defaultable>(
             return Err(Decision::Deny(
                 format!(
                     "{}: jockey-webhook computed a patch that does not apply ({e}); this is a bug in jockey-webhook, please report it with the object",
-                    object_name(kind.as_str(), &meta_ns, "")
+                    name_of(obj.meta())
                 ),
                 Vec::new(),
             ));

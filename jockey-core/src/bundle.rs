@@ -275,16 +275,17 @@ impl Bundle {
             .map(|e| e.path.clone())
             .collect();
         let tar = canonical_tar(&entries);
-        let gz = gzip(&tar);
         let limit = limits.compressed;
-        let size = gz.len() + INSTANCE_TAR_KEY.len();
-        if size > limit {
-            return Err(BundleError::TooLarge {
-                size,
-                limit,
-                largest: largest_files(&entries, 5),
-            });
-        }
+        let gz = match compress_within(&tar, limit.saturating_sub(INSTANCE_TAR_KEY.len())) {
+            Ok(gz) => gz,
+            Err(size) => {
+                return Err(BundleError::TooLarge {
+                    size: size + INSTANCE_TAR_KEY.len(),
+                    limit,
+                    largest: largest_files(&entries, 5),
+                });
+            }
+        };
         Ok(Self {
             hash: ContentHash::from_digest(&Sha256::digest(&tar)),
             has_dockerfile: files.iter().any(|f| f == "Dockerfile"),
@@ -341,12 +342,39 @@ pub fn canonical_tar(entries: &[Entry]) -> Vec<u8> {
     builder.into_inner().unwrap_or_default()
 }
 
-/// Gzip with no file name and mtime 0, so the compressed bytes depend only on the tar.
+/// Gzip with no file name and mtime 0, so the compressed bytes depend only on the tar, at the
+/// default level: the hash names the uncompressed tar, and an existing `instance-<h>` is trusted
+/// by that hash, never by its bytes, so the level is free; the best level costs several times
+/// the time for a few percent of size (bench/README.md, packaging).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
+    gzip_at(data, flate2::Compression::default())
+}
+
+/// [`gzip`] at the best level, for a bundle the default level leaves just over the limit.
+pub fn gzip_best(data: &[u8]) -> Vec<u8> {
+    gzip_at(data, flate2::Compression::best())
+}
+
+/// The tar gzip'd in at most `limit` bytes: at the default level, else (near the limit) at the
+/// best, so only a bundle too big at every level is refused; `Err` holds the best level's size.
+fn compress_within(tar: &[u8], limit: usize) -> Result<Vec<u8>, usize> {
+    let gz = gzip(tar);
+    if gz.len() <= limit {
+        return Ok(gz);
+    }
+    let gz = gzip_best(tar);
+    if gz.len() <= limit {
+        Ok(gz)
+    } else {
+        Err(gz.len())
+    }
+}
+
+fn gzip_at(data: &[u8], level: flate2::Compression) -> Vec<u8> {
     let mut encoder = flate2::GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::new(), flate2::Compression::best());
+        .write(Vec::with_capacity(data.len() / 4), level);
     // Writes into a Vec cannot fail.
     let _ = encoder.write_all(data);
     encoder.finish().unwrap_or_default()
@@ -801,6 +829,37 @@ mod tests {
         .unwrap();
         assert_eq!(b1.hash, b2.hash);
         assert_eq!(tar_listing(&b1.tar)[0].0, long);
+    }
+
+    #[test]
+    fn a_bundle_just_over_the_limit_at_the_default_level_is_packed_at_the_best() {
+        // Repetitive text, where the best level finds more than the default one.
+        let mut text = String::new();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        while text.len() < 200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let _ = writeln!(
+                text,
+                "value_{:x} = call({}, {})",
+                seed % 4096,
+                seed % 13,
+                seed % 97
+            );
+        }
+        let data = text.as_bytes();
+        let (default, best) = (gzip(data).len(), gzip_best(data).len());
+        assert!(best < default, "best {best} default {default}");
+        assert_eq!(compress_within(data, default), Ok(gzip(data)));
+        let packed = compress_within(data, best).unwrap();
+        assert_eq!(packed, gzip_best(data));
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(packed.as_slice())
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        assert_eq!(compress_within(data, best - 1), Err(best));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub const ANNOTATION_NAMESPACE: &str = "jockey.agentops.ai/namespace";
 /// The default time a claim younger than which is never released as unused: its object may
 /// still be on its way from admission to storage.
 pub const RELEASE_GRACE_SECONDS: i64 = 120;
+/// How long an admitted object may take from the claim check to storage, with room for clock
+/// skew between webhook replicas: the part of the grace a cached claim is never trusted in.
+pub const TRUST_MARGIN_SECONDS: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClaimKind {
@@ -253,6 +256,11 @@ impl ClaimIndex {
         self.by_name.get(&lease_name(kind, subject)).map(|(c, _)| c)
     }
 
+    /// The cached claim of `want`'s subject with its last renewal (Unix seconds).
+    pub fn get_renewed(&self, want: &Claim) -> Option<(&Claim, Option<i64>)> {
+        self.by_name.get(&want.lease_name()).map(|(c, t)| (c, *t))
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Claim, Option<i64>)> {
         self.by_name.values().map(|(c, t)| (c, *t))
     }
@@ -280,6 +288,28 @@ pub fn renewed_at(lease: &Lease) -> Option<i64> {
     let spec = lease.spec.as_ref()?;
     let t = spec.renew_time.as_ref().or(spec.acquire_time.as_ref())?;
     Some(t.0.as_second())
+}
+
+/// Whether an admission may rely on the cached claim instead of writing it: the cache shows
+/// `want` held by its claimant, renewed less than `grace - TRUST_MARGIN_SECONDS` ago.
+///
+/// Why that is safe: a claim is deleted only by a release, which reads the live Lease and
+/// requires it to be `grace` old; the live Lease is renewed no earlier than the cache saw, so it
+/// cannot be released before `TRUST_MARGIN_SECONDS` from `now`, by which time the admitted
+/// object is stored (and then keeps the claim in use). Another namespace cannot hold the subject
+/// meanwhile: taking it needs the Lease gone first. Only a cluster admin's own delete of the
+/// Lease is not covered, for as long as the watch takes to tell the cache. A grace no longer
+/// than the margin trusts nothing (every admission writes, as before).
+pub fn trusted_without_write(index: &ClaimIndex, want: &Claim, now: i64, grace: i64) -> bool {
+    let window = grace.saturating_sub(TRUST_MARGIN_SECONDS);
+    match index.get_renewed(want) {
+        Some((held, Some(at))) if want.held_by_same(held) => {
+            let age = now.saturating_sub(at);
+            // A renewal "from the future" (a replica's clock ahead) counts from now.
+            age.max(0) < window
+        }
+        _ => false,
+    }
 }
 
 /// What exists in the cluster that needs claims: `(namespace, project)` pairs with any labelled

@@ -272,34 +272,26 @@ fn app_containers(containers: &[Container], project: &ProjectId, cfg: &Config) -
     }
 }
 
-/// Parses a Kubernetes quantity into a number, for comparing a default with a user's value.
-/// `None` for anything unparsable (the API server rejects those itself).
+/// A Kubernetes quantity as a number (cores, bytes), parsed by `kube_quantity`, for comparing a
+/// default with a user's value. `None` for anything the API server refuses (it rejects those
+/// itself). Compared as f64: `ParsedQuantity`'s own ordering overflows (a panic) on values as
+/// large as a user may write, and this runs on every admission request.
 pub fn parse_quantity(q: &str) -> Option<f64> {
     let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let multiplier = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    Some(n * multiplier)
+    // kube_quantity reads a suffix without a number ("Mi") as zero and takes an exponent
+    // together with a suffix ("1e3Ki"); the API server's grammar has neither.
+    let numberless = !q
+        .trim_start_matches(['+', '-'])
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    let exponent_and_suffix =
+        q.contains(['e', 'E']) && q.ends_with(|c: char| c.is_ascii_alphabetic());
+    if numberless || exponent_and_suffix {
+        return None;
+    }
+    kube_quantity::ParsedQuantity::try_from(q)
+        .ok()?
+        .to_bytes_f64()
+        .filter(|n| n.is_finite())
 }
 
 /// Default requests and limits, per resource, never producing a request above its limit.

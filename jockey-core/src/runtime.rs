@@ -58,36 +58,16 @@ pub fn parse_assignment(arg: &str) -> Result<(String, String), String> {
     Ok((key.to_string(), value.to_string()))
 }
 
-/// A Kubernetes resource quantity (`500m`, `2`, `1.5`, `512Mi`, `2Gi`, `1e3`), checked with
-/// the API server's grammar so that a typo is refused before anything is written.
+/// A Kubernetes resource quantity (`500m`, `2`, `1.5`, `512Mi`, `2Gi`, `1e3`), parsed as the
+/// API server would take it (see [`parse_quantity`]), so that a typo is refused before anything
+/// is written.
 pub fn check_quantity(value: &str) -> Result<(), String> {
-    let v = value.trim();
-    let digits_end = v
-        .char_indices()
-        .find(|(i, c)| !(c.is_ascii_digit() || *c == '.' || (*i == 0 && *c == '+')))
-        .map(|(i, _)| i)
-        .unwrap_or(v.len());
-    let (number, suffix) = v.split_at(digits_end);
-    let number_ok = !number.trim_start_matches('+').is_empty()
-        && number.matches('.').count() <= 1
-        && number.trim_start_matches('+') != ".";
-    let suffix_ok = matches!(
-        suffix,
-        "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
-    ) || (suffix.len() > 1
-        && suffix.starts_with(['e', 'E'])
-        && suffix[1..]
-            .trim_start_matches(['+', '-'])
-            .chars()
-            .all(|c| c.is_ascii_digit())
-        && !suffix[1..].trim_start_matches(['+', '-']).is_empty());
-    if number_ok && suffix_ok && parse_quantity(v).is_some_and(|n| n > 0.0) {
-        Ok(())
-    } else {
-        Err(format!(
+    match parse_quantity(value) {
+        Some(n) if n > 0.0 => Ok(()),
+        _ => Err(format!(
             "{value:?} is not a positive Kubernetes quantity; write e.g. 500m or 2 (CPU), 512Mi \
              or 2Gi (memory)"
-        ))
+        )),
     }
 }
 
@@ -265,7 +245,8 @@ mod tests {
             assert!(check_quantity(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "abc", "2GB", "1.2.3", "-1", "0", "Mi", "5 Gi", "1e", "1ee3", ".",
+            "", "abc", "2GB", "1.2.3", "-1", "0", "Mi", "5 Gi", "1e", "1ee3", ".", "1e3Ki", "0m",
+            "inf", "1Zi", "2gb",
         ] {
             assert!(check_quantity(bad).is_err(), "{bad}");
         }

@@ -8,6 +8,7 @@ use crate::kaniko::{
     BUILDER_SERVICE_ACCOUNT, BuildPlan, KANIKO_CONTAINER, builder_configmap, kaniko_job,
 };
 use crate::output::{LinePrinter, Progress};
+use crate::watch::Watches;
 use anyhow::{Context, Result, bail};
 use futures::{AsyncBufReadExt, StreamExt};
 use jockey_core::bundle::Bundle;
@@ -15,6 +16,8 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::conditions;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use std::time::{Duration, Instant};
 
@@ -173,6 +176,89 @@ pub fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// What a running build comes to, judged from its Job (`None`: gone), the Job's pods and the
+/// `FailedCreate` events of Jobs of its name. Pure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildStep {
+    Succeeded,
+    Failed(String),
+    /// Still going: the phase to show, and the pod whose log `--follow` streams once it runs.
+    Running {
+        phase: String,
+        running_pod: Option<String>,
+    },
+}
+
+pub fn build_step(job: Option<&Job>, pods: &[Pod], create_failures: &[Event]) -> BuildStep {
+    let Some(job) = job else {
+        return BuildStep::Failed(
+            "the Job was deleted while the deploy waited for it (by someone else, or its TTL)"
+                .into(),
+        );
+    };
+    let mut pods = pods.to_vec();
+    pods.sort_by_key(|p| p.metadata.creation_timestamp.clone());
+    let phase = match job_state(job, &pods) {
+        JobState::Succeeded => return BuildStep::Succeeded,
+        JobState::Failed(reason) => return BuildStep::Failed(reason),
+        JobState::Running(phase) => phase,
+    };
+    if let Some(pod) = pods.last() {
+        if let Some(blocker) = pod_blocker(pod) {
+            return BuildStep::Failed(blocker);
+        }
+        let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        return BuildStep::Running {
+            phase,
+            running_pod: pod.metadata.name.clone().filter(|_| running),
+        };
+    }
+    let phase = match create_failure(job, create_failures) {
+        Some(msg) => format!("cannot create the build pod: {msg}"),
+        None => phase,
+    };
+    BuildStep::Running {
+        phase,
+        running_pod: None,
+    }
+}
+
+/// Why a build did not finish within `timeout`: its Job's last `FailedCreate` when no pod ever
+/// came, else the timeout itself. Pure.
+pub fn timed_out(
+    job: Option<&Job>,
+    pods: &[Pod],
+    create_failures: &[Event],
+    timeout: Duration,
+) -> String {
+    match job.and_then(|j| create_failure(j, create_failures)) {
+        Some(msg) if pods.is_empty() => format!("the build pod could not be created: {msg}"),
+        _ => format!(
+            "the build did not finish within --timeout {}",
+            crate::duration::show(timeout)
+        ),
+    }
+}
+
+/// The latest `FailedCreate` message of this Job (not of an earlier Job of the same name): why
+/// its controller cannot create the pod (quota, pod security, a missing service account).
+fn create_failure(job: &Job, events: &[Event]) -> Option<String> {
+    let uid = job.metadata.uid.as_deref()?;
+    events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("FailedCreate")
+                && e.involved_object.uid.as_deref() == Some(uid)
+        })
+        .max_by_key(|e| {
+            e.last_timestamp.clone().or(e
+                .event_time
+                .clone()
+                .map(|t| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0)))
+        })
+        .and_then(|e| e.message.clone())
+}
+
 /// Everything a running build needs besides the plan.
 pub struct BuildRun<'a> {
     pub client: &'a Client,
@@ -233,7 +319,8 @@ async fn drive(run: BuildRun<'_>) -> Result<()> {
                 jobs.delete(&plan.name, &DeleteParams::foreground())
                     .await
                     .with_context(|| format!("deleting the failed Job {ns}/{}", plan.name))?;
-                wait_gone(&jobs, &plan.name, deadline).await?;
+                let uid = job.metadata.uid.clone().unwrap_or_default();
+                wait_gone(&jobs, &plan.name, &uid, deadline).await?;
                 create_job(client, plan, bundle, &progress).await?;
             }
             JobState::Running(_) => progress.phase("attaching to the running build"),
@@ -245,32 +332,36 @@ async fn drive(run: BuildRun<'_>) -> Result<()> {
     }
 
     let selector = format!("batch.kubernetes.io/job-name={}", plan.name);
+    let mut watches = Watches::default();
+    let job_store = watches.add(
+        jobs.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={}", plan.name)),
+    );
+    let pod_store = watches.add(pods.clone(), watcher::Config::default().labels(&selector));
+    let event_store = watches.add(
+        Api::<Event>::namespaced(client.clone(), ns),
+        watcher::Config::default().fields(&format!(
+            "involvedObject.kind=Job,involvedObject.name={},reason=FailedCreate",
+            plan.name
+        )),
+    );
+    let read = || {
+        let job = job_store.state().first().map(|j| (**j).clone());
+        let job_pods: Vec<Pod> = pod_store.state().iter().map(|p| (**p).clone()).collect();
+        let events: Vec<Event> = event_store.state().iter().map(|e| (**e).clone()).collect();
+        (job, job_pods, events)
+    };
     let mut streaming: Option<tokio::task::JoinHandle<()>> = None;
     let outcome = loop {
-        let job = jobs
-            .get(&plan.name)
-            .await
-            .with_context(|| format!("reading Job {ns}/{}", plan.name))?;
-        let mut job_pods = pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .with_context(|| format!("listing the pods of Job {ns}/{}", plan.name))?
-            .items;
-        job_pods.sort_by_key(|p| p.metadata.creation_timestamp.clone());
-        match job_state(&job, &job_pods) {
-            JobState::Succeeded => break Ok(()),
-            JobState::Failed(reason) => break Err(reason),
-            JobState::Running(phase) => {
-                if let Some(pod) = job_pods.last() {
-                    if let Some(blocker) = pod_blocker(pod) {
-                        break Err(blocker);
-                    }
-                    let running =
-                        pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        if watches.listed() {
+            let (job, job_pods, events) = read();
+            match build_step(job.as_ref(), &job_pods, &events) {
+                BuildStep::Succeeded => break Ok(()),
+                BuildStep::Failed(reason) => break Err(reason),
+                BuildStep::Running { phase, running_pod } => {
                     if follow
-                        && running
                         && streaming.is_none()
-                        && let Some(name) = pod.metadata.name.clone()
+                        && let Some(name) = running_pod
                     {
                         streaming = Some(tokio::spawn(stream_log(
                             pods.clone(),
@@ -278,24 +369,18 @@ async fn drive(run: BuildRun<'_>) -> Result<()> {
                             progress.line_printer(),
                         )));
                     }
-                } else if let Some(msg) = job_create_failure(client, ns, &plan.name).await {
-                    progress.phase(&format!("cannot create the build pod: {msg}"));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    if Instant::now() >= deadline {
-                        break Err(format!("the build pod could not be created: {msg}"));
-                    }
-                    continue;
+                    progress.phase(&phase);
                 }
-                progress.phase(&phase);
             }
         }
-        if Instant::now() >= deadline {
+        if !watches.changed(deadline).await {
+            let (job, job_pods, events) = read();
             break Err(format!(
-                "the build did not finish within --timeout {}s",
-                timeout.as_secs()
+                "{}{}",
+                timed_out(job.as_ref(), &job_pods, &events, timeout),
+                watches.error_note()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     };
     if let Some(handle) = streaming {
         // Give the log stream a moment to print the final lines of a finished build.
@@ -387,35 +472,17 @@ async fn create_job(
     Ok(())
 }
 
-async fn wait_gone(jobs: &Api<Job>, name: &str, deadline: Instant) -> Result<()> {
-    while jobs.get_opt(name).await?.is_some() {
-        if Instant::now() >= deadline {
-            bail!("the previous failed build Job {name} is still being deleted; try again shortly");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+/// Waits until the failed Job `uid` is gone (foreground deletion: its pods first).
+async fn wait_gone(jobs: &Api<Job>, name: &str, uid: &str, deadline: Instant) -> Result<()> {
+    match crate::watch::until(jobs.clone(), name, conditions::is_deleted(uid), deadline).await {
+        Ok(_) => Ok(()),
+        Err(t) => bail!(
+            "the previous failed build Job {name} is still being deleted{}; try again shortly",
+            t.last_error
+                .map(|e| format!(" (watching it failed: {e})"))
+                .unwrap_or_default()
+        ),
     }
-    Ok(())
-}
-
-/// The latest `FailedCreate` event of the Job: why its controller cannot create the pod
-/// (quota, pod security, a missing service account).
-async fn job_create_failure(client: &Client, ns: &str, job: &str) -> Option<String> {
-    let events: Api<Event> = Api::namespaced(client.clone(), ns);
-    let list = events
-        .list(&ListParams::default().fields(&format!(
-            "involvedObject.kind=Job,involvedObject.name={job},reason=FailedCreate"
-        )))
-        .await
-        .ok()?;
-    list.items
-        .into_iter()
-        .max_by_key(|e| {
-            e.last_timestamp.clone().or(e
-                .event_time
-                .clone()
-                .map(|t| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.0)))
-        })
-        .and_then(|e| e.message)
 }
 
 /// The failed pod's termination summary and the tail of its log, best effort: a build that
@@ -534,5 +601,112 @@ mod tests {
         .unwrap();
         assert!(pod_blocker(&pulling).unwrap().contains("ImagePullBackOff"));
         assert_eq!(last_lines("a\nb\nc", 2), "b\nc");
+    }
+
+    fn job(uid: &str, conditions: serde_json::Value) -> Job {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j", "uid": uid},
+            "status": {"conditions": conditions}
+        }))
+        .unwrap()
+    }
+
+    fn build_pod(name: &str, created: &str, phase: &str, waiting: Option<&str>) -> Pod {
+        let state = match waiting {
+            Some(reason) => serde_json::json!({"waiting": {"reason": reason, "message": "m"}}),
+            None => serde_json::json!({"running": {}}),
+        };
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "creationTimestamp": created},
+            "status": {"phase": phase, "containerStatuses": [{
+                "name": "kaniko", "image": "k", "imageID": "", "ready": false,
+                "restartCount": 0, "state": state}]}
+        }))
+        .unwrap()
+    }
+
+    fn failed_create(job_uid: &str, at: &str, message: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("e-{at}")},
+            "involvedObject": {"kind": "Job", "name": "j", "uid": job_uid},
+            "reason": "FailedCreate", "message": message, "lastTimestamp": at
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn build_steps_from_job_pods_and_events() {
+        let running = job("u1", serde_json::json!([]));
+        assert_eq!(
+            build_step(None, &[], &[]),
+            BuildStep::Failed(
+                "the Job was deleted while the deploy waited for it (by someone else, or its TTL)"
+                    .into()
+            )
+        );
+        let done = job(
+            "u1",
+            serde_json::json!([{"type": "Complete", "status": "True"}]),
+        );
+        assert_eq!(build_step(Some(&done), &[], &[]), BuildStep::Succeeded);
+
+        // The newest pod is judged, whatever the order of the store.
+        let old = build_pod(
+            "p-old",
+            "2026-01-01T00:00:00Z",
+            "Pending",
+            Some("ErrImagePull"),
+        );
+        let new = build_pod("p-new", "2026-01-01T00:01:00Z", "Running", None);
+        assert_eq!(
+            build_step(Some(&running), &[new.clone(), old.clone()], &[]),
+            BuildStep::Running {
+                phase: "building".into(),
+                running_pod: Some("p-new".into())
+            }
+        );
+        let BuildStep::Failed(reason) = build_step(
+            Some(&running),
+            &[build_pod(
+                "p",
+                "2026-01-01T00:00:00Z",
+                "Pending",
+                Some("ImagePullBackOff"),
+            )],
+            &[],
+        ) else {
+            panic!()
+        };
+        assert!(reason.contains("ImagePullBackOff"), "{reason}");
+    }
+
+    #[test]
+    fn only_this_jobs_create_failures_count() {
+        let running = job("u2", serde_json::json!([]));
+        let events = [
+            failed_create(
+                "u1",
+                "2026-01-01T00:05:00Z",
+                "from the previous Job of this name",
+            ),
+            failed_create("u2", "2026-01-01T00:01:00Z", "older"),
+            failed_create("u2", "2026-01-01T00:02:00Z", "exceeded quota"),
+        ];
+        assert_eq!(
+            build_step(Some(&running), &[], &events),
+            BuildStep::Running {
+                phase: "cannot create the build pod: exceeded quota".into(),
+                running_pod: None
+            }
+        );
+        let t = Duration::from_secs(90);
+        assert_eq!(
+            timed_out(Some(&running), &[], &events, t),
+            "the build pod could not be created: exceeded quota"
+        );
+        assert_eq!(
+            timed_out(Some(&running), &[], &events[..1], t),
+            "the build did not finish within --timeout 1m 30s"
+        );
     }
 }

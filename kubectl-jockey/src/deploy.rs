@@ -54,8 +54,8 @@ pub struct DeployArgs {
     /// Return once the objects are applied, without waiting for the rollout.
     #[arg(long)]
     pub no_wait: bool,
-    /// How long the build and the rollout may take together, e.g. 300s, 5m.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// How long the build and the rollout may take together, e.g. 90s, 5m, 1.5h.
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     pub timeout: Duration,
     /// Stream the builder's log while the image builds.
     #[arg(long, short = 'f')]
@@ -80,50 +80,6 @@ impl DeployArgs {
             _ => None,
         }
     }
-}
-
-/// Parses kubectl-style durations: `90`, `90s`, `5m`, `1h`, `1m30s`.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration {value:?}; use a number with a unit, e.g. 90s, 5m or 1h");
-    if value.is_empty() {
-        return Err(bad());
-    }
-    // A deadline this far out is a typo, and `now + timeout` would overflow an Instant.
-    const MAX_SECS: u64 = 7 * 24 * 3600;
-    let too_long =
-        || format!("duration {value:?} is longer than a week; use a timeout such as 5m or 1h");
-    if let Ok(secs) = value.parse::<u64>() {
-        return (secs <= MAX_SECS)
-            .then(|| Duration::from_secs(secs))
-            .ok_or_else(too_long);
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in value.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        // Checked: a user's "99999999999999999h" is a refusal, not an overflow.
-        total = n
-            .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .filter(|t| *t <= MAX_SECS)
-            .ok_or_else(too_long)?;
-    }
-    if !number.is_empty() {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
 }
 
 pub async fn run(kube: &KubeArgs, args: DeployArgs) -> Result<()> {
@@ -256,33 +212,4 @@ async fn wait(
             .to_string(),
     });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        for huge in [
-            "99999999999999999h",
-            "18446744073709551615",
-            "604801s",
-            "99999999999m1s",
-        ] {
-            let e = parse_duration(huge).unwrap_err();
-            assert!(
-                e.contains("longer than a week") && e.contains("5m"),
-                "{huge}: {e}"
-            );
-        }
-        for bad in ["", "5x", "m", "5m3"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

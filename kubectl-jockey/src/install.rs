@@ -98,16 +98,24 @@ pub struct InstallArgs {
     /// Policy file for the webhook (default: manifests/base/policy.yaml); checked before install.
     #[arg(long, value_name = "FILE")]
     pub policy_file: Option<PathBuf>,
-    /// Registry of builder images, for `image: jockey:auto` [env: IMAGE_REGISTRY].
-    #[arg(long)]
+    /// Registry of builder images, for `image: jockey:auto`.
+    #[arg(long, value_name = "REGISTRY", env = "IMAGE_REGISTRY")]
     pub image_registry: Option<String>,
-    /// The shared ALB group the webhook places projects in and guards (with its shards)
-    /// [env: ALB_SHARED_GROUP_NAME].
-    #[arg(long, value_name = "GROUP")]
-    pub alb_group: Option<String>,
-    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN].
-    #[arg(long, value_name = "DOMAIN")]
-    pub deployment_domain: Option<String>,
+    /// Repository prefix of builder images under the registry.
+    #[arg(long, value_name = "PREFIX", env = "IMAGE_REPOSITORY_PREFIX",
+          default_value = jockey_core::config::DEFAULT_IMAGE_REPOSITORY_PREFIX)]
+    pub image_repository_prefix: String,
+    /// The shared ALB group the webhook places projects in and guards (with its shards).
+    #[arg(long, value_name = "GROUP", env = "ALB_SHARED_GROUP_NAME",
+          default_value = jockey_core::config::DEFAULT_ALB_SHARED_GROUP_NAME)]
+    pub alb_group: String,
+    /// Base domain of project hosts.
+    #[arg(long, value_name = "DOMAIN", env = "DEPLOYMENT_DOMAIN",
+          default_value = jockey_core::config::DEFAULT_DEPLOYMENT_DOMAIN)]
+    pub deployment_domain: String,
+    /// ACM certificate the webhook puts on every Ingress (certificate-arn).
+    #[arg(long, value_name = "ARN", env = "ALB_CERTIFICATE_ARN")]
+    pub certificate_arn: Option<String>,
     /// Only namespaces with this label are subject to the webhook (repeatable), e.g. to roll it
     /// out namespace by namespace.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -124,9 +132,9 @@ pub struct InstallArgs {
     /// Wait until the webhook Deployment is available.
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits, in seconds.
-    #[arg(long, default_value_t = 180)]
-    pub timeout: u64,
+    /// How long --wait waits, e.g. 90s, 3m (a bare number is seconds).
+    #[arg(long, default_value = "3m", value_parser = crate::duration::parse)]
+    pub timeout: Duration,
     #[arg(long, value_enum)]
     pub dry_run: Option<DryRun>,
 }
@@ -533,16 +541,15 @@ fn tls_secret_object(name: &str, namespace: &str, plan: &CertPlan) -> Value {
 }
 
 fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
-    let mut config = Config::from_lookup(|k| std::env::var(k).ok());
-    if let Some(r) = args.image_registry.as_deref().filter(|r| !r.is_empty()) {
-        config.image_registry = Some(r.trim_end_matches('/').to_string());
-    }
-    if let Some(g) = args.alb_group.as_deref().filter(|g| !g.is_empty()) {
-        config.alb_shared_group_name = g.to_string();
-    }
-    if let Some(d) = args.deployment_domain.as_deref().filter(|d| !d.is_empty()) {
-        config.deployment_domain = d.to_string();
-    }
+    // The webhook's settings, normalised as the webhook itself will read them.
+    let config = Config::from_lookup(|key| match key {
+        "IMAGE_REGISTRY" => args.image_registry.clone(),
+        "IMAGE_REPOSITORY_PREFIX" => Some(args.image_repository_prefix.clone()),
+        "ALB_SHARED_GROUP_NAME" => Some(args.alb_group.clone()),
+        "DEPLOYMENT_DOMAIN" => Some(args.deployment_domain.clone()),
+        "ALB_CERTIFICATE_ARN" => args.certificate_arn.clone(),
+        _ => None,
+    });
     let policy_yaml = match &args.policy_file {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("reading --policy-file {}", p.display()))?,
@@ -686,36 +693,53 @@ pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
     );
 
     if args.wait && !dry {
-        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
-            Api::namespaced(client.clone(), &o.namespace);
-        let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
-        loop {
-            let d = deployments.get(&o.name).await?;
-            let want = d.spec.replicas.unwrap_or(1);
-            let available = d
-                .status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0);
-            if available >= want {
-                println!("deployment/{} available ({available}/{want})", o.name);
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                bail!(
-                    "deployment {}/{}: {available}/{want} replicas available after {}s; check `kubectl -n {} describe deployment {}` (image pullable? Secret {}-tls mounted?)",
-                    o.namespace,
-                    o.name,
-                    args.timeout,
-                    o.namespace,
-                    o.name,
-                    o.name
-                );
-            }
-            tokio::time::sleep(Duration::from_secs(2)).await;
-        }
+        wait_available(&client, &o, args.timeout).await?;
     }
     Ok(())
+}
+
+/// Replicas wanted and available, when every wanted replica is available. Pure.
+fn available(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<(i32, i32)> {
+    let want = d.spec.replicas.unwrap_or(1);
+    let available = d
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0);
+    (available >= want).then_some((available, want))
+}
+
+/// `--wait`: watches the webhook Deployment until its replicas are available.
+async fn wait_available(client: &Client, o: &Options, timeout: Duration) -> Result<()> {
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &o.namespace);
+    let ready =
+        |d: Option<&k8s_openapi::api::apps::v1::Deployment>| d.and_then(available).is_some();
+    let deadline = std::time::Instant::now() + timeout;
+    let waited = crate::watch::until(deployments.clone(), &o.name, ready, deadline).await;
+    if let Ok(Some(d)) = &waited
+        && let Some((available, want)) = available(d)
+    {
+        println!("deployment/{} available ({available}/{want})", o.name);
+        return Ok(());
+    }
+    let (available, want) = match deployments.get_opt(&o.name).await? {
+        Some(d) => (
+            d.status.and_then(|s| s.available_replicas).unwrap_or(0),
+            d.spec.replicas.unwrap_or(1),
+        ),
+        None => (0, 1),
+    };
+    bail!(
+        "deployment {}/{}: {available}/{want} replicas available after --timeout {}; check \
+         `kubectl -n {} describe deployment {}` (image pullable? Secret {}-tls mounted?)",
+        o.namespace,
+        o.name,
+        crate::duration::show(timeout),
+        o.namespace,
+        o.name,
+        o.name
+    )
 }
 
 pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {

@@ -22,18 +22,25 @@ pub struct LogsBuilderArgs {
     /// Lines of recent log to show per build.
     #[arg(long, default_value_t = 100)]
     pub tail: i64,
+    /// The builder namespace when -n is not given.
+    #[arg(long, value_name = "NAMESPACE", env = "BUILDER_NAMESPACE",
+          default_value = jockey_core::config::DEFAULT_BUILDER_NAMESPACE)]
+    pub builder_namespace: String,
 }
 
-/// The builder namespace: `-n`, else BUILDER_NAMESPACE, else `builder`. The kubeconfig
-/// context's namespace is deliberately not used: it names where projects live, not builds.
-fn builder_namespace(kube: &KubeArgs) -> String {
+/// The builder namespace: `-n`, else --builder-namespace / BUILDER_NAMESPACE, else `builder`.
+/// The kubeconfig context's namespace is deliberately not used: it names where projects live,
+/// not builds.
+fn builder_namespace(kube: &KubeArgs, args: &LogsBuilderArgs) -> String {
+    let configured =
+        Config::from_lookup(|k| (k == "BUILDER_NAMESPACE").then(|| args.builder_namespace.clone()));
     kube.namespace
         .clone()
-        .unwrap_or_else(|| Config::from_lookup(|k| std::env::var(k).ok()).builder_namespace)
+        .unwrap_or(configured.builder_namespace)
 }
 
 pub async fn run(kube: &KubeArgs, args: LogsBuilderArgs) -> Result<()> {
-    let ns = builder_namespace(kube);
+    let ns = builder_namespace(kube, &args);
     let client = kube.connect().await?.client;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let selector = build_selector(args.project.as_deref());

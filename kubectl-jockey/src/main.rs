@@ -17,6 +17,7 @@ mod build_run;
 mod cluster;
 mod deploy;
 mod deploy_lock;
+mod duration;
 mod ecr;
 mod image_record;
 mod install;
@@ -31,6 +32,7 @@ mod runtime_args;
 mod secrets;
 mod settings;
 mod setup_builder;
+mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;

@@ -6,6 +6,7 @@
 use crate::alb::address::{self, ClassParams, Served, Verdict, Watched};
 use crate::alb::report;
 use crate::output::Progress;
+use crate::watch::Watches;
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use jockey_core::ProjectId;
@@ -33,6 +34,7 @@ pub const FATAL_WAITING_REASONS: &[&str] = &[
 ];
 
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// The API server's default `spec.progressDeadlineSeconds`.
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
@@ -182,28 +184,31 @@ fn fix_for(reason: &str, project: &ProjectId, ns: &str) -> String {
     }
 }
 
-/// The Deployment's newest ReplicaSet (by revision) and its pods.
-async fn new_pods(
-    client: &Client,
-    ns: &str,
+/// The generation being rolled out: the Deployment's newest ReplicaSet (by revision, owned by
+/// this Deployment) and that ReplicaSet's pods, among the project's ReplicaSets and pods. Until
+/// the deployment controller has observed the Deployment's generation, the revision is still
+/// the previous rollout's: no ReplicaSet or pod is judged yet. Pure.
+pub fn new_generation(
     dep: &Deployment,
-    selector: &str,
-) -> Result<(Option<String>, Vec<Pod>)> {
+    replica_sets: &[ReplicaSet],
+    pods: &[Pod],
+) -> (Option<String>, Vec<Pod>) {
+    let observed = dep
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .unwrap_or(0)
+        >= dep.metadata.generation.unwrap_or(0);
     let revision = dep
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(REVISION_ANNOTATION))
-        .cloned();
-    let Some(revision) = revision else {
-        return Ok((None, Vec::new()));
+        .and_then(|a| a.get(REVISION_ANNOTATION));
+    let (true, Some(revision)) = (observed, revision) else {
+        return (None, Vec::new());
     };
-    let uid = dep.metadata.uid.clone().unwrap_or_default();
-    let rss = Api::<ReplicaSet>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(selector))
-        .await
-        .context("listing ReplicaSets")?;
-    let Some(rs) = rss.items.into_iter().find(|rs| {
+    let uid = dep.metadata.uid.as_deref().unwrap_or_default();
+    let Some(rs) = replica_sets.iter().find(|rs| {
         rs.metadata
             .owner_references
             .iter()
@@ -214,29 +219,39 @@ async fn new_pods(
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(REVISION_ANNOTATION))
-                == Some(&revision)
+                == Some(revision)
     }) else {
-        return Ok((None, Vec::new()));
+        return (None, Vec::new());
     };
-    let rs_name = rs.metadata.name.clone();
-    let Some(hash) = rs
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get("pod-template-hash"))
+    let hash_label = |labels: Option<&BTreeMap<String, String>>| {
+        labels.and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned()
+    };
+    let Some(hash) = hash_label(rs.metadata.labels.as_ref()) else {
+        return (rs.metadata.name.clone(), Vec::new());
+    };
+    let new_pods = pods
+        .iter()
+        .filter(|p| hash_label(p.metadata.labels.as_ref()).as_ref() == Some(&hash))
         .cloned()
-    else {
-        return Ok((rs_name, Vec::new()));
-    };
-    let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ListParams::default().labels(&format!("{selector},pod-template-hash={hash}")))
-        .await
-        .context("listing pods")?
-        .items;
-    Ok((rs_name, pods))
+        .collect();
+    (rs.metadata.name.clone(), new_pods)
+}
+
+/// When a `ProgressDeadlineExceeded` the controller already reported becomes this rollout's
+/// verdict without any object changing (see [`judge`]): the rollout's start plus the
+/// Deployment's progress deadline.
+fn deadline_recheck(dep: &Deployment, started: Instant) -> Instant {
+    let secs = dep
+        .spec
+        .progress_deadline_seconds
+        .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS)
+        .max(0) as u64;
+    started + Duration::from_secs(secs)
 }
 
 /// Waits until the project's Deployment is rolled out, or fails with the reason and the fix.
+/// The Deployment, the project's ReplicaSets and pods are watched (resuming after an API server
+/// restart); each change is judged by [`new_generation`] and [`judge`].
 pub async fn wait(
     client: &Client,
     ns: &str,
@@ -245,52 +260,62 @@ pub async fn wait(
     timeout: Duration,
 ) -> Result<()> {
     let name = project.deployment_name();
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let selector = format!("{LABEL_APP}={project}");
     let mut progress = Progress::new(&format!("rollout {ns}/{name}"));
     let started = Instant::now();
+    let mut watches = Watches::default();
+    let deployments = watches.add(
+        Api::<Deployment>::namespaced(client.clone(), ns),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    );
+    let replica_sets = watches.add(
+        Api::<ReplicaSet>::namespaced(client.clone(), ns),
+        watcher::Config::default().labels(&selector),
+    );
+    let pods = watches.add(
+        Api::<Pod>::namespaced(client.clone(), ns),
+        watcher::Config::default().labels(&selector),
+    );
+    let mut recheck = None;
     loop {
-        let dep = api
-            .get(&name)
-            .await
-            .with_context(|| format!("reading Deployment {ns}/{name}"))?;
-        // Before the controller observed this generation, the revision is the old one: no
-        // ReplicaSet or pod is looked at yet.
-        let observed = dep
-            .status
-            .as_ref()
-            .and_then(|s| s.observed_generation)
-            .unwrap_or(0)
-            >= dep.metadata.generation.unwrap_or(0);
-        let (rs, pods) = if observed {
-            new_pods(client, ns, &dep, &selector).await?
-        } else {
-            (None, Vec::new())
-        };
-        match judge(&dep, rs.as_deref(), &pods, started.elapsed()) {
-            Rollout::Done => {
-                progress.finish("rolled out");
-                return Ok(());
-            }
-            Rollout::Failed(reason) => {
+        if watches.listed() {
+            let Some(dep) = deployments.state().into_iter().next() else {
                 drop(progress);
                 bail!(
-                    "Deployment {ns}/{name} cannot roll out: {reason}\n{}",
-                    fix_for(&reason, project, ns)
+                    "Deployment {ns}/{name} is gone: something deleted it while its rollout was \
+                     awaited; deploy again"
                 );
+            };
+            let rss: Vec<ReplicaSet> = replica_sets.state().iter().map(|r| (**r).clone()).collect();
+            let all_pods: Vec<Pod> = pods.state().iter().map(|p| (**p).clone()).collect();
+            let (rs, new_pods) = new_generation(&dep, &rss, &all_pods);
+            match judge(&dep, rs.as_deref(), &new_pods, started.elapsed()) {
+                Rollout::Done => {
+                    progress.finish("rolled out");
+                    return Ok(());
+                }
+                Rollout::Failed(reason) => {
+                    drop(progress);
+                    bail!(
+                        "Deployment {ns}/{name} cannot roll out: {reason}\n{}",
+                        fix_for(&reason, project, ns)
+                    );
+                }
+                Rollout::Progressing(phase) => progress.phase(&phase),
             }
-            Rollout::Progressing(phase) => progress.phase(&phase),
+            recheck = Some(deadline_recheck(&dep, started)).filter(|r| *r > Instant::now());
         }
-        if Instant::now() >= deadline {
+        let until = recheck.map_or(deadline, |r| r.min(deadline));
+        if !watches.changed(until).await && Instant::now() >= deadline {
             drop(progress);
             bail!(
-                "Deployment {ns}/{name} did not become available within --timeout {}s; \
+                "Deployment {ns}/{name} did not become available within --timeout {}{}; \
                  `kubectl jockey status {project} -n {ns}` shows why; deploy again with a longer \
                  --timeout if it is just slow",
-                timeout.as_secs()
+                crate::duration::show(timeout),
+                watches.error_note()
             );
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -558,11 +583,11 @@ impl AddressWatch {
                         why.push_str(&format!("; its events could not be watched: {err}"));
                     }
                     bail!(
-                        "Ingress {ns}/{name} got no ALB address within --timeout {}s: the AWS Load \
+                        "Ingress {ns}/{name} got no ALB address within --timeout {}: the AWS Load \
                          Balancer Controller has not reconciled group {group}{why}\n`kubectl jockey \
                          alb-status` shows the group and the controller; deploy again with a longer \
                          --timeout if it is just slow (the Deployment is rolled out)",
-                        timeout.as_secs()
+                        crate::duration::show(timeout)
                     );
                 }
             }
@@ -729,5 +754,84 @@ mod tests {
             judge(&dep(seen), Some("demo-old"), &[], LONG),
             Rollout::Failed(_)
         ));
+    }
+
+    fn owned_rs(name: &str, revision: &str, hash: &str, owner: &str) -> ReplicaSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "demo", "pod-template-hash": hash},
+                "annotations": {"deployment.kubernetes.io/revision": revision},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": "demo", "uid": owner}]}
+        }))
+        .unwrap()
+    }
+
+    fn hashed_pod(name: &str, hash: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"app": "demo", "pod-template-hash": hash}}
+        }))
+        .unwrap()
+    }
+
+    fn rolling(generation: i64, observed: i64, revision: &str) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "demo", "uid": "dep-uid", "generation": generation,
+                "annotations": {"deployment.kubernetes.io/revision": revision}},
+            "spec": {"selector": {}, "template": {}},
+            "status": {"observedGeneration": observed}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_new_generation_is_the_newest_owned_replica_set_and_its_pods_only() {
+        let rss = [
+            owned_rs("demo-old", "1", "old", "dep-uid"),
+            owned_rs("demo-new", "2", "new", "dep-uid"),
+            // Same revision, another owner (a Deployment of the same name deleted and recreated).
+            owned_rs("demo-stray", "2", "stray", "other-uid"),
+        ];
+        let pods = [
+            hashed_pod("demo-old-a", "old"),
+            hashed_pod("demo-new-a", "new"),
+            hashed_pod("demo-new-b", "new"),
+            hashed_pod("demo-stray-a", "stray"),
+        ];
+        let (rs, new) = new_generation(&rolling(2, 2, "2"), &rss, &pods);
+        assert_eq!(rs.as_deref(), Some("demo-new"));
+        let names: Vec<_> = new.iter().filter_map(|p| p.metadata.name.clone()).collect();
+        assert_eq!(names, ["demo-new-a", "demo-new-b"]);
+    }
+
+    #[test]
+    fn nothing_is_judged_before_the_controller_observed_the_generation() {
+        let rss = [owned_rs("demo-old", "1", "old", "dep-uid")];
+        let pods = [hashed_pod("demo-old-a", "old")];
+        // Generation 2 not yet observed: revision 1 is the previous rollout's.
+        assert_eq!(
+            new_generation(&rolling(2, 1, "1"), &rss, &pods),
+            (None, Vec::new())
+        );
+        // Observed, but its ReplicaSet is not created (or not listed) yet.
+        assert_eq!(
+            new_generation(&rolling(2, 2, "2"), &rss, &pods),
+            (None, Vec::new())
+        );
+    }
+
+    #[test]
+    fn a_stale_deadline_is_rechecked_when_the_deadline_has_passed() {
+        let started = Instant::now();
+        let mut d = rolling(2, 2, "2");
+        d.spec.progress_deadline_seconds = Some(30);
+        assert_eq!(
+            deadline_recheck(&d, started),
+            started + Duration::from_secs(30)
+        );
+        d.spec.progress_deadline_seconds = None;
+        assert_eq!(
+            deadline_recheck(&d, started),
+            started + Duration::from_secs(600)
+        );
     }
 }

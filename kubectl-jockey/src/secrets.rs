@@ -4,7 +4,7 @@
 //! data). Values are never printed, logged or put in an error: only key names are.
 
 use crate::cluster::KubeArgs;
-use crate::deploy::parse_duration;
+
 use crate::lifecycle::ownership::project_label;
 use crate::output::{OutputFormat, print_structured, table};
 use anyhow::{Context, Result, bail};
@@ -32,7 +32,7 @@ pub struct WaitArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// How long the rollout may take, e.g. 90s, 5m.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     pub timeout: Duration,
 }
 

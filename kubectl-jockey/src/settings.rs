@@ -1,69 +1,90 @@
-//! Configuration flags of the spec's table (flag > environment > default): each flag overrides
-//! what [`jockey_core::Config::from_lookup`] read from the environment.
+//! Configuration flags of the spec's table: clap gives flag > environment (`env = ...`, shown
+//! as `[env: ...]` in `--help`) > default, and [`jockey_core::Config::from_lookup`] normalises
+//! the result (trimming, lowercasing, empty = unset) the same way for the webhook.
 
 use jockey_core::Config;
+use jockey_core::config::{
+    DEFAULT_ALB_SHARED_GROUP_NAME, DEFAULT_BASE_IMAGE, DEFAULT_BUILDER_NAMESPACE,
+    DEFAULT_DEPLOYMENT_DOMAIN, DEFAULT_IMAGE_REPOSITORY_PREFIX, DEFAULT_KANIKO_IMAGE,
+};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
-    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN; default: deploy.agentops.ai].
-    #[arg(long, value_name = "DOMAIN")]
-    pub deployment_domain: Option<String>,
+    /// Base domain of project hosts.
+    #[arg(long, value_name = "DOMAIN", env = "DEPLOYMENT_DOMAIN",
+          default_value = DEFAULT_DEPLOYMENT_DOMAIN)]
+    pub deployment_domain: String,
     /// Registry images are pushed to, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com
-    /// [env: IMAGE_REGISTRY].
-    #[arg(long, value_name = "REGISTRY")]
+    /// (a build needs it).
+    #[arg(long, value_name = "REGISTRY", env = "IMAGE_REGISTRY")]
     pub image_registry: Option<String>,
-    /// Repository prefix under the registry [env: IMAGE_REPOSITORY_PREFIX; default: hosting].
-    #[arg(long, value_name = "PREFIX")]
-    pub image_repository_prefix: Option<String>,
-    /// Namespace the Kaniko build Jobs run in [env: BUILDER_NAMESPACE; default: builder].
-    #[arg(long, value_name = "NAMESPACE")]
-    pub builder_namespace: Option<String>,
-    /// The shared ALB group [env: ALB_SHARED_GROUP_NAME; default: alb-deployments].
-    #[arg(long, value_name = "GROUP")]
-    pub alb_group: Option<String>,
-    /// Kaniko executor image (pinned) [env: KANIKO_IMAGE].
-    #[arg(long, value_name = "IMAGE")]
-    pub kaniko_image: Option<String>,
-    /// `FROM` of the built-in Dockerfile, pinned (a private mirror sets it)
-    /// [env: BASE_IMAGE; default: python:3.12.11-slim-bookworm].
-    #[arg(long, value_name = "IMAGE")]
-    pub base_image: Option<String>,
-    /// IAM role each build assumes for short-lived ECR push credentials, scoped to the project
-    /// [env: BUILDER_ROLE_ARN].
-    #[arg(long, value_name = "ARN")]
+    /// Repository prefix under the registry.
+    #[arg(long, value_name = "PREFIX", env = "IMAGE_REPOSITORY_PREFIX",
+          default_value = DEFAULT_IMAGE_REPOSITORY_PREFIX)]
+    pub image_repository_prefix: String,
+    /// Namespace the Kaniko build Jobs run in.
+    #[arg(long, value_name = "NAMESPACE", env = "BUILDER_NAMESPACE",
+          default_value = DEFAULT_BUILDER_NAMESPACE)]
+    pub builder_namespace: String,
+    /// The shared ALB group.
+    #[arg(long, value_name = "GROUP", env = "ALB_SHARED_GROUP_NAME",
+          default_value = DEFAULT_ALB_SHARED_GROUP_NAME)]
+    pub alb_group: String,
+    /// ACM certificate for the ALB's HTTPS listener (the Ingress's certificate-arn).
+    #[arg(long, value_name = "ARN", env = "ALB_CERTIFICATE_ARN")]
+    pub certificate_arn: Option<String>,
+    /// AWS region, where the registry's host name does not say it (default: the AWS profile's;
+    /// AWS_DEFAULT_REGION is read too).
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Kaniko executor image (pinned).
+    #[arg(long, value_name = "IMAGE", env = "KANIKO_IMAGE", default_value = DEFAULT_KANIKO_IMAGE)]
+    pub kaniko_image: String,
+    /// `FROM` of the built-in Dockerfile, pinned (a private mirror sets it).
+    #[arg(long, value_name = "IMAGE", env = "BASE_IMAGE", default_value = DEFAULT_BASE_IMAGE)]
+    pub base_image: String,
+    /// IAM role each build assumes for short-lived ECR push credentials, scoped to the project.
+    #[arg(long, value_name = "ARN", env = "BUILDER_ROLE_ARN")]
     pub builder_role_arn: Option<String>,
     /// How builds pushing to ECR get credentials: `assume-role` (per build, from
     /// BUILDER_ROLE_ARN) or `service-account` (IRSA / EKS Pod Identity on the builder service
-    /// account) [env: BUILDER_CREDENTIALS; default: assume-role].
-    #[arg(long, value_name = "MODE")]
-    pub builder_credentials: Option<String>,
+    /// account).
+    #[arg(
+        long,
+        value_name = "MODE",
+        env = "BUILDER_CREDENTIALS",
+        default_value = "assume-role"
+    )]
+    pub builder_credentials: String,
 }
 
 impl ConfigArgs {
-    /// The environment's configuration with these flags on top.
+    /// The configuration these flags (and, through clap, the environment) give.
     pub fn resolve(&self) -> Config {
-        self.resolve_with(|k| std::env::var(k).ok())
+        // The AWS CLI's older name for the region: clap's `env` takes one variable per flag.
+        let default_region = std::env::var("AWS_DEFAULT_REGION").ok();
+        self.resolve_with(default_region)
     }
 
-    pub fn resolve_with(&self, lookup: impl Fn(&str) -> Option<String>) -> Config {
-        let flags = [
-            ("DEPLOYMENT_DOMAIN", &self.deployment_domain),
-            ("IMAGE_REGISTRY", &self.image_registry),
-            ("IMAGE_REPOSITORY_PREFIX", &self.image_repository_prefix),
-            ("BUILDER_NAMESPACE", &self.builder_namespace),
-            ("ALB_SHARED_GROUP_NAME", &self.alb_group),
-            ("KANIKO_IMAGE", &self.kaniko_image),
-            ("BASE_IMAGE", &self.base_image),
-            ("BUILDER_ROLE_ARN", &self.builder_role_arn),
-            ("BUILDER_CREDENTIALS", &self.builder_credentials),
-        ];
-        // Going through from_lookup keeps one normalisation (trimming, lowercasing) for both.
-        Config::from_lookup(|key| {
-            flags
-                .iter()
-                .find(|(k, v)| *k == key && v.is_some())
-                .and_then(|(_, v)| (*v).clone())
-                .or_else(|| lookup(key))
+    /// Pure: `aws_default_region` is AWS_DEFAULT_REGION, used when no region was given.
+    pub fn resolve_with(&self, aws_default_region: Option<String>) -> Config {
+        let some = |v: &String| Some(v.clone());
+        // Going through from_lookup keeps one normalisation (trimming, lowercasing, empty =
+        // unset) for the plugin and the webhook.
+        Config::from_lookup(|key| match key {
+            "DEPLOYMENT_DOMAIN" => some(&self.deployment_domain),
+            "IMAGE_REGISTRY" => self.image_registry.clone(),
+            "IMAGE_REPOSITORY_PREFIX" => some(&self.image_repository_prefix),
+            "BUILDER_NAMESPACE" => some(&self.builder_namespace),
+            "ALB_SHARED_GROUP_NAME" => some(&self.alb_group),
+            "ALB_CERTIFICATE_ARN" => self.certificate_arn.clone(),
+            "AWS_REGION" => self.region.clone(),
+            "AWS_DEFAULT_REGION" => aws_default_region.clone(),
+            "KANIKO_IMAGE" => some(&self.kaniko_image),
+            "BASE_IMAGE" => some(&self.base_image),
+            "BUILDER_ROLE_ARN" => self.builder_role_arn.clone(),
+            "BUILDER_CREDENTIALS" => some(&self.builder_credentials),
+            _ => None,
         })
     }
 }
@@ -71,39 +92,58 @@ impl ConfigArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
+
+    // Whatever the test process's environment holds, a flag wins (clap's precedence); the
+    // environment and default sides run the real binary in kubectl-jockey/tests/cli.rs.
     #[test]
-    fn flag_beats_environment_beats_default() {
-        let args = ConfigArgs {
-            image_registry: Some("flag.example".into()),
-            ..Default::default()
-        };
-        let env = |k: &str| match k {
-            "IMAGE_REGISTRY" => Some("env.example".to_string()),
-            "DEPLOYMENT_DOMAIN" => Some("env.domain".to_string()),
-            _ => None,
-        };
-        let cfg = args.resolve_with(env);
+    fn flags_win_and_are_normalised_like_the_environment() {
+        let cli = Cli::try_parse_from([
+            "t",
+            "--image-registry",
+            "flag.example/",
+            "--deployment-domain",
+            "Apps.Example.com.",
+            "--base-image",
+            "flag.example/python:3.12-slim",
+            "--builder-credentials",
+            " Service-Account ",
+            "--region",
+            "eu-west-1",
+            "--certificate-arn",
+            "arn:aws:acm:us-east-1:1:certificate/c",
+        ])
+        .unwrap();
+        let cfg = cli.config.resolve_with(Some("us-east-2".into()));
         assert_eq!(cfg.image_registry.as_deref(), Some("flag.example"));
-        assert_eq!(cfg.deployment_domain, "env.domain");
-        assert_eq!(cfg.builder_namespace, "builder");
-        assert_eq!(cfg.base_image, jockey_core::config::DEFAULT_BASE_IMAGE);
+        assert_eq!(cfg.deployment_domain, "apps.example.com");
+        assert_eq!(cfg.base_image, "flag.example/python:3.12-slim");
+        assert_eq!(
+            cfg.builder_credentials,
+            jockey_core::BuilderCredentials::ServiceAccount
+        );
+        assert_eq!(cfg.aws_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            cfg.certificate_arn.as_deref(),
+            Some("arn:aws:acm:us-east-1:1:certificate/c")
+        );
     }
 
     #[test]
-    fn base_image_flag_beats_environment() {
-        let env = |k: &str| (k == "BASE_IMAGE").then(|| "env.example/python:3.12-slim".to_string());
+    fn empty_values_mean_the_default_and_the_older_region_name_is_a_fallback() {
+        let cfg = ConfigArgs::default().resolve_with(Some("us-east-2".into()));
         assert_eq!(
-            ConfigArgs::default().resolve_with(env).base_image,
-            "env.example/python:3.12-slim"
-        );
-        let args = ConfigArgs {
-            base_image: Some("flag.example/python:3.12-slim".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            args.resolve_with(env).base_image,
-            "flag.example/python:3.12-slim"
+            cfg,
+            Config {
+                aws_region: Some("us-east-2".into()),
+                ..Config::default()
+            }
         );
     }
 }

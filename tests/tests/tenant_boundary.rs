@@ -505,6 +505,104 @@ async fn a_claim_holds_until_the_owner_deletes_the_project() -> Result<()> {
     Ok(())
 }
 
+/// Item 5, the cost of claims: while a project's claim is fresh in the webhook's cache (renewed
+/// well within the release grace), the project's next objects are admitted without writing it
+/// again; the claim still holds against another namespace, and a new host is still claimed
+/// through the API server.
+#[tokio::test]
+async fn a_fresh_claim_is_not_written_again_and_still_holds() -> Result<()> {
+    let client = client().await?;
+    let owner = TestNamespace::create(&client, "tb-fresh").await?;
+    let squatter = TestNamespace::create(&client, "tb-fresh-squat").await?;
+    // The default grace (2m): the second and third object of a project come within it.
+    let mut wh = Webhook::start_with_args("fresh", None, &["--claim-grace", "2m"]).await?;
+    wh.scope(&client, &owner.name, None).await?;
+    wh.scope(&client, &squatter.name, None).await?;
+    wh.register(&client, &owner.name).await?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &wh.claims_ns);
+    let p = project("fresh");
+    let docs: Vec<String> = minimal_manifest(&p, HASH)
+        .split("---")
+        .map(str::to_string)
+        .collect();
+    let lease_version = |name: String| {
+        let leases = leases.clone();
+        async move {
+            Ok::<_, anyhow::Error>(
+                leases
+                    .get_opt(&name)
+                    .await?
+                    .and_then(|l| l.metadata.resource_version),
+            )
+        }
+    };
+
+    let (ok, out) = apply(&owner.name, &docs[0])?;
+    assert!(ok, "{out}");
+    let first = lease_version(format!("project-{p}"))
+        .await?
+        .context("the first object claims the project")?;
+    // The webhook's cache sees its own claim through its watch.
+    let whr = &wh;
+    wait_for(
+        "the claim in the cache",
+        Duration::from_secs(30),
+        || async move {
+            let metrics = whr.metrics(&[&whr.ca]).await?;
+            Ok(metrics.contains("jockey_webhook_claims 1").then_some(()))
+        },
+    )
+    .await
+    .with_context(|| wh.log())?;
+
+    // The Service and the Ingress: the project claim is trusted, the new host claimed.
+    let (ok, out) = apply(&owner.name, &format!("{}---{}", docs[1], docs[2]))?;
+    assert!(ok, "{out}");
+    assert_eq!(
+        lease_version(format!("project-{p}")).await?.as_deref(),
+        Some(first.as_str()),
+        "the fresh project claim was written again:\n{}",
+        wh.log()
+    );
+    let hosts = leases
+        .list(&kube::api::ListParams::default().labels("jockey.agentops.ai/claim=host"))
+        .await?;
+    assert!(
+        hosts.items.iter().any(|l| {
+            l.spec.as_ref().and_then(|s| s.holder_identity.as_deref())
+                == Some(format!("{}/{p}", owner.name).as_str())
+        }),
+        "the Ingress's host is claimed in the API server"
+    );
+    let metrics = wh.metrics(&[&wh.ca]).await?;
+    let trusted = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"jockey_webhook_claim_operations_total{kind="project",result="trusted"} "#,
+            )
+        })
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(
+        trusted.is_some_and(|n| n >= 2.0),
+        "the Service and the Ingress trusted the cached claim:\n{metrics}"
+    );
+
+    // Trusting the cache did not loosen the claim.
+    assert_denied(
+        &squatter.name,
+        &docs[0],
+        "deployment",
+        &p,
+        &[&format!("already belongs to namespace {}", owner.name)],
+    )?;
+
+    drop(wh);
+    owner.cleanup().await?;
+    squatter.cleanup().await?;
+    Ok(())
+}
+
 /// Item 4: the per-project tags live on the Service; an Ingress still carrying them from an
 /// older jockey loses them at its next write, and `alb-status` names it until then.
 #[tokio::test]

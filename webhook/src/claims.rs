@@ -39,31 +39,38 @@ fn api_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
-/// Secures every claim, in order; the first one lost ends it.
-pub async fn secure_all(api: &Api<Lease>, wanted: &[Claim]) -> Result<(), (Claim, Lost)> {
-    for claim in wanted {
-        secure(api, claim).await.map_err(|l| (claim.clone(), l))?;
+/// Secures every claim, in order; the first one lost ends it. Each comes with whether the cache
+/// shows it held by the claimant already (then it is read and renewed first, not created).
+pub async fn secure_all(api: &Api<Lease>, wanted: &[(Claim, bool)]) -> Result<(), (Claim, Lost)> {
+    for (claim, cached_ours) in wanted {
+        secure(api, claim, *cached_ours)
+            .await
+            .map_err(|l| (claim.clone(), l))?;
     }
     Ok(())
 }
 
-/// Creates the claim, or renews it when it is already the claimant's.
-pub async fn secure(api: &Api<Lease>, claim: &Claim) -> Result<(), Lost> {
+/// Creates the claim, or renews it when it is already the claimant's. `cached_ours` (the cache
+/// shows it held by the claimant) skips the create that would only answer 409: the live Lease
+/// decides either way.
+pub async fn secure(api: &Api<Lease>, claim: &Claim, cached_ours: bool) -> Result<(), Lost> {
     let name = claim.lease_name();
     let namespace = api.namespace().unwrap_or_default().to_string();
     // Each round ends in success, a loss, or a change by someone else that the next round sees;
     // a handful of rounds only runs out under a storm of creates and releases of one name.
-    for _ in 0..8 {
-        match api
-            .create(&PostParams::default(), &claim.to_lease(&namespace, now()))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if api_code(&e) == Some(409) => {}
-            Err(e) => {
-                return Err(Lost::Failed(format!(
-                    "creating Lease {namespace}/{name}: {e}"
-                )));
+    for round in 0..8 {
+        if !(cached_ours && round == 0) {
+            match api
+                .create(&PostParams::default(), &claim.to_lease(&namespace, now()))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if api_code(&e) == Some(409) => {}
+                Err(e) => {
+                    return Err(Lost::Failed(format!(
+                        "creating Lease {namespace}/{name}: {e}"
+                    )));
+                }
             }
         }
         let live = match api.get_opt(&name).await {

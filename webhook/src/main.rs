@@ -413,12 +413,10 @@ async fn run(cli: Cli) -> Result<()> {
 
     let claims_namespace = claims_namespace(&cli);
     let leases = kube::Api::namespaced(client.clone(), &claims_namespace);
-    let app = Arc::new(App::new(
-        cfg.clone(),
-        policy,
-        claims_namespace.clone(),
-        Some(leases),
-    ));
+    let app = Arc::new(
+        App::new(cfg.clone(), policy, claims_namespace.clone(), Some(leases))
+            .with_claim_grace(cli.claim_grace),
+    );
     tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
     tokio::spawn(state::watch_namespaces(client.clone(), app.clone()));
     tokio::spawn(state::watch_claims(client.clone(), app.clone()));

@@ -49,7 +49,7 @@ pub struct Metrics {
 pub struct ClaimLabels {
     /// project, host
     pub kind: String,
-    /// secured, lost, failed, released
+    /// secured, trusted (the cache showed it held and fresh: no write), lost, failed, released
     pub result: String,
 }
 
@@ -108,7 +108,7 @@ impl Metrics {
         );
         registry.register(
             "claim_operations",
-            "Claims secured, lost to another claimant, failed (API error) or released, by kind",
+            "Claims secured, trusted from the cache without a write, lost to another claimant, failed (API error) or released, by kind",
             claim_results.clone(),
         );
         Self {

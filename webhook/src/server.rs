@@ -182,7 +182,9 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
 
 /// Records the claims an allowing answer needs in the API server (the race between two
 /// namespaces is decided there, not in any cache); a claim lost or not recordable turns the
-/// answer into a denial.
+/// answer into a denial. A claim the cache shows held by this claimant and freshly renewed is
+/// not written again (see `jockey_core::claims::trusted_without_write`): the second and third
+/// object of a project cost no Lease write on the admission path.
 async fn secure_claims(app: &App, h: &mut admission::Handled) {
     if h.claims.is_empty() {
         return;
@@ -190,8 +192,22 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
     let Some(leases) = app.leases.as_ref() else {
         return;
     };
-    let wanted = h.claims.clone();
-    let Some(first) = wanted.first().cloned() else {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let mut wanted = Vec::with_capacity(h.claims.len());
+    {
+        let cache = app.claims_read();
+        for c in &h.claims {
+            if jockey_core::claims::trusted_without_write(&cache, c, now, app.claim_grace_seconds) {
+                app.metrics.claim(c.kind.as_str(), "trusted");
+            } else {
+                let ours = cache
+                    .get(c.kind, &c.subject)
+                    .is_some_and(|held| c.held_by_same(held));
+                wanted.push((c.clone(), ours));
+            }
+        }
+    }
+    let Some(first) = wanted.first().map(|(c, _)| c.clone()) else {
         return;
     };
     let secured =
@@ -208,7 +224,7 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
         };
     match secured {
         Ok(()) => {
-            for c in &wanted {
+            for (c, _) in &wanted {
                 app.metrics.claim(c.kind.as_str(), "secured");
             }
         }

@@ -36,6 +36,9 @@ pub struct App {
     pub leases: Option<Api<Lease>>,
     /// Woken when a labelled Ingress is deleted, so claims are released soon after `delete`.
     pub ingress_gone: Notify,
+    /// The release grace (seconds): a claim the cache shows held and renewed well within it is
+    /// not written again on admission (`jockey_core::claims::trusted_without_write`).
+    pub claim_grace_seconds: i64,
     ingresses_synced: AtomicBool,
     namespaces_synced: AtomicBool,
     claims_synced: AtomicBool,
@@ -60,6 +63,7 @@ impl App {
             claims_namespace,
             leases,
             ingress_gone: Notify::new(),
+            claim_grace_seconds: 0,
             ingresses_synced: AtomicBool::new(false),
             namespaces_synced: AtomicBool::new(false),
             claims_synced: AtomicBool::new(false),
@@ -67,6 +71,12 @@ impl App {
             announced: AtomicBool::new(false),
             metrics: Metrics::new(),
         }
+    }
+
+    /// With the release grace the claims are released after (see `claim_grace_seconds`).
+    pub fn with_claim_grace(mut self, grace: Duration) -> Self {
+        self.claim_grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        self
     }
 
     /// Ready once every cache completed its first list.

@@ -165,3 +165,78 @@ fn unused_claims_are_released_only_after_the_grace_period() {
         vec![]
     );
 }
+
+#[test]
+fn a_fresh_claim_of_the_claimant_is_trusted_without_a_write() {
+    let mut index = ClaimIndex::new();
+    let ours = Claim::project("demo", "team-a");
+    index.upsert(&ours.to_lease("jockey-system", at(1_000)));
+    let grace = RELEASE_GRACE_SECONDS;
+    let window = grace - TRUST_MARGIN_SECONDS;
+    assert!(trusted_without_write(&index, &ours, 1_000, grace));
+    assert!(trusted_without_write(
+        &index,
+        &ours,
+        1_000 + window - 1,
+        grace
+    ));
+    // Old enough that a release could delete it before the object is stored: write.
+    assert!(!trusted_without_write(&index, &ours, 1_000 + window, grace));
+    assert!(!trusted_without_write(&index, &ours, 1_000 + grace, grace));
+    // A renewal stamped ahead of this clock is as fresh as now, not fresher.
+    assert!(trusted_without_write(&index, &ours, 900, grace));
+    // A grace no longer than the margin trusts nothing.
+    assert!(!trusted_without_write(
+        &index,
+        &ours,
+        1_000,
+        TRUST_MARGIN_SECONDS
+    ));
+    assert!(!trusted_without_write(&index, &ours, 1_000, 3));
+}
+
+#[test]
+fn only_the_claimants_own_claim_is_trusted() {
+    let mut index = ClaimIndex::new();
+    index.upsert(&Claim::project("demo", "team-a").to_lease("x", at(1_000)));
+    index.upsert(&Claim::host("demo.example.com", "demo", "team-a").to_lease("x", at(1_000)));
+    let grace = RELEASE_GRACE_SECONDS;
+    // Another namespace's claim of the project, another project's claim of the host.
+    assert!(!trusted_without_write(
+        &index,
+        &Claim::project("demo", "team-b"),
+        1_000,
+        grace
+    ));
+    assert!(!trusted_without_write(
+        &index,
+        &Claim::host("demo.example.com", "other", "team-a"),
+        1_000,
+        grace
+    ));
+    assert!(trusted_without_write(
+        &index,
+        &Claim::host("Demo.Example.com", "demo", "team-a"),
+        1_000,
+        grace
+    ));
+    // Not cached at all: a first claim is always written.
+    assert!(!trusted_without_write(
+        &index,
+        &Claim::project("new", "team-a"),
+        1_000,
+        grace
+    ));
+    // A cached claim without a time is not known to be fresh.
+    let mut lease = Claim::project("old", "team-a").to_lease("x", at(1_000));
+    let spec = lease.spec.as_mut().unwrap();
+    spec.renew_time = None;
+    spec.acquire_time = None;
+    index.upsert(&lease);
+    assert!(!trusted_without_write(
+        &index,
+        &Claim::project("old", "team-a"),
+        1_000,
+        grace
+    ));
+}

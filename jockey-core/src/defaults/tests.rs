@@ -750,6 +750,19 @@ fn quantities() {
     assert_eq!(parse_quantity("bogus"), None);
     assert_eq!(parse_quantity("1Zi"), None);
     assert!(parse_quantity("2Gi") > parse_quantity("1Gi"));
+    assert!(parse_quantity("1Gi") > parse_quantity("1G"));
+    assert_eq!(parse_quantity(" 512Mi "), Some(536870912.0));
+    assert_eq!(parse_quantity("1n"), Some(1e-9));
+    assert_eq!(parse_quantity("-1"), Some(-1.0));
+    // Forms the library would read but the API server refuses.
+    for refused in [
+        "Mi", "m", "", "1e3Ki", "2GB", "1.2.3", "5 Gi", "inf", "NaN", "1e",
+    ] {
+        assert_eq!(parse_quantity(refused), None, "{refused}");
+    }
+    // Values far beyond any node still compare, without overflowing.
+    let huge = parse_quantity("99999999999999999999999Pi");
+    assert!(huge > parse_quantity("1Gi"), "{huge:?}");
 }
 
 #[test]

@@ -22,8 +22,8 @@ use std::net::SocketAddr;
 /// standard AWS configuration (profile, environment, `AWS_ENDPOINT_URL`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct AwsArgs {
-    /// AWS region of the load balancer(s) [env: AWS_REGION; default: the AWS profile's].
-    #[arg(long, value_name = "REGION")]
+    /// AWS region of the load balancer(s) (default: the AWS profile's).
+    #[arg(long, value_name = "REGION", env = "AWS_REGION")]
     pub region: Option<String>,
     /// Check only the cluster: do not read the load balancer through the ELBv2 API even when
     /// AWS credentials are available.
@@ -36,11 +36,7 @@ impl AwsArgs {
         if self.no_aws {
             return AwsView::Skipped("--no-aws".into());
         }
-        let region = self
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok());
-        match elb::read(region.as_deref(), dns_names, groups).await {
+        match elb::read(self.region.as_deref(), dns_names, groups).await {
             Ok(Ok(snapshot)) => AwsView::Read(snapshot),
             Ok(Err(why)) => AwsView::Skipped(why),
             Err(err) => AwsView::Failed(format!("{err:#}")),
@@ -53,23 +49,22 @@ impl AwsArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GroupArgs {
     /// The shared ALB group; its shards are GROUP-2, GROUP-3, ...
-    /// [env: ALB_SHARED_GROUP_NAME; default: alb-deployments].
-    #[arg(long, value_name = "GROUP")]
-    pub alb_group: Option<String>,
-    /// Base domain of project hosts [env: DEPLOYMENT_DOMAIN; default: deploy.agentops.ai].
-    #[arg(long, value_name = "DOMAIN")]
-    pub deployment_domain: Option<String>,
+    #[arg(long, value_name = "GROUP", env = "ALB_SHARED_GROUP_NAME",
+          default_value = jockey_core::config::DEFAULT_ALB_SHARED_GROUP_NAME)]
+    pub alb_group: String,
+    /// Base domain of project hosts.
+    #[arg(long, value_name = "DOMAIN", env = "DEPLOYMENT_DOMAIN",
+          default_value = jockey_core::config::DEFAULT_DEPLOYMENT_DOMAIN)]
+    pub deployment_domain: String,
 }
 
 impl GroupArgs {
     fn resolve(&self) -> jockey_core::Config {
-        // Through from_lookup, so that flags get the same normalisation as the environment.
+        // Through from_lookup, so that these get the same normalisation as everywhere else.
         jockey_core::Config::from_lookup(|key| match key {
-            "ALB_SHARED_GROUP_NAME" if self.alb_group.is_some() => self.alb_group.clone(),
-            "DEPLOYMENT_DOMAIN" if self.deployment_domain.is_some() => {
-                self.deployment_domain.clone()
-            }
-            _ => std::env::var(key).ok(),
+            "ALB_SHARED_GROUP_NAME" => Some(self.alb_group.clone()),
+            "DEPLOYMENT_DOMAIN" => Some(self.deployment_domain.clone()),
+            _ => None,
         })
     }
 }

@@ -18,7 +18,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, Preconditions, PropagationPolicy};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::conditions;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ pub struct DeleteArgs {
     pub project: String,
     /// How long to wait for the Ingress (before its backend is deleted) and the project's pods
     /// to go away.
-    #[arg(long, default_value = "2m", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = crate::duration::parse)]
     pub timeout: Duration,
     /// Return once the deletions are accepted, without waiting for the Ingress or the pods to go.
     #[arg(long)]
@@ -218,9 +218,9 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         .map(|l| l.items.len())
         .unwrap_or_default();
     bail!(
-        "project {project}: {pods} pod(s) still terminating after --timeout {}s; they go on \
+        "project {project}: {pods} pod(s) still terminating after --timeout {}; they go on \
          their own, check with `kubectl get pods -n {ns} -l {LABEL_APP}={project}`",
-        args.timeout.as_secs()
+        crate::duration::show(args.timeout)
     )
 }
 
@@ -281,15 +281,9 @@ async fn wait_deleted<K>(api: &Api<K>, name: &str, uid: &str, deadline: Instant)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
-    let left = deadline.saturating_duration_since(Instant::now());
-    matches!(
-        tokio::time::timeout(
-            left,
-            await_condition(api.clone(), name, conditions::is_deleted(uid))
-        )
-        .await,
-        Ok(Ok(_))
-    )
+    crate::watch::until(api.clone(), name, conditions::is_deleted(uid), deadline)
+        .await
+        .is_ok()
 }
 
 /// Who besides the project uses one of its instance ConfigMaps.

@@ -29,7 +29,7 @@ pub struct GcArgs {
     /// Never collect an instance younger than this, e.g. 30m, 2h: a deploy may still be
     /// building it (a build may take the deploy's --timeout). Instances of builds still running
     /// are kept whatever their age.
-    #[arg(long, default_value = "1h", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = crate::duration::parse)]
     pub min_age: std::time::Duration,
     #[command(flatten)]
     pub config: crate::settings::ConfigArgs,

@@ -34,7 +34,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// How long the rollout may take, e.g. 120s, 5m.
-    #[arg(long, default_value = "5m", value_parser = crate::deploy::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse)]
     pub timeout: Duration,
     #[command(flatten)]
     pub config: ConfigArgs,
