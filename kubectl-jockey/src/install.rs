@@ -105,14 +105,10 @@ pub struct InstallArgs {
     #[arg(long, value_name = "PREFIX", env = "IMAGE_REPOSITORY_PREFIX",
           default_value = jockey_core::config::DEFAULT_IMAGE_REPOSITORY_PREFIX)]
     pub image_repository_prefix: String,
-    /// The shared ALB group the webhook places projects in and guards (with its shards).
-    #[arg(long, value_name = "GROUP", env = "ALB_SHARED_GROUP_NAME",
-          default_value = jockey_core::config::DEFAULT_ALB_SHARED_GROUP_NAME)]
-    pub alb_group: String,
-    /// Base domain of project hosts.
-    #[arg(long, value_name = "DOMAIN", env = "DEPLOYMENT_DOMAIN",
-          default_value = jockey_core::config::DEFAULT_DEPLOYMENT_DOMAIN)]
-    pub deployment_domain: String,
+    /// The shared ALB group the webhook places projects in and guards, and the hosts' domain:
+    /// the same flags and variables as the ALB commands.
+    #[command(flatten)]
+    pub group: crate::alb::GroupArgs,
     /// ACM certificate the webhook puts on every Ingress (certificate-arn).
     #[arg(long, value_name = "ARN", env = "ALB_CERTIFICATE_ARN")]
     pub certificate_arn: Option<String>,
@@ -545,8 +541,8 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
     let config = Config::from_lookup(|key| match key {
         "IMAGE_REGISTRY" => args.image_registry.clone(),
         "IMAGE_REPOSITORY_PREFIX" => Some(args.image_repository_prefix.clone()),
-        "ALB_SHARED_GROUP_NAME" => Some(args.alb_group.clone()),
-        "DEPLOYMENT_DOMAIN" => Some(args.deployment_domain.clone()),
+        "ALB_SHARED_GROUP_NAME" => Some(args.group.alb_group.clone()),
+        "DEPLOYMENT_DOMAIN" => Some(args.group.deployment_domain.clone()),
         "ALB_CERTIFICATE_ARN" => args.certificate_arn.clone(),
         _ => None,
     });
