@@ -260,7 +260,9 @@ pub async fn acquire(
                     Some(l) => conflict(project, ns, &l),
                     None => anyhow::anyhow!(
                         "conflict: another deploy of project {project} took Lease {ns}/{name} \
-                         first; nothing was written by this one"
+                         first; nothing was written by this one: wait for it to finish (`kubectl jockey \
+                         status {project} -n {ns}` shows what it deployed), then deploy again if \
+                         yours should replace it"
                     ),
                 });
             }
