@@ -10,7 +10,7 @@ use crate::deploy_support::{Env, NoKubelet, dry_run_configmap_name, example_copy
 use crate::kubelet::Gates;
 use crate::running::Running;
 use anyhow::{Result, ensure};
-use jockey_core::names::{ANNOTATION_IMAGE, ANNOTATION_INSTANCE, LABEL_PROJECT};
+use jockey_core::names::{ANNOTATION_IMAGE, LABEL_PROJECT};
 use jockey_e2e::client;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -102,12 +102,7 @@ async fn ten_concurrent_deploys_of_one_project_one_wins_the_others_conflict() ->
         let dep = Api::<Deployment>::namespaced(client.clone(), &ns)
             .get(PROJECT)
             .await?;
-        let at = dep
-            .metadata
-            .annotations
-            .unwrap_or_default()
-            .get(ANNOTATION_INSTANCE)
-            .cloned();
+        let at = crate::running::instance_of(&dep);
         ensure!(
             at.as_deref() == Some(cms[winner].as_str()),
             "Deployment at {at:?}"

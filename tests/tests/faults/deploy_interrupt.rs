@@ -42,14 +42,7 @@ fn watch_invariant(
             .boxed();
         while let Some(Ok(dep)) = stream.next().await {
             let rv = dep.metadata.resource_version.clone().unwrap_or_default();
-            let instance = dep
-                .metadata
-                .annotations
-                .clone()
-                .unwrap_or_default()
-                .get(ANNOTATION_INSTANCE)
-                .cloned()
-                .unwrap_or_default();
+            let instance = crate::running::instance_of(&dep).unwrap_or_default();
             let image = dep
                 .spec
                 .template
@@ -228,12 +221,7 @@ async fn deploy_interrupted_after_each_step_converges_on_the_next_run() -> Resul
                 let dep = Api::<Deployment>::namespaced(client.clone(), &ns)
                     .get(PROJECT)
                     .await?;
-                let at = dep
-                    .metadata
-                    .annotations
-                    .unwrap_or_default()
-                    .get(ANNOTATION_INSTANCE)
-                    .cloned();
+                let at = crate::running::instance_of(&dep);
                 ensure!(
                     at.as_deref() == Some(cm.as_str()),
                     "{what}: Deployment at {at:?}"

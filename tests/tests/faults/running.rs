@@ -3,6 +3,8 @@
 
 use crate::deploy_support::{Env, Scratch, jockey_command};
 use anyhow::{Context, Result};
+use jockey_core::names::ANNOTATION_INSTANCE;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -144,4 +146,13 @@ pub async fn service_accounts_ready(client: &Client, namespaces: &[&str]) -> Res
         .await?;
     }
     Ok(())
+}
+
+/// The instance ConfigMap a Deployment names (its jockey.agentops.ai/instance annotation).
+pub fn instance_of(dep: &Deployment) -> Option<String> {
+    dep.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_INSTANCE))
+        .cloned()
 }
