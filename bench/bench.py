@@ -249,7 +249,9 @@ def start_gatekeeper(port=None):
     cmd = [str(CACHE / "gatekeeper"), "--kubeconfig", str(KUBECONFIG), "--port", str(port),
            "--host", "127.0.0.1", "--cert-dir", str(certs()), "--disable-cert-rotation",
            "--health-addr", f"127.0.0.1:{health}", "--metrics-addr", "0",
-           "--operation", "webhook",
+           # generate: it creates the constraint's CRD from the template (in a cluster that is
+           # the audit Pod's job; here one process plays both).
+           "--operation", "webhook", "--operation", "generate",
            "--log-level", "ERROR", "--enable-external-data=false",
            "--enable-generator-resource-expansion=false"]
     s = Server("gatekeeper", cmd, base,
@@ -264,6 +266,16 @@ def setup_gatekeeper():
     """CRDs, the K8sUniqueIngressHost template and constraint, and Ingresses replicated into its
     cache (Config sync), all from the Gatekeeper module."""
     kubectl("create", "namespace", "gatekeeper-system", check=False)
+    # It reads the reviewed object's Namespace (for namespaceSelector matching) and answers 500
+    # without it; the direct-load reviews are in `bench`.
+    kubectl("create", "namespace", "bench", check=False)
+    # Its status objects are owned by its own Pod (POD_NAME): reconcilers stop with "getting
+    # reconciler pod: not found" without one. A Pod object that never runs anywhere is enough.
+    kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "gatekeeper-bench", "namespace": "gatekeeper-system"},
+        "spec": {"nodeSelector": {"jockey-bench/no-such-node": "true"},
+                 "containers": [{"name": "manager", "image": "gatekeeper-runs-outside-the-cluster"}]}}))
     kubectl("apply", "--server-side", "-f", str(CACHE / "gatekeeper-crds.yaml"))
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     kubectl("apply", "-f", str(CACHE / "gatekeeper-k8suniqueingresshost.yaml"))
@@ -299,7 +311,10 @@ def start_kyverno(port=None):
            "--servicePort", str(port), "--metricsPort", str(metrics), "--disableMetrics",
            "--enableReporting=", "--admissionReports=false", "--enablePolicyException=false",
            "--enableTuf=false", "--autoUpdateWebhooks=true", "--dumpPayload=false",
-           "--controllerRuntimeMetricsAddress", "0", "--profile=false"]
+           "--controllerRuntimeMetricsAddress", "0", "--profile=false",
+           # Required; it creates both (its own CA and serving pair) as the leader.
+           "--caSecretName", "kyverno-svc.kyverno.svc.kyverno-tls-ca",
+           "--tlsSecretName", "kyverno-svc.kyverno.svc.kyverno-tls-pair"]
     body = (WORK / "reviews" / "ingress.review.json").read_bytes()
 
     def ready():
