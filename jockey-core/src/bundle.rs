@@ -276,7 +276,8 @@ impl Bundle {
             .collect();
         let tar = canonical_tar(&entries);
         let limit = limits.compressed;
-        let gz = match compress_within(&tar, limit.saturating_sub(INSTANCE_TAR_KEY.len())) {
+        let (digest, gz) = digest_and_compress(&tar, limit.saturating_sub(INSTANCE_TAR_KEY.len()));
+        let gz = match gz {
             Ok(gz) => gz,
             Err(size) => {
                 return Err(BundleError::TooLarge {
@@ -287,7 +288,7 @@ impl Bundle {
             }
         };
         Ok(Self {
-            hash: ContentHash::from_digest(&Sha256::digest(&tar)),
+            hash: ContentHash::from_digest(&digest),
             has_dockerfile: files.iter().any(|f| f == "Dockerfile"),
             tar,
             gz,
@@ -353,6 +354,24 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// [`gzip`] at the best level, for a bundle the default level leaves just over the limit.
 pub fn gzip_best(data: &[u8]) -> Vec<u8> {
     gzip_at(data, flate2::Compression::best())
+}
+
+/// The tar's SHA-256 and [`compress_within`]; on another thread past a few hundred KiB, the way
+/// `tar | gzip | sha256sum` spreads over cores (a thread costs more than hashing a small tar).
+fn digest_and_compress(tar: &[u8], limit: usize) -> (Vec<u8>, Result<Vec<u8>, usize>) {
+    const PARALLEL_FROM: usize = 256 * 1024;
+    if tar.len() < PARALLEL_FROM {
+        return (Sha256::digest(tar).to_vec(), compress_within(tar, limit));
+    }
+    std::thread::scope(|s| {
+        let hashing = s.spawn(|| Sha256::digest(tar).to_vec());
+        let gz = compress_within(tar, limit);
+        // The hashing thread cannot panic on a byte slice; were it to, hash here instead.
+        let digest = hashing
+            .join()
+            .unwrap_or_else(|_| Sha256::digest(tar).to_vec());
+        (digest, gz)
+    })
 }
 
 /// The tar gzip'd in at most `limit` bytes: at the default level, else (near the limit) at the
@@ -474,8 +493,7 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
     }
     let root = std::fs::canonicalize(dir).map_err(io(dir))?;
     let walker = Walker {
-        ignores: ignore_matcher(&root)?,
-        secrets: secret_matcher(&root)?,
+        user_ignores: user_ignores(&root)?,
         root: root.clone(),
         raw_limit: limits.raw,
     };
@@ -494,56 +512,80 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
     Ok(out)
 }
 
-fn ignore_matcher(root: &Path) -> Result<ignore::gitignore::Gitignore, BundleError> {
-    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-    for pattern in DEFAULT_IGNORES {
+/// The matchers built from constants, once per process: compiling their globs costs more than
+/// walking a small project, and `deploy`, the webhook's tests and the fuzzer bundle many.
+/// Rooted at `.`, so a relative path is matched as given.
+fn static_matcher(
+    cell: &'static std::sync::OnceLock<ignore::gitignore::Gitignore>,
+    patterns: &[&str],
+    case_insensitive: bool,
+) -> &'static ignore::gitignore::Gitignore {
+    cell.get_or_init(|| {
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(".");
+        // The patterns are constants, checked by `static_matchers_hold_every_pattern`: a
+        // pattern the builder refused would be a programming error, not a user's.
+        let _ = builder.case_insensitive(case_insensitive);
+        for pattern in patterns {
+            let _ = builder.add_line(None, pattern);
+        }
         builder
-            .add_line(None, pattern)
-            .map_err(|e| BundleError::BadIgnoreFile {
-                message: e.to_string(),
-            })?;
-    }
+            .build()
+            .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty())
+    })
+}
+
+fn default_ignores() -> &'static ignore::gitignore::Gitignore {
+    static CELL: std::sync::OnceLock<ignore::gitignore::Gitignore> = std::sync::OnceLock::new();
+    static_matcher(&CELL, DEFAULT_IGNORES, false)
+}
+
+/// `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
+fn secret_matcher() -> &'static ignore::gitignore::Gitignore {
+    static CELL: std::sync::OnceLock<ignore::gitignore::Gitignore> = std::sync::OnceLock::new();
+    static_matcher(&CELL, SECRET_PATTERNS, true)
+}
+
+/// The project's `.jockeyignore`, if it has one.
+fn user_ignores(root: &Path) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
     let file = root.join(IGNORE_FILE);
-    if file.is_file()
-        && let Some(e) = builder.add(&file)
-    {
+    if !file.is_file() {
+        return Ok(None);
+    }
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    if let Some(e) = builder.add(&file) {
         return Err(BundleError::BadIgnoreFile {
             message: e.to_string(),
         });
     }
-    builder.build().map_err(|e| BundleError::BadIgnoreFile {
-        message: e.to_string(),
-    })
-}
-
-fn secret_matcher(root: &Path) -> Result<ignore::gitignore::Gitignore, BundleError> {
-    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-    // `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
     builder
-        .case_insensitive(true)
+        .build()
+        .map(Some)
         .map_err(|e| BundleError::BadIgnoreFile {
             message: e.to_string(),
-        })?;
-    for pattern in SECRET_PATTERNS {
-        builder
-            .add_line(None, pattern)
-            .map_err(|e| BundleError::BadIgnoreFile {
-                message: e.to_string(),
-            })?;
-    }
-    builder.build().map_err(|e| BundleError::BadIgnoreFile {
-        message: e.to_string(),
-    })
+        })
 }
 
 struct Walker {
     root: PathBuf,
-    ignores: ignore::gitignore::Gitignore,
-    secrets: ignore::gitignore::Gitignore,
+    user_ignores: Option<ignore::gitignore::Gitignore>,
     raw_limit: u64,
 }
 
 impl Walker {
+    /// gitignore's rule, the last matching pattern wins, over the default ignores followed by
+    /// the user's file: the user's last match if any, else the defaults'. So `!pattern` in
+    /// `.jockeyignore` can bring a default ignore back.
+    fn ignored(&self, rel: &Path, is_dir: bool) -> bool {
+        if let Some(user) = &self.user_ignores {
+            match user.matched(rel, is_dir) {
+                ignore::Match::Ignore(_) => return true,
+                ignore::Match::Whitelist(_) => return false,
+                ignore::Match::None => {}
+            }
+        }
+        default_ignores().matched(rel, is_dir).is_ignore()
+    }
+
     /// Where a symlink resolves to (`target`, canonical), shown as the user would name it, when
     /// that path or one of its directories is secret-looking. Inside DIR it is judged relative
     /// to DIR (so the directory DIR itself lives in does not count); outside DIR, on its whole
@@ -560,7 +602,7 @@ impl Walker {
         if relative.as_os_str().is_empty() {
             return None;
         }
-        self.secrets
+        secret_matcher()
             .matched_path_or_any_parents(&relative, is_dir)
             .is_ignore()
             .then(|| {
@@ -607,11 +649,11 @@ impl Walker {
             };
             let is_dir = followed.as_ref().map(|m| m.is_dir()).unwrap_or(false);
 
-            if self.ignores.matched(&rel_os, is_dir).is_ignore() {
+            if self.ignored(&rel_os, is_dir) {
                 continue;
             }
             let display = rel_os.to_string_lossy().replace('\\', "/");
-            if self.secrets.matched(&rel_os, is_dir).is_ignore() {
+            if secret_matcher().matched(&rel_os, is_dir).is_ignore() {
                 out.secrets_left_out.push(if is_dir {
                     format!("{display}/")
                 } else {
@@ -960,6 +1002,28 @@ mod tests {
         );
         let b = bundle_dir(t.path()).unwrap();
         assert_eq!(b.files, vec![IGNORE_FILE, "keep.pyc", "server.py"]);
+    }
+
+    #[test]
+    fn static_matchers_hold_every_pattern() {
+        // static_matcher drops a refused pattern silently (it cannot return a user's error):
+        // every constant must compile.
+        assert_eq!(
+            default_ignores().num_ignores(),
+            DEFAULT_IGNORES.len() as u64
+        );
+        assert_eq!(secret_matcher().num_ignores(), SECRET_PATTERNS.len() as u64);
+    }
+
+    #[test]
+    fn a_later_user_pattern_can_ignore_again_what_it_reincluded() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "server.py", b"s");
+        write(t.path(), "a.pyc", b"x");
+        write(t.path(), "b.pyc", b"x");
+        write(t.path(), IGNORE_FILE, b"!*.pyc\nb.pyc\n");
+        let b = bundle_dir(t.path()).unwrap();
+        assert_eq!(b.files, vec![IGNORE_FILE, "a.pyc", "server.py"]);
     }
 
     #[test]
