@@ -21,6 +21,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Admission webhook that defaults and validates jockey-labelled Deployments, Services and
 /// Ingresses. Serves POST /mutate and /validate (AdmissionReview admission.k8s.io/v1), GET
 /// /healthz, /readyz and /metrics, over TLS only.
