@@ -53,6 +53,6 @@ demo: deps build
 # the Go peers (cached under .cache/bench), starts the local cluster, then runs bench/bench.py.
 bench: deps
 	@tests/cluster/up.sh >/dev/null
-	cargo build --release -p jockey-webhook -p jockey-bench
+	cargo build --release -p jockey-webhook -p jockey-bench -p kubectl-jockey
 	@bench/peers/build.sh
 	python3 bench/bench.py
