@@ -65,6 +65,21 @@ pub fn kubectl(args: &[&str]) -> Result<Output> {
     Ok(out)
 }
 
+/// [`kubectl`] that must succeed: its stdout and stderr together, or an error naming the
+/// command and what it printed.
+pub fn kubectl_ok(args: &[&str]) -> Result<String> {
+    let out = kubectl(args)?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        anyhow::bail!("kubectl {}: {text}", args.join(" "));
+    }
+    Ok(text)
+}
+
 /// A fresh namespace named after the test, deleted by [`TestNamespace::cleanup`].
 pub struct TestNamespace {
     pub name: String,

@@ -8,9 +8,9 @@
 
 mod deploy_support;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use deploy_support::{Env, Run, example_copy, resource_versions};
-use jockey_e2e::kubectl;
+use jockey_e2e::kubectl_ok;
 use serde_json::Value;
 use std::path::Path;
 
@@ -19,21 +19,8 @@ fn ok(run: &Run, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn ctl(args: &[&str]) -> Result<String> {
-    let out = kubectl(args)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        bail!("kubectl {}: {text}", args.join(" "));
-    }
-    Ok(text)
-}
-
 fn get(ns: &str, kind: &str, name: &str) -> Result<Value> {
-    let out = ctl(&["get", kind, name, "-n", ns, "-o", "json"])?;
+    let out = kubectl_ok(&["get", kind, name, "-n", ns, "-o", "json"])?;
     serde_json::from_str(&out).with_context(|| format!("kubectl get {kind} {name}: {out}"))
 }
 
@@ -105,7 +92,7 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
     let a = packaged(&first)?;
 
     // What users change with kubectl, each its own field manager.
-    ctl(&[
+    kubectl_ok(&[
         "set",
         "resources",
         "deployment/keep",
@@ -115,7 +102,7 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
         "server",
         "--limits=memory=4Gi",
     ])?;
-    ctl(&[
+    kubectl_ok(&[
         "patch",
         "deployment/keep",
         "-n",
@@ -124,14 +111,14 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"server",
             "readinessProbe":{"httpGet":{"path":"/ready"}}}]}}}}"#,
     ])?;
-    ctl(&[
+    kubectl_ok(&[
         "annotate",
         "deployment/keep",
         "-n",
         &ns,
         "user.example/note=mine",
     ])?;
-    ctl(&[
+    kubectl_ok(&[
         "annotate",
         "ingress/ing-keep",
         "-n",
@@ -227,7 +214,7 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
     );
 
     // `kubectl rollout undo` back to the first files survives a deploy of the same files...
-    ctl(&[
+    kubectl_ok(&[
         "rollout",
         "undo",
         "deployment/keep",
@@ -268,7 +255,7 @@ async fn deploy_keeps_what_users_changed_and_reports_real_conflicts() -> Result<
     );
 
     // `rollback` moves the instance and keeps what users changed, like deploy.
-    ctl(&[
+    kubectl_ok(&[
         "set",
         "resources",
         "deployment/keep",

@@ -6,8 +6,8 @@
 
 mod webhook_support;
 
-use anyhow::{Result, bail};
-use jockey_e2e::{TestNamespace, client, kubectl, wait_for};
+use anyhow::Result;
+use jockey_e2e::{TestNamespace, client, kubectl, kubectl_ok, wait_for};
 use serde_json::Value;
 use std::time::Duration;
 use webhook_support::{REGISTRY, Webhook, apply, get_json, minimal_manifest, project};
@@ -45,19 +45,6 @@ fn expected(p: &str, h: &str) -> (String, String, String) {
     )
 }
 
-fn run(args: &[&str]) -> Result<String> {
-    let out = kubectl(args)?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
-        bail!("kubectl {}: {text}", args.join(" "));
-    }
-    Ok(text)
-}
-
 fn deployment(ns: &str, p: &str) -> Result<Value> {
     get_json(ns, "deployment", p)?.ok_or_else(|| anyhow::anyhow!("Deployment {ns}/{p} is gone"))
 }
@@ -78,7 +65,7 @@ async fn rolled_out(ns: &str, p: &str, h: &str, after: u64) -> Result<u64> {
             if revision <= after || places(&d).1 != image {
                 return Ok(None);
             }
-            let out = run(&["get", "replicaset", "-n", ns, "-o", "json"])?;
+            let out = kubectl_ok(&["get", "replicaset", "-n", ns, "-o", "json"])?;
             let sets: Value = serde_json::from_str(&out)?;
             let found = sets["items"].as_array().is_some_and(|items| {
                 items.iter().any(|rs| {
@@ -112,7 +99,7 @@ async fn set_image_rollout_undo_and_an_annotation_only_apply_move_all_three_toge
     // `kubectl set image` to another instance's builder image: the annotation and the volume
     // follow the image instead of reverting it.
     let image2 = expected(&p, H2).1;
-    run(&[
+    kubectl_ok(&[
         "set",
         "image",
         "-n",
@@ -130,7 +117,7 @@ async fn set_image_rollout_undo_and_an_annotation_only_apply_move_all_three_toge
 
     // `kubectl rollout undo`: the first template and its annotations come back, all three
     // naming the first instance again.
-    run(&["rollout", "undo", "-n", ns_name, &format!("deployment/{p}")])?;
+    kubectl_ok(&["rollout", "undo", "-n", ns_name, &format!("deployment/{p}")])?;
     assert_eq!(
         places(&deployment(ns_name, &p)?),
         expected(&p, H1),
