@@ -30,9 +30,12 @@ for t in $targets; do
   cargo +nightly fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" -- \
     -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     ${parallel[@]+"${parallel[@]}"} -print_final_stats=1 >"$logs/$t.log" 2>&1 || rc=$?
+  # libFuzzer's final stats (one block per worker) carry the number of executions; with workers
+  # the parent echoes them too, so they are counted from the workers' own logs.
+  counted=("$logs/$t.log")
+  [ ${#parallel[@]} -eq 0 ] || counted=(fuzz-*.log)
+  execs=$(cat "${counted[@]}" 2>/dev/null | awk '/stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }')
   if [ ${#parallel[@]} -gt 0 ]; then cat fuzz-*.log >>"$logs/$t.log" 2>/dev/null || true; rm -f fuzz-*.log; fi
-  # libFuzzer's final stats (one block per worker) carry the number of executions.
-  execs=$(awk '/stat::number_of_executed_units:/ { n += $2 } END { print n + 0 }' "$logs/$t.log")
   if [ "$rc" -ne 0 ]; then
     echo "fuzz $t FAILED (exit $rc) after ${execs:-?} executions; see $logs/$t.log and fuzz/artifacts/$t" >&2
     tail -40 "$logs/$t.log" >&2
