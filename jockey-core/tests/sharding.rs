@@ -117,6 +117,12 @@ impl Lcg {
     }
 }
 
+/// A project of `live`, picked by `rng` (`live` is not empty).
+fn any_live(live: &BTreeMap<String, Vec<Ingress>>, rng: &mut Lcg) -> String {
+    let n = rng.next() as usize % live.len();
+    live.keys().nth(n).unwrap().clone()
+}
+
 #[test]
 fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves() {
     let mut w = World {
@@ -163,11 +169,7 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             live.insert(p.to_string(), vec![ing]);
         } else if roll == 5 {
             // A second Ingress of a live project joins its group, full or not.
-            let name = live
-                .keys()
-                .nth(rng.next() as usize % live.len())
-                .unwrap()
-                .clone();
+            let name = any_live(&live, &mut rng);
             let p = ProjectId::parse(&name).unwrap();
             let group = group_of(&live[&name][0]);
             let full = w.index.projects_in_group(&group) == CAPACITY;
@@ -181,11 +183,7 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             // A re-apply of the rendered Ingress (no group annotation) keeps the stored group,
             // also when the webhook's cache does not show the project's Ingresses yet (a
             // restarted webhook, a lagging watch): then only the old object says where it is.
-            let name = live
-                .keys()
-                .nth(rng.next() as usize % live.len())
-                .unwrap()
-                .clone();
+            let name = any_live(&live, &mut rng);
             let p = ProjectId::parse(&name).unwrap();
             let old = live[&name][0].clone();
             let mut lagging = w.index.clone();
@@ -205,11 +203,7 @@ fn placement_through_the_webhook_packs_densely_never_overfills_and_never_moves()
             w.stored(&ing);
             live.get_mut(&name).unwrap()[0] = ing;
         } else {
-            let name = live
-                .keys()
-                .nth(rng.next() as usize % live.len())
-                .unwrap()
-                .clone();
+            let name = any_live(&live, &mut rng);
             for i in live.remove(&name).unwrap() {
                 w.index
                     .remove(&format!("team-{name}"), i.metadata.name.as_deref().unwrap());

@@ -28,6 +28,15 @@ fn not_by_timeout(run_output: &str) -> bool {
     !run_output.contains("within --timeout")
 }
 
+/// Nothing may roll out without its image: no Deployment `name` in `ns`.
+async fn no_deployment(client: &kube::Client, ns: &str, name: &str) -> Result<()> {
+    let found = Api::<Deployment>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await?;
+    ensure!(found.is_none(), "nothing may roll out without its image");
+    Ok(())
+}
+
 fn example() -> String {
     repo_root()
         .join("examples/agent")
@@ -94,13 +103,7 @@ async fn a_build_that_outlives_the_timeout_is_a_failure() -> Result<()> {
             "{}",
             run.all()
         );
-        ensure!(
-            Api::<Deployment>::namespaced(client.clone(), &env.ns.name)
-                .get_opt("slow")
-                .await?
-                .is_none(),
-            "nothing may roll out without its image"
-        );
+        no_deployment(&client, &env.ns.name, "slow").await?;
         Ok(())
     }
     .await;
@@ -186,13 +189,7 @@ async fn a_failed_build_prints_the_tail_of_its_log_besides_its_termination_messa
             "failed by the timeout, not the reason: {}",
             run.all()
         );
-        ensure!(
-            Api::<Deployment>::namespaced(client.clone(), &env.ns.name)
-                .get_opt("broken-build")
-                .await?
-                .is_none(),
-            "nothing may roll out without its image"
-        );
+        no_deployment(&client, &env.ns.name, "broken-build").await?;
         Ok(())
     }
     .await;
