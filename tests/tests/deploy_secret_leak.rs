@@ -190,64 +190,18 @@ async fn planted_secret_values_appear_nowhere_but_their_secret() -> Result<()> {
         runs.push((format!("{args:?}"), r));
         Ok(())
     };
-    run(
-        vec![
-            "deploy",
-            &d,
-            "--project",
-            PROJECT,
-            "--secret-env-file",
-            &sf,
-            "-o",
-            "yaml",
-            "--timeout",
-            "120s",
-        ],
-        Some(true),
-    )?;
-    run(
-        vec![
-            "deploy",
-            &d,
-            "--project",
-            PROJECT,
-            "--secret-env-file",
-            &sf,
-            "-o",
-            "json",
-            "--timeout",
-            "120s",
-        ],
-        Some(true),
-    )?;
-    run(
-        vec![
-            "deploy",
-            &d,
-            "--project",
-            PROJECT,
-            "--secret-env-file",
-            &sf,
-            "--dry-run=server",
-            "-o",
-            "json",
-        ],
-        Some(true),
-    )?;
-    run(
-        vec![
-            "deploy",
-            &d,
-            "--project",
-            PROJECT,
-            "--secret-env-file",
-            &sf,
-            "--dry-run=client",
-            "-o",
-            "yaml",
-        ],
-        Some(true),
-    )?;
+    // Every output of deploy, applied and dry.
+    for output in [
+        &["-o", "yaml", "--timeout", "120s"][..],
+        &["-o", "json", "--timeout", "120s"],
+        &["--dry-run=server", "-o", "json"],
+        &["--dry-run=client", "-o", "yaml"],
+    ] {
+        let mut args: Vec<&str> =
+            vec!["deploy", &d, "--project", PROJECT, "--secret-env-file", &sf];
+        args.extend_from_slice(output);
+        run(args, Some(true))?;
+    }
     let arg = format!("ARG_KEY={v_arg}");
     run(
         vec!["secrets", "set", PROJECT, &arg, "--timeout", "60s"],

@@ -203,21 +203,12 @@ async fn ingresses_the_webhook_does_not_see_cannot_join_a_shared_group() -> Resu
         ),
     ] {
         // The policy is loaded by the API server shortly after it is created.
-        let yaml2 = yaml.clone();
-        let ns2 = ns.clone();
-        wait_for(
+        webhook_support::wait_until_refused(
             "the admission policy to be in force",
             Duration::from_secs(30),
-            || {
-                let (yaml, ns) = (yaml2.clone(), ns2.clone());
-                async move {
-                    let (ok, _) = webhook_support::kubectl_stdin(
-                        &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                        &yaml,
-                    )?;
-                    Ok((!ok).then_some(()))
-                }
-            },
+            ns,
+            &yaml,
+            "",
         )
         .await?;
         assert_denied(ns, &yaml, "ingress", name, &words)?;

@@ -6,7 +6,7 @@
 mod webhook_support;
 
 use anyhow::Result;
-use jockey_e2e::{TestNamespace, client, kubectl, wait_for};
+use jockey_e2e::{TestNamespace, client, kubectl};
 use serde_json::{Value, json};
 use std::time::Duration;
 use webhook_support::{REGISTRY, Webhook, apply, get_json, ingress, minimal_manifest, project};
@@ -426,20 +426,12 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
         &format!("{q}.{DOMAIN}"),
         &[("alb.ingress.kubernetes.io/tags", "team=blue")],
     );
-    wait_for(
+    webhook_support::wait_until_refused(
         "the webhook cache to see ing-red",
         Duration::from_secs(10),
-        || {
-            let ns = ns.name.clone();
-            let blue = blue.clone();
-            async move {
-                let (ok, out) = webhook_support::kubectl_stdin(
-                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                    &blue,
-                )?;
-                Ok((!ok && out.contains("conflicts with")).then_some(()))
-            }
-        },
+        &ns.name,
+        &blue,
+        "conflicts with",
     )
     .await?;
     assert_denied(
@@ -521,20 +513,12 @@ async fn each_policy_denial_is_returned_with_its_message_and_nothing_is_stored()
 
     // A project claimed from a namespace labelled for another project.
     wh.scope(&client, &claimed.name, Some(&other)).await?;
-    wait_for(
+    webhook_support::wait_until_refused(
         "the webhook cache to see the namespace label",
         Duration::from_secs(10),
-        || {
-            let ns = claimed.name.clone();
-            let svc = svc.clone();
-            async move {
-                let (ok, out) = webhook_support::kubectl_stdin(
-                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                    &svc,
-                )?;
-                Ok((!ok && out.contains("labelled for project")).then_some(()))
-            }
-        },
+        &claimed.name,
+        &svc,
+        "labelled for project",
     )
     .await?;
     assert_denied(
@@ -579,20 +563,12 @@ async fn a_second_namespace_cannot_claim_the_first_ones_host() -> Result<()> {
     assert!(ok, "{out}");
     // Project b, in the second namespace, claiming a's host (policy aside, isolation first).
     let theft = ingress(&b, "ing-theft", &host_a, &[]);
-    wait_for(
+    webhook_support::wait_until_refused(
         "the webhook cache to see the first tenant's Ingress",
         Duration::from_secs(10),
-        || {
-            let ns = second.name.clone();
-            let theft = theft.clone();
-            async move {
-                let (ok, out) = webhook_support::kubectl_stdin(
-                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                    &theft,
-                )?;
-                Ok((!ok && out.contains("already served by")).then_some(()))
-            }
-        },
+        &second.name,
+        &theft,
+        "already served by",
     )
     .await?;
     assert_denied(

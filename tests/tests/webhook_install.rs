@@ -237,19 +237,12 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     let squat = format!(
         "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: squat\n  annotations:\n    alb.ingress.kubernetes.io/group.name: {group}-2\nspec:\n  rules:\n  - host: squat.example.com\n"
     );
-    jockey_e2e::wait_for(
+    webhook_support::wait_until_refused(
         "the installed admission policy to deny an unlabelled Ingress",
         std::time::Duration::from_secs(30),
-        || {
-            let (ns, squat) = (ns.name.clone(), squat.clone());
-            async move {
-                let (ok, out) = webhook_support::kubectl_stdin(
-                    &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
-                    &squat,
-                )?;
-                Ok((!ok && out.contains("has no jockey.agentops.ai/project label")).then_some(()))
-            }
-        },
+        &ns.name,
+        &squat,
+        "has no jockey.agentops.ai/project label",
     )
     .await?;
     // Least privilege: the webhook reads cluster-wide, writes only Leases in its namespace.

@@ -650,6 +650,24 @@ pub fn apply(ns: &str, yaml: &str) -> Result<(bool, String)> {
     kubectl_stdin(&["apply", "-n", ns, "-f", "-"], yaml)
 }
 
+/// Waits until a server-side dry run of `yaml` in `ns` is refused with a message containing
+/// `needle` ("" for any refusal). The webhook's cache and the API server's admission
+/// configuration follow what is stored through watches, so a fresh object or policy is in force
+/// only a moment after it is written.
+pub async fn wait_until_refused(
+    what: &str,
+    timeout: Duration,
+    ns: &str,
+    yaml: &str,
+    needle: &str,
+) -> Result<()> {
+    jockey_e2e::wait_for(what, timeout, || async move {
+        let (ok, out) = kubectl_stdin(&["apply", "--dry-run=server", "-n", ns, "-f", "-"], yaml)?;
+        Ok((!ok && out.contains(needle)).then_some(()))
+    })
+    .await
+}
+
 pub fn kubectl_stdin(args: &[&str], input: &str) -> Result<(bool, String)> {
     let mut child = Command::new(jockey_e2e::tool_bin_dir().join("kubectl"))
         .arg("--kubeconfig")
