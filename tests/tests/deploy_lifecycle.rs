@@ -6,7 +6,7 @@
 mod deploy_support;
 
 use anyhow::Result;
-use deploy_support::{Env, example_copy};
+use deploy_support::{Env, example_copy, write_version};
 use jockey_core::names::{ANNOTATION_INSTANCE, LABEL_PROJECT};
 use jockey_e2e::{client, wait_for};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -20,19 +20,7 @@ use std::time::Duration;
 
 /// Writes a distinct version of the example into `dir` and deploys it; returns its instance.
 fn deploy_version(env: &Env, dir: &Path, project: &str, version: u32) -> Result<String> {
-    std::fs::write(
-        dir.join("providers/version.py"),
-        format!("VERSION = {version}\n"),
-    )?;
-    let run = env.jockey(&[
-        "deploy",
-        &dir.to_string_lossy(),
-        "--project",
-        project,
-        "--timeout",
-        "120s",
-    ])?;
-    anyhow::ensure!(run.ok, "deploy v{version} failed: {}", run.all());
+    let run = env.deploy_version(dir, project, version)?;
     let line = run
         .stdout
         .lines()
@@ -160,7 +148,7 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
     );
 
     // --no-wait returns once applied; the URL is still printed.
-    std::fs::write(dir.path().join("providers/version.py"), "VERSION = 9\n")?;
+    write_version(dir.path(), 9)?;
     let quick = env.jockey(&[
         "deploy",
         &dir.path().to_string_lossy(),

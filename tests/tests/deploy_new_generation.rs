@@ -5,7 +5,7 @@
 mod deploy_support;
 
 use anyhow::{Result, ensure};
-use deploy_support::{Env, NoKubelet, Run, example_copy, play_kubelet};
+use deploy_support::{Env, NoKubelet, Run, example_copy, play_kubelet, write_version};
 use jockey_e2e::{client, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Api;
@@ -45,11 +45,6 @@ fn spawn(env: &Env, dir: &Path, project: &str) -> tokio::task::JoinHandle<Result
             &[],
         )
     })
-}
-
-fn write_version(dir: &Path, v: u32) -> Result<()> {
-    std::fs::write(dir.join("providers/version.py"), format!("VERSION = {v}\n"))?;
-    Ok(())
 }
 
 #[tokio::test]

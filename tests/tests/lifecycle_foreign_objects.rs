@@ -19,28 +19,10 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::path::Path;
 use std::time::Duration;
 
 /// An instance-shaped name no deploy in these tests produces.
 const FOREIGN_INSTANCE: &str = "instance-0123456789abcdef";
-
-fn deploy(env: &Env, dir: &Path, project: &str, version: u32) -> Result<()> {
-    std::fs::write(
-        dir.join("providers/version.py"),
-        format!("VERSION = {version}\n"),
-    )?;
-    let run = env.jockey(&[
-        "deploy",
-        &dir.to_string_lossy(),
-        "--project",
-        project,
-        "--timeout",
-        "120s",
-    ])?;
-    anyhow::ensure!(run.ok, "deploy {project} v{version} failed: {}", run.all());
-    Ok(())
-}
 
 async fn create<K>(client: &Client, ns: &str, value: serde_json::Value) -> Result<K>
 where
@@ -172,8 +154,8 @@ async fn delete_rollback_and_gc_leave_unlabelled_same_named_objects_alone() -> R
     // Project `api` was deployed twice (so rollback has an instance to go to, with its image),
     // then its Deployment, Service and Ingress were replaced by someone else's of the same
     // names: the instance ConfigMaps are jockey's, the rest is not.
-    deploy(&env, dir.path(), "api", 1)?;
-    deploy(&env, dir.path(), "api", 2)?;
+    env.deploy_version(dir.path(), "api", 1)?;
+    env.deploy_version(dir.path(), "api", 2)?;
     let propagation = DeleteParams::foreground();
     Api::<Ingress>::namespaced(client.clone(), &ns)
         .delete("ing-api", &propagation)
@@ -255,7 +237,7 @@ async fn delete_removes_the_projects_objects_and_leaves_a_replaced_service_alone
     let env = Env::new(&client, "foreign-mixed").await?;
     let ns = env.ns.name.clone();
     let dir = example_copy("foreign-mixed")?;
-    deploy(&env, dir.path(), "mixed", 1)?;
+    env.deploy_version(dir.path(), "mixed", 1)?;
     // Someone replaced the project's Service with their own.
     let services = Api::<Service>::namespaced(client.clone(), &ns);
     services
@@ -348,7 +330,7 @@ async fn delete_takes_the_ingress_down_before_its_backend() -> Result<()> {
     let env = Env::new(&client, "delete-order").await?;
     let ns = env.ns.name.clone();
     let dir = example_copy("delete-order")?;
-    deploy(&env, dir.path(), "ordered", 1)?;
+    env.deploy_version(dir.path(), "ordered", 1)?;
     let ingresses = Api::<Ingress>::namespaced(client.clone(), &ns);
     let services = Api::<Service>::namespaced(client.clone(), &ns);
     let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);

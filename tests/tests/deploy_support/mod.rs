@@ -162,6 +162,16 @@ pub fn copy_tree(src: &Path, dst: &Path, reverse: bool) -> Result<()> {
 }
 
 /// The example agent in a scratch directory.
+/// Writes a `providers/version.py` that no other version has, so the next deploy of `dir` makes
+/// a new instance.
+pub fn write_version(dir: &Path, version: u32) -> Result<()> {
+    std::fs::write(
+        dir.join("providers/version.py"),
+        format!("VERSION = {version}\n"),
+    )
+    .with_context(|| format!("writing version {version} into {}", dir.display()))
+}
+
 pub fn example_copy(tag: &str) -> Result<Scratch> {
     let s = Scratch::new(tag)?;
     copy_tree(&repo_root().join("examples/agent"), s.path(), false)?;
@@ -206,6 +216,21 @@ impl Env {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-n", &self.ns.name]);
         jockey(&all, &self.builder.name, &[])
+    }
+
+    /// Writes version `version` of the project in `dir` and deploys it, waiting for its rollout.
+    pub fn deploy_version(&self, dir: &Path, project: &str, version: u32) -> Result<Run> {
+        write_version(dir, version)?;
+        let run = self.jockey(&[
+            "deploy",
+            &dir.to_string_lossy(),
+            "--project",
+            project,
+            "--timeout",
+            "120s",
+        ])?;
+        anyhow::ensure!(run.ok, "deploy {project} v{version} failed: {}", run.all());
+        Ok(run)
     }
 
     pub async fn cleanup(mut self) -> Result<()> {

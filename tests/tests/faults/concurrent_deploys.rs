@@ -6,7 +6,7 @@
 //! certain, whatever the machine's speed.
 
 use crate::SERIAL;
-use crate::deploy_support::{Env, NoKubelet, dry_run_configmap_name, example_copy};
+use crate::deploy_support::{Env, NoKubelet, dry_run_configmap_name, example_copy, write_version};
 use crate::kubelet::Gates;
 use crate::running::Running;
 use anyhow::{Result, ensure};
@@ -35,10 +35,7 @@ async fn ten_concurrent_deploys_of_one_project_one_wins_the_others_conflict() ->
         let mut cms = Vec::new();
         for i in 0..10 {
             let dir = example_copy(&format!("race{i}"))?;
-            std::fs::write(
-                dir.path().join("providers/version.py"),
-                format!("VERSION = {i}\n"),
-            )?;
+            write_version(dir.path(), i)?;
             cms.push(dry_run_configmap_name(dir.path(), PROJECT)?);
             dirs.push(dir);
         }

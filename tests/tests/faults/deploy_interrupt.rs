@@ -6,7 +6,7 @@
 
 use crate::SERIAL;
 use crate::component::signal;
-use crate::deploy_support::{Env, NoKubelet, dry_run_configmap_name, example_copy};
+use crate::deploy_support::{Env, NoKubelet, dry_run_configmap_name, example_copy, write_version};
 use crate::kubelet::Gates;
 use crate::running::Running;
 use anyhow::{Context, Result, bail, ensure};
@@ -19,7 +19,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::ListParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,11 +80,6 @@ fn watch_invariant(
         }
     });
     (bad, task)
-}
-
-fn write_version(dir: &Path, v: u32) -> Result<()> {
-    std::fs::write(dir.join("providers/version.py"), format!("VERSION = {v}\n"))?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
