@@ -33,7 +33,10 @@ async fn no_deployment(client: &kube::Client, ns: &str, name: &str) -> Result<()
     let found = Api::<Deployment>::namespaced(client.clone(), ns)
         .get_opt(name)
         .await?;
-    ensure!(found.is_none(), "nothing may roll out without its image");
+    ensure!(
+        found.is_none(),
+        "Deployment {ns}/{name} exists: nothing may roll out without its image"
+    );
     Ok(())
 }
 
