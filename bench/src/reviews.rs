@@ -72,13 +72,14 @@ pub fn write(dir: &Path) -> Result<()> {
     let policy = Policy::default();
     let index = IngressIndex::new();
     let claims = ClaimIndex::new();
-    let lookup = |_: &str| None;
+    let namespaces = jockey_core::index::NamespaceIndex::new();
     let env = Env {
         cfg: &cfg,
         policy: &policy,
         index: &index,
         claims: &claims,
-        namespace_project: &lookup,
+        namespaces: &namespaces,
+        services: &jockey_core::index::NO_SERVICES,
     };
     for (name, kind, resource, obj) in [
         (
@@ -146,13 +147,14 @@ pub fn decide(dir: &Path) -> Result<()> {
         ))?;
         let empty = IngressIndex::new();
         let claims = ClaimIndex::new();
-        let lookup = |_: &str| None;
+        let namespaces = jockey_core::index::NamespaceIndex::new();
         let env = Env {
             cfg: &cfg,
             policy: &policy,
             index: &empty,
             claims: &claims,
-            namespace_project: &lookup,
+            namespaces: &namespaces,
+            services: &jockey_core::index::NO_SERVICES,
         };
         let h =
             admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -162,13 +164,14 @@ pub fn decide(dir: &Path) -> Result<()> {
         index.upsert(IngressRecord::from_ingress(&patched));
     }
     let claims = ClaimIndex::new();
-    let lookup = |_: &str| None;
+    let namespaces = jockey_core::index::NamespaceIndex::new();
     let env = Env {
         cfg: &cfg,
         policy: &policy,
         index: &index,
         claims: &claims,
-        namespace_project: &lookup,
+        namespaces: &namespaces,
+        services: &jockey_core::index::NO_SERVICES,
     };
     for (file, ep) in [
         ("deployment.review.json", Endpoint::Mutate),

@@ -69,14 +69,6 @@ fn world() -> &'static World {
     })
 }
 
-fn namespace_project(ns: &str) -> Option<String> {
-    match ns {
-        "team-a" => Some("demo".into()),
-        "team-0" => Some("other".into()),
-        _ => None,
-    }
-}
-
 pub fn run(data: &[u8]) {
     let w = world();
     let env = Env {
@@ -84,7 +76,11 @@ pub fn run(data: &[u8]) {
         policy: &w.policy,
         index: &w.index,
         claims: &w.claims,
-        namespace_project: &namespace_project,
+        namespaces: &jockey_core::index::NamespaceIndex::from_pairs([
+            ("team-a", "demo"),
+            ("team-0", "other"),
+        ]),
+        services: &jockey_core::index::NO_SERVICES,
     };
     for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
         let handled = match handle(endpoint, data, &env) {

@@ -10,6 +10,7 @@ use crate::claims::{self, Claim, ClaimIndex, ClaimKind};
 use crate::defaults::{
     self, default_deployment_update, default_ingress_with, default_service, patch_between,
 };
+use crate::index::{NamespaceIndex, Services};
 use crate::names::LABEL_PROJECT;
 use crate::policy::{self, Context, IngressIndex, Policy, Verdict, object_name};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -67,14 +68,16 @@ impl Kind {
     }
 }
 
-/// What the decision needs besides the request: configuration, policy, the watch-fed index and
-/// a lookup of a namespace's `jockey.agentops.ai/project` label.
+/// What the decision needs besides the request: configuration, policy, the watch-fed indexes
+/// and a lookup of the Services an Ingress names (`namespace`, `name`), answering
+/// [`ServiceLookup::Unknown`] for one the webhook must read from the API server first.
 pub struct Env<'a> {
     pub cfg: &'a Config,
     pub policy: &'a Policy,
     pub index: &'a IngressIndex,
     pub claims: &'a ClaimIndex,
-    pub namespace_project: &'a dyn Fn(&str) -> Option<String>,
+    pub namespaces: &'a NamespaceIndex,
+    pub services: &'a dyn Services,
 }
 
 /// The body could not be understood; the server answers 400 with this message.
@@ -122,6 +125,9 @@ pub struct Handled {
     /// see [`crate::claims`]. Empty for denials, dry runs, mutations and updates whose claims
     /// the cache shows held already.
     pub claims: Vec<Claim>,
+    /// Services (namespace, name) the decision needs and [`Env::services`] did not know: the
+    /// answer is not final; read them from the API server and decide again with them.
+    pub services_needed: Vec<(String, String)>,
 }
 
 impl Handled {
@@ -297,6 +303,7 @@ fn decide(
         },
         message: None,
         claims: Vec::new(),
+        services_needed: Vec::new(),
     };
     let kind = match Kind::from_gvk(&req.kind.group, &req.kind.version, &req.kind.kind) {
         Some(k) => k,
@@ -335,6 +342,20 @@ fn decide(
         .take()
         .unwrap_or_else(|| AdmissionResponse::from(req));
     let response = match result {
+        Decision::NeedServices(names) => {
+            // Fails closed: an adapter that does not look the Services up and decide again
+            // answers with this denial.
+            let msg = format!(
+                "{} {}: jockey-webhook could not tell whose Service {} is; nothing was admitted; retry",
+                kind.as_str(),
+                handled.object,
+                names.join(", ")
+            );
+            handled.services_needed = names.into_iter().map(|n| (namespace.clone(), n)).collect();
+            handled.outcome = Outcome::Denied;
+            handled.message = Some(msg.clone());
+            response.deny(msg)
+        }
         Decision::Unchanged(warnings) => {
             handled.outcome = Outcome::Allowed;
             if endpoint == Endpoint::Validate && !req.dry_run {
@@ -418,6 +439,8 @@ fn with_warnings(mut r: AdmissionResponse, warnings: Vec<String>) -> AdmissionRe
 }
 
 enum Decision {
+    /// Not decided: these Services of the namespace must be looked up first.
+    NeedServices(Vec<String>),
     Unchanged(Vec<String>),
     Patch(json_patch::Patch, Vec<String>),
     Deny(String, Vec<String>),
@@ -564,14 +587,14 @@ fn validate(
     namespace: &str,
     env: &Env,
 ) -> Decision {
-    let namespace_project = (env.namespace_project)(namespace);
     let ctx = Context {
         cfg: env.cfg,
         policy: env.policy,
         index: env.index,
         namespace,
-        namespace_project: namespace_project.as_deref(),
+        namespaces: env.namespaces,
         claims: env.claims,
+        services: env.services,
     };
     fn typed<T: DeserializeOwned>(
         kind: Kind,
@@ -604,6 +627,9 @@ fn validate(
 }
 
 fn verdict_decision(kind: Kind, meta: &ObjectMeta, namespace: &str, v: Verdict) -> Decision {
+    if !v.services_needed.is_empty() {
+        return Decision::NeedServices(v.services_needed);
+    }
     let name = object_name(kind.as_str(), meta, namespace);
     match v.message(&name) {
         Some(msg) => Decision::Deny(msg, v.warnings),

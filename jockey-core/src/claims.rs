@@ -268,7 +268,7 @@ impl ClaimIndex {
 
 impl InUse {
     /// What the Ingresses of the index need.
-    pub fn from_index(index: &crate::policy::IngressIndex) -> Self {
+    pub fn from_index(index: &crate::index::IngressIndex) -> Self {
         let mut out = Self::default();
         for r in index.records() {
             if let Some(p) = &r.project {

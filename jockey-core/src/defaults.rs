@@ -30,65 +30,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
-/// Port the agent server listens on inside the pod.
-pub const CONTAINER_PORT: i32 = 8080;
-pub const CONTAINER_PORT_NAME: &str = "http";
-/// Port the Service exposes (and the Ingress backend points at).
-pub const SERVICE_PORT: i32 = 80;
-pub const HEALTH_PATH: &str = "/health";
-/// Where the instance ConfigMap is mounted.
-pub const INSTANCE_MOUNT_PATH: &str = "/app/instance";
-/// Name of the pod volume carrying the instance ConfigMap; prefixed so it cannot collide with a
-/// volume the user named `instance`.
-pub const INSTANCE_VOLUME: &str = "jockey-instance";
-/// Name of the container `render_deployment` creates.
-pub const CONTAINER_NAME: &str = "server";
-/// The ALB target group's deregistration delay (`target-group-attributes`).
-pub const DEREGISTRATION_DELAY_SECONDS: i64 = 30;
-/// The preStop pause: the pod keeps serving while the ALB drains it. Longer than the
-/// deregistration delay because the load balancer controller only starts deregistering once the
-/// endpoint is gone, a few seconds after the pod began terminating.
-pub const PRESTOP_SLEEP_SECONDS: i64 = DEREGISTRATION_DELAY_SECONDS + 5;
-const _: () = assert!(PRESTOP_SLEEP_SECONDS >= DEREGISTRATION_DELAY_SECONDS);
-/// Time the server gets after the preStop pause to finish in-flight requests on SIGTERM.
-pub const SHUTDOWN_BUDGET_SECONDS: i64 = 25;
-/// Default requests/limits of the agent container. Canonical quantity spellings, so that the
-/// API server stores them byte-for-byte and re-defaulting sees no change.
-pub const DEFAULT_REQUESTS: [(&str, &str); 2] = [("cpu", "100m"), ("memory", "256Mi")];
-pub const DEFAULT_LIMITS: [(&str, &str); 2] = [("cpu", "1"), ("memory", "1Gi")];
-
-/// Ingress class of the AWS Load Balancer Controller.
-pub const INGRESS_CLASS: &str = "alb";
-/// The legacy class annotation; the API server refuses an Ingress that has it and
-/// `spec.ingressClassName`, so when a user set it the class field is left alone.
-pub const ANNOTATION_LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
-pub const ALB_PREFIX: &str = "alb.ingress.kubernetes.io/";
-pub const ALB_SCHEME: &str = "alb.ingress.kubernetes.io/scheme";
-pub const ALB_TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
-pub const ALB_LISTEN_PORTS: &str = "alb.ingress.kubernetes.io/listen-ports";
-pub const ALB_SSL_REDIRECT: &str = "alb.ingress.kubernetes.io/ssl-redirect";
-pub const ALB_GROUP_NAME: &str = "alb.ingress.kubernetes.io/group.name";
-pub const ALB_HEALTHCHECK_PATH: &str = "alb.ingress.kubernetes.io/healthcheck-path";
-pub const ALB_SUCCESS_CODES: &str = "alb.ingress.kubernetes.io/success-codes";
-pub const ALB_TARGET_GROUP_ATTRIBUTES: &str = "alb.ingress.kubernetes.io/target-group-attributes";
-pub const ALB_TAGS: &str = "alb.ingress.kubernetes.io/tags";
-pub const ALB_CERTIFICATE_ARN: &str = "alb.ingress.kubernetes.io/certificate-arn";
-pub const ALB_IP_ADDRESS_TYPE: &str = "alb.ingress.kubernetes.io/ip-address-type";
-pub const ALB_LOAD_BALANCER_NAME: &str = "alb.ingress.kubernetes.io/load-balancer-name";
-
-/// The spec's ALB annotations that act on the project's own target group and rules. The
-/// group-wide ones (scheme, listen-ports, ssl-redirect, certificate) come from the policy's group
-/// settings ([`crate::policy::Policy::effective_group_settings`]), so that every Ingress of a
-/// group carries the admin's values.
-pub const ALB_OWN_DEFAULTS: [(&str, &str); 4] = [
-    (ALB_TARGET_TYPE, "ip"),
-    (ALB_HEALTHCHECK_PATH, HEALTH_PATH),
-    (ALB_SUCCESS_CODES, "200"),
-    (
-        ALB_TARGET_GROUP_ATTRIBUTES,
-        "deregistration_delay.timeout_seconds=30",
-    ),
-];
+pub use crate::contract::*;
 
 // ---------------------------------------------------------------------------------------------
 // Rendering: the minimal labelled objects `deploy` starts from.
@@ -160,19 +102,6 @@ pub fn render_ingress(project: &ProjectId) -> Ingress {
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 // ---------------------------------------------------------------------------------------------
-
-/// `Kind namespace/name` for messages (`generateName` when there is no name yet).
-pub fn describe(kind: &str, meta: &ObjectMeta) -> String {
-    let name = meta
-        .name
-        .clone()
-        .or_else(|| meta.generate_name.as_ref().map(|g| format!("{g}*")))
-        .unwrap_or_else(|| "<unnamed>".to_string());
-    match &meta.namespace {
-        Some(ns) if !ns.is_empty() => format!("{kind} {ns}/{name}"),
-        _ => format!("{kind} {name}"),
-    }
-}
 
 /// The project an object is labelled with; an error naming the label and the fix otherwise.
 pub fn project_of(kind: &str, meta: &ObjectMeta) -> Result<ProjectId, DefaultError> {
@@ -700,27 +629,6 @@ pub fn default_service(obj: &Service, cfg: &Config) -> Result<Service, DefaultEr
 // Ingress.
 // ---------------------------------------------------------------------------------------------
 
-/// Parses the `tags` stringMap `k1=v1,k2=v2` (blank entries ignored).
-pub fn parse_tags(value: &str) -> Vec<(String, String)> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| match e.split_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-            None => (e.to_string(), String::new()),
-        })
-        .collect()
-}
-
-/// The jockey tags of the spec for `project`: `deployment=PROJECT`, `hostname=HOST`.
-pub fn project_tags(project: &ProjectId, cfg: &Config) -> [(String, String); 2] {
-    [
-        (LABEL_DEPLOYMENT.to_string(), project.to_string()),
-        (LABEL_HOSTNAME.to_string(), host_of(project, cfg)),
-    ]
-}
-
 /// Adds the per-project tags to a Service's `tags` annotation where their keys are missing; the
 /// user's entries (a different value for one of these keys included) are kept as written.
 fn add_project_tags(annotations: &mut BTreeMap<String, String>, project: &ProjectId, cfg: &Config) {
@@ -815,8 +723,14 @@ pub fn default_ingress_with(
     for (k, v) in group_settings {
         set_if_absent(annotations, &format!("{ALB_PREFIX}{k}"), v);
     }
-    for (k, v) in ALB_OWN_DEFAULTS {
-        set_if_absent(annotations, k, v);
+    let version = annotations
+        .get(ALB_BACKEND_PROTOCOL_VERSION)
+        .cloned()
+        .unwrap_or_default();
+    for (k, _) in ALB_OWN_DEFAULTS {
+        if let Some(v) = own_default(k, &version) {
+            set_if_absent(annotations, k, &v);
+        }
     }
     set_if_absent(annotations, ALB_GROUP_NAME, group);
     // Migration: earlier versions put the per-project tags on the Ingress, where the controller

@@ -5,18 +5,23 @@
 
 pub mod admission;
 pub mod alb_annotations;
+pub mod allowlist;
+pub mod aws_limits;
 pub mod bundle;
 pub mod certs;
 pub mod claims;
 pub mod config;
+pub mod contract;
 pub mod defaults;
 pub mod dotenv;
+pub mod index;
 pub mod names;
 pub mod ownership;
 pub mod policy;
 pub mod registration;
 pub mod runtime;
 pub mod sharding;
+pub mod verdict;
 
 pub use config::{BuilderCredentials, Config};
 pub use names::{ContentHash, ProjectId};

@@ -33,7 +33,8 @@ fn decide(endpoint: Endpoint, body: &Value) -> Handled {
         policy: &policy,
         index: &index,
         claims: &claims,
-        namespace_project: &|_| None,
+        namespaces: &jockey_core::index::NamespaceIndex::new(),
+        services: &jockey_core::index::NO_SERVICES,
     };
     handle(endpoint, &serde_json::to_vec(body).unwrap(), &env).expect("a well-formed review")
 }

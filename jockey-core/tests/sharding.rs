@@ -68,7 +68,8 @@ impl World {
             policy: &self.policy,
             index,
             claims: &self.claims,
-            namespace_project: &|_| None,
+            namespaces: &jockey_core::index::NamespaceIndex::new(),
+            services: &jockey_core::index::NO_SERVICES,
         };
         let handled = handle(Endpoint::Mutate, &serde_json::to_vec(&body).unwrap(), &env)
             .unwrap_or_else(|e| panic!("{op}: bad request {e}"));

@@ -379,7 +379,8 @@ fn admission_reviews_are_refused_with_cause_and_fix_and_nothing_to_record() -> R
         policy: &policy,
         index: &index,
         claims: &claims,
-        namespace_project: &|_| None,
+        namespaces: &jockey_core::index::NamespaceIndex::new(),
+        services: &jockey_core::index::NO_SERVICES,
     };
     let mut failures = Vec::new();
     for case in &cases {

@@ -418,10 +418,12 @@ async fn run(cli: Cli) -> Result<()> {
     let leases = kube::Api::namespaced(client.clone(), &claims_namespace);
     let app = Arc::new(
         App::new(cfg.clone(), policy, claims_namespace.clone(), Some(leases))
-            .with_claim_grace(cli.claim_grace),
+            .with_claim_grace(cli.claim_grace)
+            .with_client(client.clone()),
     );
     tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
     tokio::spawn(state::watch_namespaces(client.clone(), app.clone()));
+    tokio::spawn(state::watch_services(client.clone(), app.clone()));
     tokio::spawn(state::watch_claims(client.clone(), app.clone()));
     tokio::spawn(claims::release_loop(
         client,

@@ -1,7 +1,7 @@
 //! The HTTPS server: routes, the admission handlers (thin: the decision is
 //! `jockey_core::admission::handle`), and an accept loop with graceful shutdown.
 
-use crate::state::App;
+use crate::state::{App, ServiceView};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -12,6 +12,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use jockey_core::admission::{self, Endpoint, Env};
+use jockey_core::index::{ServiceFacts, ServiceLookup};
+use k8s_openapi::api::core::v1::Service;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -35,6 +37,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// write hangs, and without this the API server would give up first and its client would read
 /// "context deadline exceeded" instead of the reason (and the handler would linger on).
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long reading the Services a review names (that the cache does not hold) may take; a
+/// review whose Services cannot be read is denied, naming them.
+pub const SERVICE_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A client that does not finish its TLS handshake in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,19 +126,37 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
     }
     // The decision is pure and fast; it runs under the caches' read locks. A panic would be a
     // bug: it is caught and answered as 500 rather than dropping the connection.
-    let decided = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let index = app.index_read();
-        let claims = app.claims_read();
-        let lookup = |ns: &str| app.namespace_project(ns);
-        let env = Env {
-            cfg: &app.cfg,
-            policy: &app.policy,
-            index: &index,
-            claims: &claims,
-            namespace_project: &lookup,
-        };
-        admission::handle(endpoint, &body, &env)
-    }));
+    let decide = |read: &[((String, String), ServiceLookup)]| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let index = app.index_read();
+            let claims = app.claims_read();
+            let namespaces = app.namespaces_read();
+            let cache = app.services_read();
+            let services = ServiceView {
+                cache: &cache,
+                read,
+            };
+            let env = Env {
+                cfg: &app.cfg,
+                policy: &app.policy,
+                index: &index,
+                claims: &claims,
+                namespaces: &namespaces,
+                services: &services,
+            };
+            admission::handle(endpoint, &body, &env)
+        }))
+    };
+    let mut decided = decide(&[]);
+    // Services the cache does not hold (not labelled, or not delivered by the watch yet) are
+    // read once from the API server, and the review decided again with them; if they cannot be
+    // read, the first answer (a denial naming them) stands.
+    if let Ok(Ok(h)) = &decided
+        && !h.services_needed.is_empty()
+        && let Some(read) = read_services(&app, &h.services_needed).await
+    {
+        decided = decide(&read);
+    }
     let decided = match decided {
         Ok(Ok(mut h)) => {
             secure_claims(&app, &mut h).await;
@@ -178,6 +201,34 @@ async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Byte
             )
         }
     }
+}
+
+/// Reads the named Services from the API server (`None` when it cannot answer in time).
+async fn read_services(
+    app: &App,
+    wanted: &[(String, String)],
+) -> Option<Vec<((String, String), ServiceLookup)>> {
+    let client = app.client.as_ref()?;
+    let read = async {
+        let mut out = Vec::with_capacity(wanted.len());
+        for (ns, name) in wanted {
+            let api: kube::Api<Service> = kube::Api::namespaced(client.clone(), ns);
+            let lookup = match api.get_opt(name).await {
+                Ok(Some(svc)) => ServiceLookup::Found(ServiceFacts::from_service(&svc)),
+                Ok(None) => ServiceLookup::Missing,
+                Err(e) => {
+                    tracing::warn!(service = %format!("{ns}/{name}"), error = %e, "could not read a Service a review names");
+                    return None;
+                }
+            };
+            out.push(((ns.clone(), name.clone()), lookup));
+        }
+        Some(out)
+    };
+    tokio::time::timeout(SERVICE_READ_TIMEOUT, read)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Records the claims an allowing answer needs in the API server (the race between two

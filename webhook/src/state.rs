@@ -1,5 +1,6 @@
 //! Shared state: configuration, policy, and the watch-fed caches the policy asks (labelled
-//! Ingresses by host/project/group, the project label of labelled Namespaces, and the claims).
+//! Ingresses by host/project/group, the namespaces labelled for a project, the labelled
+//! Services, and the claims).
 //!
 //! The caches are fed by kube-runtime watchers (list once, then watch; relist on expiry with
 //! backoff), so an admission request never LISTs the API server.
@@ -8,10 +9,11 @@ use crate::metrics::Metrics;
 use futures::StreamExt;
 use jockey_core::Config;
 use jockey_core::claims::{ClaimIndex, LABEL_CLAIM};
+use jockey_core::index::{NamespaceIndex, ServiceFacts, ServiceLookup, Services};
 use jockey_core::names::LABEL_PROJECT;
 use jockey_core::policy::{IngressIndex, IngressRecord, Policy};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -26,14 +28,19 @@ pub struct App {
     pub cfg: Config,
     pub policy: Policy,
     pub index: RwLock<IngressIndex>,
-    /// Namespace name -> its `jockey.agentops.ai/project` label.
-    pub namespaces: RwLock<HashMap<String, String>>,
+    /// The namespaces labelled for a project.
+    pub namespaces: RwLock<NamespaceIndex>,
+    /// The labelled Services, by (namespace, name).
+    pub services: RwLock<HashMap<(String, String), ServiceFacts>>,
     /// The project and host claims (Leases in `claims_namespace`).
     pub claims: RwLock<ClaimIndex>,
     /// Where claims are recorded: the webhook's own namespace.
     pub claims_namespace: String,
     /// Where claims are secured during admission; `None` only in unit tests without a cluster.
     pub leases: Option<Api<Lease>>,
+    /// Reads the Services a review names that the cache does not hold; `None` only in unit
+    /// tests without a cluster (such a review is then denied: the decision fails closed).
+    pub client: Option<Client>,
     /// Woken when a labelled Ingress is deleted, so claims are released soon after `delete`.
     pub ingress_gone: Notify,
     /// The release grace (seconds): a claim the cache shows held and renewed well within it is
@@ -41,6 +48,7 @@ pub struct App {
     pub claim_grace_seconds: i64,
     ingresses_synced: AtomicBool,
     namespaces_synced: AtomicBool,
+    services_synced: AtomicBool,
     claims_synced: AtomicBool,
     synced: Notify,
     announced: AtomicBool,
@@ -58,19 +66,28 @@ impl App {
             cfg,
             policy,
             index: RwLock::new(IngressIndex::new()),
-            namespaces: RwLock::new(HashMap::new()),
+            namespaces: RwLock::new(NamespaceIndex::new()),
+            services: RwLock::new(HashMap::new()),
             claims: RwLock::new(ClaimIndex::new()),
             claims_namespace,
             leases,
+            client: None,
             ingress_gone: Notify::new(),
             claim_grace_seconds: 0,
             ingresses_synced: AtomicBool::new(false),
             namespaces_synced: AtomicBool::new(false),
+            services_synced: AtomicBool::new(false),
             claims_synced: AtomicBool::new(false),
             synced: Notify::new(),
             announced: AtomicBool::new(false),
             metrics: Metrics::new(),
         }
+    }
+
+    /// With the client that reads Services the caches do not hold.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// With the release grace the claims are released after (see `claim_grace_seconds`).
@@ -83,6 +100,7 @@ impl App {
     pub fn is_ready(&self) -> bool {
         self.ingresses_synced.load(Ordering::Acquire)
             && self.namespaces_synced.load(Ordering::Acquire)
+            && self.services_synced.load(Ordering::Acquire)
             && self.claims_synced.load(Ordering::Acquire)
     }
 
@@ -113,6 +131,7 @@ impl App {
     pub fn mark_synced_for_tests(&self) {
         self.ingresses_synced.store(true, Ordering::Release);
         self.namespaces_synced.store(true, Ordering::Release);
+        self.services_synced.store(true, Ordering::Release);
         self.claims_synced.store(true, Ordering::Release);
         self.synced.notify_waiters();
     }
@@ -137,12 +156,36 @@ impl App {
         self.metrics.indexed_ingresses.set(guard.len() as i64);
     }
 
-    pub fn namespace_project(&self, namespace: &str) -> Option<String> {
-        self.namespaces
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(namespace)
-            .cloned()
+    pub fn namespaces_read(&self) -> RwLockReadGuard<'_, NamespaceIndex> {
+        self.namespaces.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn services_read(&self) -> RwLockReadGuard<'_, HashMap<(String, String), ServiceFacts>> {
+        self.services.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The Services a decision sees: what this request read from the API server (a Service that is
+/// not labelled, or one the watch has not delivered yet), then the labelled ones of the cache;
+/// anything else is [`ServiceLookup::Unknown`], which the server reads and decides again with.
+pub struct ServiceView<'a> {
+    pub cache: &'a HashMap<(String, String), ServiceFacts>,
+    pub read: &'a [((String, String), ServiceLookup)],
+}
+
+impl Services for ServiceView<'_> {
+    fn lookup(&self, namespace: &str, name: &str) -> ServiceLookup {
+        if let Some((_, l)) = self
+            .read
+            .iter()
+            .find(|((ns, n), _)| ns == namespace && n == name)
+        {
+            return l.clone();
+        }
+        match self.cache.get(&(namespace.to_string(), name.to_string())) {
+            Some(f) => ServiceLookup::Found(f.clone()),
+            None => ServiceLookup::Unknown,
+        }
     }
 }
 
@@ -194,7 +237,7 @@ pub async fn watch_namespaces(client: Client, app: Arc<App>) {
     let api: Api<Namespace> = Api::all(client);
     let config = watcher::Config::default().labels(LABEL_PROJECT);
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-    let mut staging: Option<HashMap<String, String>> = None;
+    let mut staging: Option<NamespaceIndex> = None;
     let label = |n: &Namespace| {
         n.metadata
             .labels
@@ -202,41 +245,85 @@ pub async fn watch_namespaces(client: Client, app: Arc<App>) {
             .and_then(|l| l.get(LABEL_PROJECT))
             .cloned()
     };
+    let write = |app: &App, f: &mut dyn FnMut(&mut NamespaceIndex)| {
+        f(&mut app.namespaces.write().unwrap_or_else(|p| p.into_inner()));
+    };
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Init) => staging = Some(HashMap::new()),
+            Ok(Event::Init) => staging = Some(NamespaceIndex::new()),
             Ok(Event::InitApply(n)) => {
-                if let (Some(s), Some(name), Some(p)) =
-                    (staging.as_mut(), n.metadata.name.clone(), label(&n))
-                {
-                    s.insert(name, p);
+                if let (Some(s), Some(name)) = (staging.as_mut(), n.metadata.name.as_deref()) {
+                    s.set(name, label(&n).as_deref());
                 }
             }
             Ok(Event::InitDone) => {
                 if let Some(s) = staging.take() {
-                    *app.namespaces.write().unwrap_or_else(|p| p.into_inner()) = s;
+                    let mut fresh = Some(s);
+                    write(&app, &mut |idx| {
+                        if let Some(s) = fresh.take() {
+                            *idx = s;
+                        }
+                    });
                 }
                 app.namespaces_synced.store(true, Ordering::Release);
                 app.announce_if_ready();
             }
             Ok(Event::Apply(n)) => {
-                if let Some(name) = n.metadata.name.clone() {
-                    let mut map = app.namespaces.write().unwrap_or_else(|p| p.into_inner());
-                    match label(&n) {
-                        Some(p) => map.insert(name, p),
-                        None => map.remove(&name),
-                    };
+                if let Some(name) = n.metadata.name.as_deref() {
+                    let project = label(&n);
+                    write(&app, &mut |idx| idx.set(name, project.as_deref()));
                 }
             }
             Ok(Event::Delete(n)) => {
                 if let Some(name) = n.metadata.name.as_deref() {
-                    app.namespaces
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(name);
+                    write(&app, &mut |idx| idx.set(name, None));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "namespace watch failed; retrying with backoff"),
+        }
+    }
+}
+
+/// Keeps `app.services` in step with the labelled Services of the whole cluster: what an
+/// Ingress's backends are is then answered from memory, and only a Service that is not labelled
+/// (or not delivered yet) is read from the API server during a review.
+pub async fn watch_services(client: Client, app: Arc<App>) {
+    let api: Api<Service> = Api::all(client);
+    let config = watcher::Config::default().labels(LABEL_PROJECT);
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+    let mut staging: Option<HashMap<(String, String), ServiceFacts>> = None;
+    let key = |f: &ServiceFacts| (f.namespace.clone(), f.name.clone());
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => staging = Some(HashMap::new()),
+            Ok(Event::InitApply(s)) => {
+                if let Some(st) = staging.as_mut() {
+                    let f = ServiceFacts::from_service(&s);
+                    st.insert(key(&f), f);
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(st) = staging.take() {
+                    *app.services.write().unwrap_or_else(|p| p.into_inner()) = st;
+                }
+                app.services_synced.store(true, Ordering::Release);
+                app.announce_if_ready();
+            }
+            Ok(Event::Apply(s)) => {
+                let f = ServiceFacts::from_service(&s);
+                app.services
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key(&f), f);
+            }
+            Ok(Event::Delete(s)) => {
+                let f = ServiceFacts::from_service(&s);
+                app.services
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key(&f));
+            }
+            Err(e) => tracing::warn!(error = %e, "service watch failed; retrying with backoff"),
         }
     }
 }

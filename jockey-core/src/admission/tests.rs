@@ -13,10 +13,6 @@ fn cfg() -> Config {
     Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| REG.to_string()))
 }
 
-fn no_ns(_: &str) -> Option<String> {
-    None
-}
-
 struct World {
     cfg: Config,
     policy: Policy,
@@ -43,7 +39,8 @@ impl World {
             policy: &self.policy,
             index: &self.index,
             claims: &self.claims,
-            namespace_project: &no_ns,
+            namespaces: &crate::index::NamespaceIndex::new(),
+            services: &crate::index::NO_SERVICES,
         };
         handle(endpoint, body, &env)
     }
@@ -605,8 +602,11 @@ fn decisions_hold_with_ten_thousand_indexed_ingresses() {
         ing.metadata.namespace = Some(format!("ns-{i}"));
         w.index.upsert(IngressRecord::from_ingress(&ing));
     }
-    let i =
-        with_ns(&default_ingress(&render_ingress(&project()), &w.cfg, "alb-deployments").unwrap());
+    // The shared group is far past its capacity: a new project goes to the shard placement
+    // chooses.
+    let group = w.policy.place(&w.cfg, &w.index, P);
+    assert_eq!(group, "alb-deployments-2");
+    let i = with_ns(&default_ingress(&render_ingress(&project()), &w.cfg, &group).unwrap());
     let body = serde_json::to_vec(&review("Ingress", "CREATE", i, None)).unwrap();
     for _ in 0..20 {
         let h = w.call_bytes(Endpoint::Validate, &body).unwrap();

@@ -81,7 +81,7 @@ pub enum TargetRef {
     TargetGroupName(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ServicePort {
     Number(i32),
     Name(String),

@@ -293,6 +293,14 @@ pub enum HealthCheckPort {
     Name(String),
 }
 
+/// Every key the controller reads on an Ingress: `(pattern, reach, also read on a Service)`,
+/// patterns of families with `<name>` (`actions.<name>`), in the catalog's order.
+pub fn keys() -> impl Iterator<Item = (&'static str, Reach, bool)> {
+    catalog::ENTRIES
+        .iter()
+        .map(|e| (e.pattern, e.reach, e.service.is_some()))
+}
+
 /// Whether `key` is one of the controller's annotations on `object`: `None` when it is not
 /// under [`PREFIX`], `Some(Err)` when the controller does not read it there.
 pub fn classify(object: Object, key: &str) -> Option<Result<Known, Unknown>> {

@@ -2,7 +2,7 @@
 //! ALB settings), parsed and checked once at start.
 
 use crate::alb_annotations as alb;
-use crate::defaults::ALB_PREFIX;
+use crate::contract::ALB_PREFIX;
 use crate::policy::IngressIndex;
 use crate::sharding;
 use crate::{Config, ProjectId};
@@ -17,7 +17,12 @@ use std::collections::BTreeMap;
 /// allowedGroups: [alb-internal]   # ALB groups besides the shared group and its shards
 /// sharding: { enabled: true, capacity: 90 }
 /// maxRulesPerProject: 1       # listener rules one project may add (+1 per extraHosts entry)
-/// ruleQuota: 100              # the ALB's "rules per load balancer" quota
+/// ruleQuota: 100              # the ALB's quotas: rules, target groups and certificates per
+/// targetGroupQuota: 100       # load balancer (raise them here after raising them in AWS)
+/// certificateQuota: 25
+/// grants:                     # ALB annotations a project may set beyond the tenant's own
+///   my-project:               # (crate::allowlist: keys without the prefix, families as x.*)
+///     annotations: [target-group-attributes, "conditions.*"]
 /// groupSettings:              # group-wide ALB annotations, without the prefix; these three are
 ///   scheme: internet-facing   # the defaults, merged under what the admin writes ("" removes one)
 ///   ssl-redirect: "443"
@@ -40,22 +45,33 @@ pub struct Policy {
     pub max_rules_per_project: usize,
     /// The ALB quota "rules per Application Load Balancer" (100 unless raised in Service Quotas).
     pub rule_quota: usize,
+    /// The ALB quota "target groups per Application Load Balancer".
+    pub target_group_quota: usize,
+    /// The ALB quota "certificates per Application Load Balancer" (default certificate aside).
+    pub certificate_quota: usize,
+    /// What the cluster admin grants a project beyond what any tenant may set.
+    pub grants: BTreeMap<String, Grant>,
+}
+
+/// The cluster admin's grant to one project.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Grant {
+    /// ALB annotation keys without the prefix (`target-group-attributes`, `conditions.*`): each a
+    /// key [`crate::allowlist`] lists as granted per project.
+    pub annotations: Vec<String>,
 }
 
 /// jockey's group-wide defaults (spec "Ingress defaults"), under the admin's groupSettings.
 pub fn default_group_settings() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("scheme".to_string(), "internet-facing".to_string()),
-        ("ssl-redirect".to_string(), "443".to_string()),
-        (
-            "listen-ports".to_string(),
-            r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.to_string(),
-        ),
-    ])
+    crate::contract::DEFAULT_GROUP_SETTINGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub const DEFAULT_MAX_RULES_PER_PROJECT: usize = 1;
-pub const DEFAULT_RULE_QUOTA: usize = 100;
+pub const DEFAULT_RULE_QUOTA: usize = crate::aws_limits::RULES_PER_ALB;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -82,6 +98,9 @@ impl Default for Policy {
             group_settings: default_group_settings(),
             max_rules_per_project: DEFAULT_MAX_RULES_PER_PROJECT,
             rule_quota: DEFAULT_RULE_QUOTA,
+            target_group_quota: crate::aws_limits::TARGET_GROUPS_PER_ALB,
+            certificate_quota: crate::aws_limits::CERTIFICATES_PER_ALB,
+            grants: BTreeMap::new(),
         }
     }
 }
@@ -108,7 +127,7 @@ impl Policy {
             serde_yaml::from_str(text).map_err(|e| {
                 err(
                     e.to_string(),
-                    "write the fields extraHosts, allowedGroups, sharding {enabled, capacity}, maxRulesPerProject, ruleQuota and groupSettings (see manifests/README.md)",
+                    "write the fields extraHosts, allowedGroups, sharding {enabled, capacity}, maxRulesPerProject, ruleQuota, targetGroupQuota, certificateQuota, groupSettings and grants (see manifests/README.md)",
                 )
             })?
         };
@@ -122,6 +141,19 @@ impl Policy {
                         "list lowercase DNS names, optionally starting with '*.'",
                     ));
                 }
+            }
+        }
+        overlapping_extra_hosts(&policy.extra_hosts).map_err(|(cause, fix)| err(cause, fix))?;
+        for (project, grant) in &policy.grants {
+            ProjectId::parse(project)
+                .map_err(|e| err(format!("grants: {e}"), "key grants by project id"))?;
+            for key in &grant.annotations {
+                check_grant(key).map_err(|cause| {
+                    err(
+                        format!("grants.{project}.annotations: {cause}"),
+                        "grant only the keys jockey lists as granted per project (README, \"What a tenant may set\"), without the alb.ingress.kubernetes.io/ prefix",
+                    )
+                })?;
             }
         }
         if policy.sharding.enabled && policy.sharding.capacity == 0 {
@@ -230,6 +262,30 @@ impl Policy {
         self.max_rules_per_project + self.extra_hosts.get(project).map_or(0, Vec::len)
     }
 
+    /// The annotation keys granted to `project`.
+    pub fn grants_of(&self, project: &str) -> &[String] {
+        self.grants
+            .get(project)
+            .map_or(&[][..], |g| g.annotations.as_slice())
+    }
+
+    /// The checks that need the configuration: an extra host inside the deployment domain could
+    /// be another project's own host (every `PROJECT.<DEPLOYMENT_DOMAIN>` is its project's).
+    pub fn check_with(&self, cfg: &Config) -> Result<(), String> {
+        let domain = &cfg.deployment_domain;
+        for (project, hosts) in &self.extra_hosts {
+            for h in hosts {
+                let name = h.strip_prefix("*.").unwrap_or(h);
+                if name == domain || name.ends_with(&format!(".{domain}")) {
+                    return Err(format!(
+                        "extraHosts.{project}: {h:?} is inside the deployment domain {domain}, where every PROJECT.{domain} is its own project's; give the project hosts of its own domain (its own host {project}.{domain} needs no entry)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn extra_host_allowed(&self, project: &str, host: &str) -> bool {
         self.extra_hosts
             .get(project)
@@ -278,4 +334,52 @@ pub(crate) fn reach_words(reach: alb::Reach) -> &'static str {
         alb::Reach::Routing => "which requests this Ingress's rules match and where they go",
         alb::Reach::Own => "this Ingress's own rules and target groups",
     }
+}
+
+/// A key may be granted only when the allowlist lists it as granted per project.
+fn check_grant(key: &str) -> Result<(), String> {
+    if key.starts_with(ALB_PREFIX) {
+        return Err(format!("{key:?} carries the annotation prefix"));
+    }
+    let probe = key
+        .strip_suffix('*')
+        .map_or(key.to_string(), |f| format!("{f}x"));
+    match crate::allowlist::who(alb::Object::Ingress, &probe) {
+        crate::allowlist::Who::Grant => Ok(()),
+        who => Err(format!(
+            "{key:?} is not a key granted per project (it is decided by {})",
+            who.words()
+        )),
+    }
+}
+
+/// Two projects' extra hosts may never match one host: both would be admitted for it, and the
+/// first to claim it would hold it against the other for good.
+fn overlapping_extra_hosts(
+    extra: &BTreeMap<String, Vec<String>>,
+) -> Result<(), (String, &'static str)> {
+    let all: Vec<(&str, &str)> = extra
+        .iter()
+        .flat_map(|(p, hosts)| hosts.iter().map(move |h| (p.as_str(), h.as_str())))
+        .collect();
+    for (i, (pa, a)) in all.iter().enumerate() {
+        for (pb, b) in &all[i + 1..] {
+            if pa != pb && patterns_overlap(a, b) {
+                return Err((
+                    format!(
+                        "extraHosts: {a:?} of project {pa} and {b:?} of project {pb} match the same hosts"
+                    ),
+                    "give each host (or one-label wildcard) to one project",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two host patterns (names or one-label `*.` wildcards) can match one host: equal, or a
+/// wildcard covering the other name (two different wildcards cover one label each of different
+/// suffixes, so never the same host).
+pub(crate) fn patterns_overlap(a: &str, b: &str) -> bool {
+    host_matches(a, b) || host_matches(b, a)
 }

@@ -1,65 +1,27 @@
-//! The ALB group an Ingress joins, and the settings every Ingress of that group shares.
+//! The ALB group an Ingress is in, and what its members must agree on beyond the admin's
+//! settings (which [`crate::allowlist`] holds them to).
 //!
-//! The AWS Load Balancer Controller builds one ALB from all Ingresses of a group: a group-wide
-//! key (scheme, listen-ports, certificate-arn, tags, ...) either must agree on every Ingress that
-//! sets it, or is merged from all of them into the shared ALB and its listeners. Either way one
-//! tenant's value is every tenant's value, so a jockey Ingress may carry only the cluster admin's
-//! values (policy `groupSettings`), and tags may not contradict another member's.
+//! The AWS Load Balancer Controller builds one ALB from all Ingresses of a group: a member whose
+//! class stops being `alb` makes it stop loading the group, and tags are merged from every
+//! member into the one ALB, failing the whole group on two values for one key.
 
-use super::annotations::{AlbAnnotations, suffix_of};
 use super::{Context, Verdict};
-use crate::alb_annotations::{self as alb, Parsed};
-use crate::defaults::{ALB_GROUP_NAME, ALB_TAGS, ANNOTATION_LEGACY_INGRESS_CLASS, INGRESS_CLASS};
+use crate::alb_annotations::Parsed;
+use crate::allowlist::Admitted;
+use crate::contract::{ALB_GROUP_NAME, ALB_TAGS, ANNOTATION_LEGACY_INGRESS_CLASS, INGRESS_CLASS};
 use k8s_openapi::api::networking::v1::Ingress;
 use std::collections::BTreeMap;
 
-/// Checks the group annotation, the ingress class and every group-wide setting. Returns the
-/// group the Ingress names.
+/// Checks the ingress class and group-wide tags. Returns the group the Ingress names.
 pub(crate) fn check(
     ctx: &Context,
     v: &mut Verdict,
     obj: &Ingress,
-    old: Option<&Ingress>,
-    alb: &AlbAnnotations,
+    alb: &Admitted,
 ) -> Option<String> {
-    let cfg = ctx.cfg;
     let annotations = obj.metadata.annotations.clone().unwrap_or_default();
-    let field = format!("metadata.annotations[{ALB_GROUP_NAME}]");
     let group = annotations.get(ALB_GROUP_NAME).cloned();
-    match &group {
-        Some(g) if !ctx.policy.group_allowed(cfg, g) => v.deny(
-            &field,
-            format!("is {g:?}"),
-            "jockey Ingresses join the shared ALB group (or a shard or group the cluster admin allows)",
-            format!(
-                "remove the annotation (the webhook sets it) or set it to {}",
-                cfg.alb_shared_group_name
-            ),
-        ),
-        None => v.deny(
-            &field,
-            "is missing, so the Ingress would get an ALB of its own".into(),
-            "jockey Ingresses join the shared ALB group",
-            format!(
-                "set it to {} (the mutating webhook does this when it is registered)",
-                cfg.alb_shared_group_name
-            ),
-        ),
-        _ => {}
-    }
-    if let (Some(new_g), Some(old_g)) = (
-        group.as_deref(),
-        old.and_then(|o| o.metadata.annotations.as_ref())
-            .and_then(|a| a.get(ALB_GROUP_NAME)),
-    ) && new_g != old_g
-    {
-        v.warn(format!(
-            "{ALB_GROUP_NAME} changes from {old_g:?} to {new_g:?}: the host moves to another ALB and its DNS must follow"
-        ));
-    }
-
     ingress_class(v, obj, &annotations);
-    settings(ctx, v, alb);
     if let Some(g) = &group {
         tag_conflicts(ctx, v, obj, g, alb);
     }
@@ -94,67 +56,10 @@ fn ingress_class(v: &mut Verdict, obj: &Ingress, annotations: &BTreeMap<String, 
     }
 }
 
-/// Group-wide keys: only the admin's values.
-fn settings(ctx: &Context, v: &mut Verdict, alb: &AlbAnnotations) {
-    let allowed = ctx.policy.effective_group_settings(ctx.cfg);
-    for (entry, parsed) in alb.of_reach(|r| matches!(r, alb::Reach::Group { .. })) {
-        let key = suffix_of(&entry.known.key);
-        let merge = matches!(entry.known.reach, alb::Reach::Group { merge: true });
-        let field = format!("metadata.annotations[{}]", entry.known.key);
-        let expected = allowed
-            .get(key)
-            .and_then(|value| entry.known.parse(value).ok().map(|p| (value, p)));
-        match expected {
-            Some((_, admin)) if agrees(parsed, &admin, merge) => {}
-            Some((admin_value, _)) => v.deny(
-                field,
-                format!(
-                    "is {:?} but the group's setting is {admin_value:?}",
-                    entry.value
-                ),
-                "group-wide ALB settings are the cluster admin's: every Ingress of a group shares one ALB, and one Ingress that differs stops (or changes) it for every tenant",
-                if merge {
-                    format!("remove the annotation, or use only entries of {admin_value:?}")
-                } else {
-                    format!("remove the annotation (the webhook fills it in) or set it to {admin_value:?}")
-                },
-            ),
-            None => v.deny(
-                field,
-                format!(
-                    "sets the group-wide ALB setting {key} to {:?}, which the cluster admin did not choose",
-                    entry.value
-                ),
-                "group-wide ALB settings are the cluster admin's (webhook policy groupSettings), as they act on every tenant of the ALB",
-                "remove the annotation, or ask the cluster admin to set it in the webhook policy"
-                    .into(),
-            ),
-        }
-    }
-}
-
-/// Whether a tenant's value says nothing the admin's does not: equal, or, for a key the
-/// controller merges (lists, maps, listen ports), a part of the admin's value.
-fn agrees(tenant: &Parsed, admin: &Parsed, merge: bool) -> bool {
-    if tenant == admin {
-        return true;
-    }
-    if !merge {
-        return false;
-    }
-    match (tenant, admin) {
-        (Parsed::List(t), Parsed::List(a)) => t.iter().all(|x| a.contains(x)),
-        (Parsed::Map(t), Parsed::Map(a)) => t.iter().all(|x| a.contains(x)),
-        (Parsed::ListenPorts(t), Parsed::ListenPorts(a)) => t.iter().all(|x| a.contains(x)),
-        (Parsed::PortMapping(t), Parsed::PortMapping(a)) => t.iter().all(|x| a.contains(x)),
-        _ => false,
-    }
-}
-
 /// The controller merges every Ingress's tags into the group's ALB and refuses the whole group
 /// when two Ingresses give one key different values, whatever the key; members the webhook did
 /// not write (older ones, or another admin's) are checked against through the index.
-fn tag_conflicts(ctx: &Context, v: &mut Verdict, obj: &Ingress, group: &str, alb: &AlbAnnotations) {
+fn tag_conflicts(ctx: &Context, v: &mut Verdict, obj: &Ingress, group: &str, alb: &Admitted) {
     let Some((_, Parsed::Map(mine))) = alb.get("tags") else {
         return;
     };

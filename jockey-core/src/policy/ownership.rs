@@ -50,7 +50,7 @@ pub(crate) fn check(
         );
         return None;
     }
-    if let Some(ns_p) = ctx.namespace_project
+    if let Some(ns_p) = ctx.namespaces.project_of(ctx.namespace)
         && ns_p != project
     {
         v.deny(
@@ -62,6 +62,20 @@ pub(crate) fn check(
             "a namespace labelled for a project holds only that project's objects",
             format!("use {LABEL_PROJECT}: {ns_p} here, or deploy project {project} in its own namespace"),
         );
+    }
+    // A namespace labelled for a project reserves its id against every other namespace.
+    if let Some(reserved) = ctx
+        .namespaces
+        .labelled_for(project)
+        .find(|ns| *ns != ctx.namespace)
+    {
+        v.deny(
+            &field,
+            format!("project {project:?} is reserved for namespace {reserved} (labelled {LABEL_PROJECT}={project})"),
+            "a namespace labelled for a project reserves that project id (tenant isolation)",
+            format!("deploy project {project} in namespace {reserved}, or use a project id of your own"),
+        );
+        return Some(project.to_string());
     }
     let want = Claim::project(project, ctx.namespace);
     if let Standing::Taken(other) = standing(&want, ctx.claims.get(ClaimKind::Project, project)) {

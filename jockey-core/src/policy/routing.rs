@@ -1,6 +1,8 @@
 //! Annotations that add rules or change what a rule matches: `conditions.*`, `actions.*`,
-//! `transforms.*`, `group.order`, `use-regex-path-match`. On a shared ALB they may name only the
-//! project's own hosts and the Services of its own namespace; rule order is the admin's.
+//! `transforms.*`, `use-regex-path-match`. A project has them only where the cluster admin
+//! granted them ([`crate::allowlist`]); even then they may name only the project's own hosts and
+//! the Services of its own namespace ([`super::backends`] checks those Services). Rule order
+//! (`group.order`) is nobody's on a project.
 //!
 //! The attack these rules stop: the controller ORs a `host-header` condition's values into the
 //! rule's own host, so `conditions.<svc>: [{"field":"host-header","hostHeaderConfig":{"values":
@@ -8,16 +10,16 @@
 //! the victim's own; and a forward to a raw target group ARN or name reaches any target group of
 //! the AWS account.
 
-use super::annotations::AlbAnnotations;
 use super::{Context, Verdict};
 use crate::alb_annotations::{Action, Condition, Parsed, Reach, TargetRef};
+use crate::allowlist::Admitted;
 use std::collections::BTreeSet;
 
 /// `hosts` are the Ingress's own (already checked) hosts; `project` its project.
 pub(crate) fn check(
     ctx: &Context,
     v: &mut Verdict,
-    alb: &AlbAnnotations,
+    alb: &Admitted,
     hosts: &BTreeSet<String>,
     project: &str,
 ) {
@@ -30,15 +32,16 @@ pub(crate) fn check(
         let key = &entry.known.key;
         let field = format!("metadata.annotations[{key}]");
         match (entry.known.suffix, parsed) {
-            ("group.order", _) => v.deny(
-                field,
-                format!("is {:?}", entry.value),
-                "the order of rules on a shared ALB is the cluster admin's: an explicit order lets one project's rules go ahead of every other tenant's",
-                format!("remove {key}"),
+            (_, Parsed::Conditions(conditions)) => conditions_rule(
+                ctx,
+                v,
+                &field,
+                conditions,
+                hosts,
+                &own_host,
+                regex_paths,
+                project,
             ),
-            (_, Parsed::Conditions(conditions)) => {
-                conditions_rule(ctx, v, &field, conditions, hosts, &own_host, regex_paths, project)
-            }
             (_, Parsed::Action(action)) => action_rule(v, &field, action, ctx.namespace),
             _ => {}
         }

@@ -3,35 +3,28 @@
 //! rules (and match values per rule) as the ALB's quotas leave it. Each of these, broken, either
 //! reaches other tenants' traffic or makes the controller fail the whole group.
 
-use super::annotations::AlbAnnotations;
-use super::{Context, Verdict};
+use super::{Context, Verdict, listener_rules};
 use crate::alb_annotations::{Condition, Parsed};
+use crate::allowlist::Admitted;
+use crate::aws_limits::{
+    self, MAX_VALUES_PER_CONDITION, MAX_VALUES_PER_RULE, path_pattern_value, path_patterns,
+};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress};
 
-/// AWS: "up to three match evaluations per condition, up to five per rule".
-pub const MAX_VALUES_PER_CONDITION: usize = 3;
-pub const MAX_VALUES_PER_RULE: usize = 5;
-
-/// The listener rules an Ingress adds: one per path of every host rule.
-pub fn listener_rules(obj: &Ingress) -> usize {
-    obj.spec
-        .iter()
-        .flat_map(|s| s.rules.iter().flatten())
-        .filter_map(|r| r.http.as_ref())
-        .map(|h| h.paths.len())
-        .sum()
-}
-
-pub(crate) fn check(
-    ctx: &Context,
-    v: &mut Verdict,
-    obj: &Ingress,
-    project: &str,
-    alb: &AlbAnnotations,
-) {
+pub(crate) fn check(ctx: &Context, v: &mut Verdict, obj: &Ingress, project: &str, alb: &Admitted) {
     let own_host = format!("{project}.{}", ctx.cfg.deployment_domain);
     let spec = obj.spec.clone().unwrap_or_default();
     for (i, rule) in spec.rules.iter().flatten().enumerate() {
+        if let Some(host) = rule.host.as_deref().filter(|h| !h.is_empty())
+            && let Err(why) = aws_limits::host_header_value(host)
+        {
+            v.deny(
+                format!("spec.rules[{i}].host"),
+                format!("{host:?} {why}"),
+                "every host becomes the value of an ALB host condition, which AWS refuses (failing the whole group's deploy) outside its limits",
+                format!("use host {own_host}"),
+            );
+        }
         if rule.host.as_deref().is_none_or(str::is_empty) {
             v.deny(
                 format!("spec.rules[{i}].host"),
@@ -82,7 +75,7 @@ pub(crate) fn check(
     }
 }
 
-fn path_rule(v: &mut Verdict, field: &str, path: &HTTPIngressPath, alb: &AlbAnnotations) {
+fn path_rule(v: &mut Verdict, field: &str, path: &HTTPIngressPath, alb: &Admitted) {
     let Some(service) = path.backend.service.as_ref() else {
         v.deny(
             format!("{field}.backend"),
@@ -107,6 +100,23 @@ fn path_rule(v: &mut Verdict, field: &str, path: &HTTPIngressPath, alb: &AlbAnno
         "Prefix" => 2,
         _ => 1,
     };
+    let regex = matches!(
+        alb.get("use-regex-path-match"),
+        Some((_, Parsed::Bool(true)))
+    ) && path.path_type == "ImplementationSpecific";
+    if !regex {
+        for pattern in path_patterns(p, &path.path_type) {
+            if let Err(why) = path_pattern_value(&pattern) {
+                v.deny(
+                    format!("{field}.path"),
+                    format!("{p:?} becomes the path pattern {pattern:?}, which {why}"),
+                    "every path becomes the value of an ALB path condition, which AWS refuses (failing the whole group's deploy) outside its limits",
+                    "use a shorter path of letters, digits and _ - . $ / ~ \" ' @ : + & * ?".into(),
+                );
+                return;
+            }
+        }
+    }
     // The rule's own host and path, and what `conditions.<backend>` adds to the same rule.
     let (mut host_values, mut path_values) = (1, patterns);
     let mut other = Vec::new();

@@ -43,6 +43,8 @@ struct World {
     policy: Policy,
     index: IngressIndex,
     claims: ClaimIndex,
+    namespaces: NamespaceIndex,
+    services: Vec<ServiceFacts>,
 }
 
 impl World {
@@ -52,16 +54,25 @@ impl World {
             policy: Policy::default(),
             index: IngressIndex::new(),
             claims: ClaimIndex::new(),
+            namespaces: NamespaceIndex::new(),
+            services: Vec::new(),
         }
     }
+    /// `ns_project`: the namespace's project label, as the world's namespace index has it.
     fn ctx<'a>(&'a self, ns: &'a str, ns_project: Option<&'a str>) -> Context<'a> {
+        assert_eq!(
+            self.namespaces.project_of(ns),
+            ns_project,
+            "label the namespace first"
+        );
         Context {
             cfg: &self.cfg,
             policy: &self.policy,
             index: &self.index,
             namespace: ns,
-            namespace_project: ns_project,
+            namespaces: &self.namespaces,
             claims: &self.claims,
+            services: &self.services,
         }
     }
 }
@@ -412,7 +423,7 @@ fn hostless_rules_and_default_backends_are_denied() {
 }
 
 #[test]
-fn foreign_groups_are_denied_shards_and_listed_groups_allowed() {
+fn the_group_is_placements_choice_and_listed_groups_are_allowed() {
     let mut w = World::new();
     let field = format!("metadata.annotations[{ALB_GROUP_NAME}]");
     let with_group = |g: Option<&str>| {
@@ -425,14 +436,35 @@ fn foreign_groups_are_denied_shards_and_listed_groups_allowed() {
         i
     };
     let v = validate_ingress(&w.ctx("ns-a", None), &with_group(Some("my-own-alb")), None);
-    assert_denied(&v, &field, &["\"my-own-alb\"", "alb-deployments"]);
+    assert_denied(&v, &field, &["\"my-own-alb\"", "jockey's choice"]);
     let v = validate_ingress(&w.ctx("ns-a", None), &with_group(None), None);
     assert_denied(&v, &field, &["missing"]);
+    // A shard the tenant picks (a new ALB) is refused: placement chooses the shared group.
+    let v = validate_ingress(
+        &w.ctx("ns-a", None),
+        &with_group(Some("alb-deployments-37")),
+        None,
+    );
+    assert_denied(
+        &v,
+        &field,
+        &["placed in \"alb-deployments\"", "jockey's choice"],
+    );
+    assert!(
+        validate_ingress(
+            &w.ctx("ns-a", None),
+            &with_group(Some("alb-deployments")),
+            None
+        )
+        .allowed()
+    );
+    // An Ingress already in a shard keeps it.
+    let old = with_group(Some("alb-deployments-3"));
     assert!(
         validate_ingress(
             &w.ctx("ns-a", None),
             &with_group(Some("alb-deployments-3")),
-            None
+            Some(&old)
         )
         .allowed()
     );
@@ -440,14 +472,49 @@ fn foreign_groups_are_denied_shards_and_listed_groups_allowed() {
     assert!(
         validate_ingress(&w.ctx("ns-a", None), &with_group(Some("my-own-alb")), None).allowed()
     );
-    w.policy.sharding.enabled = false;
-    assert!(
-        !validate_ingress(
-            &w.ctx("ns-a", None),
-            &with_group(Some("alb-deployments-3")),
-            None
-        )
-        .allowed()
+}
+
+#[test]
+fn a_full_group_is_refused_whoever_named_it() {
+    let mut w = World::new();
+    w.policy.sharding.capacity = 2;
+    w.policy.rule_quota = 10;
+    for p in ["p1", "p2"] {
+        w.index.upsert(IngressRecord::from_ingress(&ingress(
+            p,
+            &format!("ns-{p}"),
+            "i",
+            &[],
+        )));
+    }
+    // Placement now chooses the next shard; the full shared group is refused even by name.
+    let v = validate_ingress(&w.ctx("ns-a", None), &ingress(A, "ns-a", "i", &[]), None);
+    assert_denied(
+        &v,
+        &format!("metadata.annotations[{ALB_GROUP_NAME}]"),
+        &["placed in \"alb-deployments-2\""],
+    );
+    // A project already in the group may add to it within the quotas: rules per ALB.
+    let mut many = ingress("p1", "ns-p1", "more", &[]);
+    let template = many.spec.as_ref().unwrap().rules.as_ref().unwrap()[0].clone();
+    many.spec.as_mut().unwrap().rules = Some(
+        (0..9)
+            .map(|n| {
+                let mut r = template.clone();
+                r.host = Some(format!("h{n}.example.com"));
+                r
+            })
+            .collect(),
+    );
+    w.policy.extra_hosts.insert(
+        "p1".into(),
+        (0..9).map(|n| format!("h{n}.example.com")).collect(),
+    );
+    let v = validate_ingress(&w.ctx("ns-p1", None), &many, None);
+    assert_denied(
+        &v,
+        &format!("metadata.annotations[{ALB_GROUP_NAME}]"),
+        &["11 listener rules", "quota of 10"],
     );
 }
 
@@ -487,6 +554,7 @@ fn group_wide_settings_must_agree() {
 #[test]
 fn conflicting_tag_keys_in_a_group_are_denied() {
     let mut w = World::new();
+    // An older member (admitted before the admin chose team=blue) carries team=red.
     let mut a = ingress(A, "ns-a", "ing-a", &[]);
     let tags = format!("deployment={A},hostname={},team=red", own(A));
     a.metadata
@@ -495,25 +563,32 @@ fn conflicting_tag_keys_in_a_group_are_denied() {
         .unwrap()
         .insert(ALB_TAGS.into(), tags);
     w.index.upsert(IngressRecord::from_ingress(&a));
+    w.policy
+        .group_settings
+        .insert("tags".into(), "team=blue".into());
     let mut b = ingress(B, "ns-b", "ing-b", &[]);
-    let tags = format!("deployment={B},hostname={},team=blue", own(B));
     b.metadata
         .annotations
         .as_mut()
         .unwrap()
-        .insert(ALB_TAGS.into(), tags);
+        .insert(ALB_TAGS.into(), "team=blue".into());
     let v = validate_ingress(&w.ctx("ns-b", None), &b, None);
     assert_denied(
         &v,
         &format!("metadata.annotations[{ALB_TAGS}]"),
         &["team=blue conflicts with team=red", "ns-a/ing-a"],
     );
-    // Every key counts, the per-project ones included (they belong on the Service).
+    // Per-project tags are not the admin's: refused on an Ingress whatever the others carry.
+    b.metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(ALB_TAGS.into(), format!("deployment={B}"));
     let v = validate_ingress(&w.ctx("ns-b", None), &b, None);
     assert_denied(
         &v,
         &format!("metadata.annotations[{ALB_TAGS}]"),
-        &[&format!("deployment={B} conflicts with deployment={A}")],
+        &["group's setting is"],
     );
     // Without tags of its own, nothing conflicts.
     let b = ingress(B, "ns-b", "ing-b", &[]);
@@ -548,13 +623,15 @@ fn project_label_changes_are_denied() {
 
 #[test]
 fn a_namespace_labelled_for_another_project_is_denied() {
-    let w = World::new();
+    let mut w = World::new();
+    w.namespaces.set("ns-a", Some(B));
     let v = validate_ingress(&w.ctx("ns-a", Some(B)), &ingress(A, "ns-a", "i", &[]), None);
     assert_denied(
         &v,
         &format!("metadata.labels[{LABEL_PROJECT}]"),
         &["labelled for project \"bbbb\""],
     );
+    w.namespaces.set("ns-a", Some(A));
     assert!(
         validate_ingress(&w.ctx("ns-a", Some(A)), &ingress(A, "ns-a", "i", &[]), None).allowed()
     );
@@ -578,25 +655,24 @@ fn invalid_project_label_is_denied() {
 }
 
 #[test]
-fn soft_problems_are_warnings() {
+fn a_typo_of_a_key_is_refused_and_soft_problems_are_warnings() {
     let w = World::new();
     let mut i = ingress(A, "ns-a", "i", &[]);
     let a = i.metadata.annotations.as_mut().unwrap();
-    a.insert(defaults::ALB_HEALTHCHECK_PATH.into(), "/ping".into());
-    a.insert(format!("{ALB_PREFIX}helthcheck-path"), "/x".into());
+    a.insert(crate::contract::ALB_HEALTHCHECK_PATH.into(), "/ping".into());
     let v = validate_ingress(&w.ctx("ns-a", None), &i, None);
     assert!(v.allowed(), "{:?}", v.message("x"));
-    assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
-    assert!(
-        v.warnings[0].starts_with(&format!(
-            "annotation {ALB_PREFIX}helthcheck-path is ignored: "
-        )),
-        "{:?}",
-        v.warnings
-    );
     assert_eq!(
-        v.warnings[1],
-        "health check path \"/ping\" differs from /health, which the pods' probes use"
+        v.warnings,
+        ["health check path \"/ping\" differs from /health, which the pods' probes use"]
+    );
+    let a = i.metadata.annotations.as_mut().unwrap();
+    a.insert(format!("{ALB_PREFIX}helthcheck-path"), "/x".into());
+    let v = validate_ingress(&w.ctx("ns-a", None), &i, None);
+    assert_denied(
+        &v,
+        &format!("metadata.annotations[{ALB_PREFIX}helthcheck-path]"),
+        &["not an annotation the AWS Load Balancer Controller reads"],
     );
 }
 
@@ -687,7 +763,9 @@ fn deployment_rules() {
         .unwrap()
         .insert(LABEL_PROJECT.into(), B.into());
     assert!(!validate_deployment(&w.ctx("ns-a", None), &moved, Some(&d)).allowed());
+    w.namespaces.set("ns-a", Some(B));
     assert!(!validate_deployment(&w.ctx("ns-a", Some(B)), &d, None).allowed());
+    w.namespaces.set("ns-a", None);
     w.index.upsert(IngressRecord::from_ingress(&ingress(
         A,
         "ns-other",

@@ -6,6 +6,9 @@
 pub struct Verdict {
     pub denials: Vec<Denial>,
     pub warnings: Vec<String>,
+    /// Services of the request's namespace the decision needs and the webhook's cache does not
+    /// hold: the webhook reads them from the API server and decides again.
+    pub services_needed: Vec<String>,
 }
 
 /// One broken rule: the field, what is wrong, the rule and the fix.
@@ -60,5 +63,11 @@ impl Verdict {
 
     pub(crate) fn warn(&mut self, w: String) {
         self.warnings.push(w);
+    }
+
+    pub(crate) fn need_service(&mut self, name: &str) {
+        if !self.services_needed.iter().any(|n| n == name) {
+            self.services_needed.push(name.to_string());
+        }
     }
 }

@@ -1,9 +1,10 @@
-//! The index of jockey Ingresses the webhook keeps from a watch, so that a request never LISTs.
+//! The labelled Ingresses of the cluster, by host, project and ALB group.
 
-use crate::defaults::{ALB_GROUP_NAME, ALB_TAGS, parse_tags};
+use crate::alb_annotations::{self as alb, Action, Parsed, ServicePort, TargetRef};
+use crate::contract::{ALB_GROUP_NAME, ALB_PREFIX, ALB_TAGS, parse_tags};
 use crate::names::LABEL_PROJECT;
-use k8s_openapi::api::networking::v1::Ingress;
-use std::collections::{BTreeSet, HashMap};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 type Key = (String, String);
 
@@ -16,8 +17,22 @@ pub struct IngressRecord {
     pub hosts: BTreeSet<String>,
     pub group: Option<String>,
     pub tags: Vec<(String, String)>,
-    /// Listener rules it adds (see [`super::rules::listener_rules`]).
+    /// Paths it adds: one listener rule each on every listener that carries rules (see
+    /// [`listener_rules`]).
     pub rules: usize,
+    /// The Services it routes to (from its paths and the forwards of its `actions.*`).
+    pub backends: Vec<BackendRef>,
+}
+
+/// A Service an Ingress routes to, by name in the Ingress's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRef {
+    pub service: String,
+    pub port: ServicePort,
+    /// The controller fails the whole group when this Service is missing: it is one of several
+    /// targets of a forward (`enhanced_backend_builder.go:280-295`). A path's own backend, or a
+    /// forward to one Service, becomes a fixed 503 instead.
+    pub required: bool,
 }
 
 impl IngressRecord {
@@ -38,8 +53,18 @@ impl IngressRecord {
                 .get(ALB_TAGS)
                 .map(|t| parse_tags(t))
                 .unwrap_or_default(),
-            rules: super::rules::listener_rules(ing),
+            rules: listener_rules(ing),
+            backends: backends(ing),
         }
+    }
+
+    /// The target groups it adds to its ALB: one per Service and port it routes to.
+    pub fn target_groups(&self) -> usize {
+        self.backends
+            .iter()
+            .map(|b| (&b.service, &b.port))
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     fn key(&self) -> Key {
@@ -54,6 +79,96 @@ impl IngressRecord {
             .unwrap_or_default();
         format!("Ingress {}/{}{owner}", self.namespace, self.name)
     }
+}
+
+/// The paths an Ingress adds (one listener rule each on every listener carrying rules).
+pub fn listener_rules(obj: &Ingress) -> usize {
+    obj.spec
+        .iter()
+        .flat_map(|s| s.rules.iter().flatten())
+        .filter_map(|r| r.http.as_ref())
+        .map(|h| h.paths.len())
+        .sum()
+}
+
+/// The port name that sends a path to its `actions.<service name>` annotation instead.
+pub const USE_ANNOTATION: &str = "use-annotation";
+
+/// Every Service an Ingress routes to: its paths' (and default) backends, and for a backend whose
+/// port is `use-annotation`, the Services its `actions.<name>` forwards to.
+pub fn backends(ing: &Ingress) -> Vec<BackendRef> {
+    let annotations = ing.metadata.annotations.clone().unwrap_or_default();
+    let spec = ing.spec.as_ref();
+    let paths = spec
+        .into_iter()
+        .flat_map(|s| s.rules.iter().flatten())
+        .filter_map(|r| r.http.as_ref())
+        .flat_map(|h| h.paths.iter().map(|p| &p.backend));
+    let default = spec.and_then(|s| s.default_backend.as_ref());
+    let mut out = Vec::new();
+    for backend in paths.chain(default) {
+        out.extend(backend_refs(backend, &annotations));
+    }
+    out.sort_by(|a, b| (&a.service, port_key(&a.port)).cmp(&(&b.service, port_key(&b.port))));
+    out.dedup();
+    out
+}
+
+fn port_key(p: &ServicePort) -> (i32, &str) {
+    match p {
+        ServicePort::Number(n) => (*n, ""),
+        ServicePort::Name(s) => (-1, s.as_str()),
+    }
+}
+
+fn backend_refs(
+    backend: &IngressBackend,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<BackendRef> {
+    let Some(svc) = backend.service.as_ref() else {
+        return Vec::new();
+    };
+    let port = svc.port.as_ref();
+    let by_name = port.and_then(|p| p.name.as_deref());
+    if by_name == Some(USE_ANNOTATION) {
+        let key = format!("{ALB_PREFIX}actions.{}", svc.name);
+        let action = annotations.get(&key).and_then(|value| {
+            match alb::classify(alb::Object::Ingress, &key)?
+                .ok()?
+                .parse(value)
+                .ok()?
+            {
+                Parsed::Action(a) => Some(a),
+                _ => None,
+            }
+        });
+        let Some(Action::Forward(forward)) = action else {
+            return Vec::new();
+        };
+        let several = forward.targets.len() > 1;
+        return forward
+            .targets
+            .iter()
+            .filter_map(|t| match &t.to {
+                TargetRef::Service { name, port } => Some(BackendRef {
+                    service: name.clone(),
+                    port: port.clone(),
+                    required: several,
+                }),
+                _ => None,
+            })
+            .collect();
+    }
+    let port = match (by_name, port.and_then(|p| p.number)) {
+        (Some(name), _) => ServicePort::Name(name.to_string()),
+        (None, Some(n)) => ServicePort::Number(n),
+        (None, None) => return Vec::new(),
+    };
+    vec![BackendRef {
+        service: svc.name.clone(),
+        port,
+        required: false,
+    }]
 }
 
 /// Every host an Ingress serves, with the field it is in.
