@@ -34,7 +34,7 @@ fn world() -> &'static World {
         });
         let policy = Policy::parse(
             "fuzz-policy.yaml",
-            "extraHosts:\n  demo: [www.demo.example, \"*.demo.example\"]\nallowedGroups: [alb-internal]\nsharding: {enabled: true, capacity: 2}\nmaxRulesPerProject: 2\n",
+            "extraHosts:\n  demo: [www.demo.example, \"*.demo.example\"]\nsharding: {enabled: true, capacity: 2}\nmaxRulesPerProject: 2\n",
         )
         .unwrap_or_default();
         // Other tenants already placed, so that host, claim and sharding rules have something to

@@ -91,7 +91,7 @@ fn write_seeds() {
     let policies = [
         "",
         "extraHosts:\n  demo: [www.demo.example, \"*.demo.example\"]\n",
-        "allowedGroups: [alb-internal]\nsharding: {enabled: false}\nmaxRulesPerProject: 3\n",
+        "sharding: {enabled: false}\nmaxRulesPerProject: 3\n",
         "sharding: {enabled: true, capacity: 30}\nmaxRulesPerProject: 3\nruleQuota: 100\n",
         "groupSettings:\n  scheme: internal\n  ssl-redirect: \"\"\n  ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06\n  listen-ports: '[{\"HTTPS\": 443}]'\n",
         "{\"extraHosts\": {\"a\": [\"b.example\"]}, \"ruleQuota\": 200}",

@@ -41,6 +41,9 @@ impl BuilderCredentials {
 pub struct Config {
     pub deployment_domain: String,
     pub alb_shared_group_name: String,
+    /// Further ALB groups every project may join (`ALB_ALLOWED_GROUPS`, comma-separated): the
+    /// webhook and the API server's admission policy read this one value.
+    pub alb_allowed_groups: Vec<String>,
     pub builder_namespace: String,
     /// None until configured: a build needs it.
     pub image_registry: Option<String>,
@@ -75,6 +78,15 @@ impl Config {
                 .to_ascii_lowercase(),
             alb_shared_group_name: get("ALB_SHARED_GROUP_NAME")
                 .unwrap_or_else(|| DEFAULT_ALB_SHARED_GROUP_NAME.into()),
+            alb_allowed_groups: get("ALB_ALLOWED_GROUPS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             builder_namespace: get("BUILDER_NAMESPACE")
                 .unwrap_or_else(|| DEFAULT_BUILDER_NAMESPACE.into()),
             image_registry: get("IMAGE_REGISTRY").map(|r| r.trim_end_matches('/').to_string()),
@@ -119,6 +131,15 @@ impl Config {
             return Err(format!(
                 "ALB_SHARED_GROUP_NAME {:?} is not an ALB group name (at most 63 lowercase letters, digits, '-' and '.'); set ALB_SHARED_GROUP_NAME (or --alb-group) to one such as alb-deployments",
                 self.alb_shared_group_name
+            ));
+        }
+        if let Some(g) = self
+            .alb_allowed_groups
+            .iter()
+            .find(|g| g.len() > 63 || !subdomain(g) || **g == self.alb_shared_group_name)
+        {
+            return Err(format!(
+                "ALB_ALLOWED_GROUPS names {g:?}, which is not an ALB group name other than ALB_SHARED_GROUP_NAME (at most 63 lowercase letters, digits, '-' and '.'); list other groups only, comma-separated, e.g. alb-internal"
             ));
         }
         if !label(&self.builder_namespace) {

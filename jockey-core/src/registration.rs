@@ -6,11 +6,18 @@
 //!   Deployments, Services and Ingresses (the validating one records claims, so it is
 //!   `sideEffects: NoneOnDryRun`);
 //! - a ValidatingAdmissionPolicy (CEL, evaluated inside the API server: no network hop, no
-//!   webhook outage can open it) that denies any Ingress naming a shared ALB group unless it
-//!   carries the project label and sits in a namespace the webhook answers. Without it, an
-//!   unlabelled Ingress skips both webhooks (their object selector is the label) and joins the
-//!   shared ALB with any host or group-wide setting.
+//!   webhook outage can open it) for what the webhooks never see, because their object selector
+//!   is the project label: an Ingress naming a shared ALB group (or holding its finalizer, or a
+//!   host of the deployment domain, or the name a shard's ALB will take) must carry the project
+//!   label and sit in a namespace the webhook answers; a Service there may carry ALB annotations
+//!   only when labelled (the controller reads a backend Service's annotations).
+//!
+//! The policy reads the shared group, the allowed groups and the domain from its parameter, the
+//! webhook's own ConfigMap (`ALB_SHARED_GROUP_NAME`, `ALB_ALLOWED_GROUPS`, `DEPLOYMENT_DOMAIN`,
+//! the same keys the webhook's environment comes from): one source, so that changing the
+//! configuration cannot leave the real groups open.
 
+use crate::config::{DEFAULT_ALB_SHARED_GROUP_NAME, DEFAULT_DEPLOYMENT_DOMAIN};
 use serde_json::{Value, json};
 
 pub const GROUP_ANNOTATION: &str = "alb.ingress.kubernetes.io/group.name";
@@ -47,17 +54,45 @@ pub struct Registration {
     /// Namespaces the admission policy applies in (a LabelSelector); `None`: all of them. Only
     /// tests that share a cluster narrow it.
     pub policy_scope: Option<Value>,
+    /// The deployment domain (`DEPLOYMENT_DOMAIN`).
+    pub deployment_domain: String,
+    /// The ConfigMap the admission policy reads its settings from: `(namespace, name)`.
+    pub params: (String, String),
+    /// Whether [`Registration::objects`] renders that ConfigMap too (from `shared_group`,
+    /// `other_groups` and `deployment_domain`): no where the webhook's own configuration
+    /// ConfigMap is the parameter (`install`, `manifests/base`), yes where the webhook runs
+    /// beside the cluster (`make demo`, the tests).
+    pub render_params: bool,
 }
 
 impl Registration {
     /// Every object, in apply order.
     pub fn objects(&self) -> Result<Vec<Value>, String> {
-        Ok(vec![
+        let mut objects = Vec::new();
+        if self.render_params {
+            objects.push(self.params_configmap());
+        }
+        objects.extend([
             self.mutating(),
             self.validating(),
             self.shared_group_policy()?,
             self.shared_group_binding(),
-        ])
+        ]);
+        Ok(objects)
+    }
+
+    /// The policy's parameter, with the keys of the webhook's environment.
+    pub fn params_configmap(&self) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": self.params.1, "namespace": self.params.0 },
+            "data": {
+                "ALB_SHARED_GROUP_NAME": self.shared_group,
+                "ALB_ALLOWED_GROUPS": self.other_groups.join(","),
+                "DEPLOYMENT_DOMAIN": self.deployment_domain,
+            }
+        })
     }
 
     fn client_config(&self, path: &str) -> Value {
@@ -128,57 +163,106 @@ impl Registration {
         format!("{}-shared-alb", self.name)
     }
 
-    /// The CEL test "names a shared group" of `variables.group`.
-    fn shared_group_cel(&self) -> String {
-        let mut tests = vec![format!(
-            "variables.group.matches({})",
-            cel_string(&format!(
-                "^{}(-([2-9]|[1-9][0-9]+))?$",
-                regex_escape(&self.shared_group)
-            ))
-        )];
-        for g in &self.other_groups {
-            tests.push(format!("variables.group == {}", cel_string(g)));
-        }
-        tests.join(" || ")
-    }
-
     pub fn shared_group_policy(&self) -> Result<Value, String> {
         let in_scope = selector_cel(&self.namespace_selector, "variables.nsLabels")?;
-        let who = "'Ingress ' + object.metadata.namespace + '/' + (has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name : object.metadata.generateName + '*')";
+        let setting = |key: &str, default: &str| {
+            format!(
+                "has(params.data) && {k} in params.data && params.data[{k}] != '' ? params.data[{k}] : {d}",
+                k = cel_string(key),
+                d = cel_string(default)
+            )
+        };
+        let kind = |k: &str| format!("request.kind.kind != {}", cel_string(k));
+        let who = "object.kind + ' ' + object.metadata.namespace + '/' + (has(object.metadata.name) && object.metadata.name != '' ? object.metadata.name : object.metadata.generateName + '*')";
+        let not_in_domain =
+            |h: &str| format!("!({h} == variables.domain || {h}.endsWith('.' + variables.domain))");
+        let annotation = |key: &str| {
+            format!(
+                "(has(object.metadata.annotations) && {0} in object.metadata.annotations ? object.metadata.annotations[{0}] : '')",
+                cel_string(key)
+            )
+        };
         Ok(json!({
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
             "metadata": { "name": self.policy_name() },
             "spec": {
                 "failurePolicy": "Fail",
+                "paramKind": { "apiVersion": "v1", "kind": "ConfigMap" },
                 "matchConstraints": {
-                    "resourceRules": [{
-                        "apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]
-                    }]
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]
+                        },
+                        {
+                            "apiGroups": [""], "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"], "resources": ["services"]
+                        }
+                    ]
                 },
                 "variables": [
-                    { "name": "group", "expression": format!(
-                        "has(object.metadata.annotations) && {0} in object.metadata.annotations ? object.metadata.annotations[{0}] : ''",
-                        cel_string(GROUP_ANNOTATION)) },
-                    { "name": "shared", "expression": self.shared_group_cel() },
+                    { "name": "sharedName", "expression": setting("ALB_SHARED_GROUP_NAME", DEFAULT_ALB_SHARED_GROUP_NAME) },
+                    { "name": "allowed", "expression": format!(
+                        "({}).split(',').map(g, g.trim()).filter(g, g != '')",
+                        setting("ALB_ALLOWED_GROUPS", "")) },
+                    { "name": "domain", "expression": setting("DEPLOYMENT_DOMAIN", DEFAULT_DEPLOYMENT_DOMAIN) },
+                    { "name": "group", "expression": annotation(GROUP_ANNOTATION) },
+                    { "name": "shared", "expression": shared_cel("variables.group") },
+                    { "name": "labelled", "expression": format!(
+                        "has(object.metadata.labels) && {} in object.metadata.labels", cel_string(PROJECT_LABEL)) },
                     { "name": "nsLabels", "expression":
                         "has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {'kubernetes.io/metadata.name': namespaceObject.metadata.name}" },
+                    { "name": "inScope", "expression": in_scope },
+                    // The name the controller gives a shard's ALB starts with this (k8s- and the
+                    // first 17 alphanumerics of the group's name: model_build_load_balancer.go:128-131).
+                    { "name": "lbPrefix", "expression":
+                        "'k8s-' + (size(variables.sharedName.replace('-', '').replace('.', '')) > 17 ? variables.sharedName.replace('-', '').replace('.', '').substring(0, 17) : variables.sharedName.replace('-', '').replace('.', ''))" },
                 ],
                 "validations": [
                     {
-                        "expression": format!(
-                            "!variables.shared || (has(object.metadata.labels) && {} in object.metadata.labels)",
-                            cel_string(PROJECT_LABEL)),
+                        "expression": format!("{} || !variables.shared || variables.labelled", kind("Ingress")),
                         "messageExpression": format!(
                             "{who} + ' names the shared ALB group ' + variables.group + ' but has no {PROJECT_LABEL} label, so the jockey webhook never sees it (rule: every Ingress of a shared ALB group passes the jockey policy); fix: remove the annotation {GROUP_ANNOTATION}, or deploy the project with kubectl jockey deploy'"),
                         "reason": "Forbidden",
                     },
                     {
-                        "expression": format!("!variables.shared || ({in_scope})"),
+                        "expression": format!("{} || !variables.shared || variables.inScope", kind("Ingress")),
                         "messageExpression": format!(
                             "{who} + ' names the shared ALB group ' + variables.group + ' in namespace ' + object.metadata.namespace + ', which the jockey webhook does not answer (rule: every Ingress of a shared ALB group passes the jockey policy); fix: deploy it in a namespace the jockey webhook answers'"),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": format!(
+                            "{} || (variables.labelled && variables.inScope) || ((!has(object.spec.rules) || object.spec.rules.all(r, !has(r.host) || {})) && (!has(object.spec.tls) || object.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, {}))))",
+                            kind("Ingress"), not_in_domain("r.host"), not_in_domain("h")),
+                        "messageExpression": format!(
+                            "{who} + ' serves a host under ' + variables.domain + ', whose hosts are jockey projects\\' (rule: hosts of the deployment domain belong to jockey projects, each checked by the jockey webhook); fix: use a host outside ' + variables.domain + ', or deploy the project with kubectl jockey deploy'"),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": format!(
+                            "{} || variables.labelled || !has(object.metadata.finalizers) || object.metadata.finalizers.all(f, !f.startsWith('group.ingress.k8s.aws/') || !({}))",
+                            kind("Ingress"), shared_cel("f.substring(23)")),
+                        "messageExpression": format!(
+                            "{who} + ' carries the finalizer of a shared ALB group, which makes the AWS Load Balancer Controller load it into that group (rule: every Ingress of a shared ALB group passes the jockey policy); fix: remove the group.ingress.k8s.aws/ finalizer'"),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": format!(
+                            "{} || variables.labelled || !{}.startsWith(variables.lbPrefix)",
+                            kind("Ingress"), annotation("alb.ingress.kubernetes.io/load-balancer-name")),
+                        "messageExpression": format!(
+                            "{who} + ' names its load balancer ' + {} + ', the name a shard of the shared ALB group takes (rule: the names of the shared group\\'s ALBs are jockey\\'s: AWS refuses a second ALB of one name); fix: choose a load-balancer-name that does not start with ' + variables.lbPrefix",
+                            annotation("alb.ingress.kubernetes.io/load-balancer-name")),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": format!(
+                            "{} || variables.labelled || !variables.inScope || !has(object.metadata.annotations) || !object.metadata.annotations.exists(k, k.startsWith('alb.ingress.kubernetes.io/'))",
+                            kind("Service")),
+                        "messageExpression": format!(
+                            "{who} + ' carries alb.ingress.kubernetes.io/ annotations without the {PROJECT_LABEL} label, in a namespace of jockey projects (rule: the AWS Load Balancer Controller reads a backend Service\\'s ALB annotations, so only a project\\'s labelled Service, checked by the jockey webhook, may carry them); fix: label the Service with its project, or remove those annotations'"),
                         "reason": "Forbidden",
                     },
                 ],
@@ -190,6 +274,12 @@ impl Registration {
         let mut spec = json!({
             "policyName": self.policy_name(),
             "validationActions": ["Deny"],
+            // Without its settings the policy cannot tell the shared groups: it denies.
+            "paramRef": {
+                "name": self.params.1,
+                "namespace": self.params.0,
+                "parameterNotFoundAction": "Deny",
+            },
         });
         if let Some(scope) = &self.policy_scope {
             spec["matchResources"] = json!({ "namespaceSelector": scope });
@@ -218,16 +308,12 @@ fn cel_string(s: &str) -> String {
     out
 }
 
-/// Escapes RE2 metacharacters.
-fn regex_escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// CEL: whether the string `g` names a shared group: the shared group, one of its shards
+/// (`<shared>-2`, `<shared>-3`, ...) or an allowed group, with the names from the parameter.
+fn shared_cel(g: &str) -> String {
+    format!(
+        "({g} == variables.sharedName || ({g}.startsWith(variables.sharedName + '-') && {g}.substring(size(variables.sharedName) + 1).matches('^([2-9]|[1-9][0-9]+)$')) || {g} in variables.allowed)"
+    )
 }
 
 /// A LabelSelector as a CEL boolean over the label map `labels` (an empty selector: `true`).

@@ -184,6 +184,10 @@ fn config_data(cfg: &Config) -> BTreeMap<String, String> {
             cfg.alb_shared_group_name.clone(),
         ),
         (
+            "ALB_ALLOWED_GROUPS".into(),
+            cfg.alb_allowed_groups.join(","),
+        ),
+        (
             "IMAGE_REPOSITORY_PREFIX".into(),
             cfg.image_repository_prefix.clone(),
         ),
@@ -296,9 +300,6 @@ fn registration(o: &Options, ca_bundle_b64: &str) -> Registration {
     } else {
         json!({ "matchLabels": o.namespace_selector })
     };
-    let other_groups = Policy::parse("policy", &o.policy_yaml)
-        .map(|p| p.allowed_groups)
-        .unwrap_or_default();
     Registration {
         name: o.name.clone(),
         endpoint: Endpoint::Service {
@@ -315,8 +316,12 @@ fn registration(o: &Options, ca_bundle_b64: &str) -> Registration {
         .to_string(),
         timeout_seconds: WEBHOOK_TIMEOUT_SECONDS,
         shared_group: o.config.alb_shared_group_name.clone(),
-        other_groups,
+        other_groups: o.config.alb_allowed_groups.clone(),
         policy_scope: None,
+        deployment_domain: o.config.deployment_domain.clone(),
+        // The policy reads the webhook's own configuration ConfigMap (rendered above).
+        params: (o.namespace.clone(), format!("{}-config", o.name)),
+        render_params: false,
     }
 }
 

@@ -53,6 +53,10 @@ struct Cli {
     /// Shared ALB group (default alb-deployments).
     #[arg(long, env = "ALB_SHARED_GROUP_NAME")]
     alb_shared_group_name: Option<String>,
+    /// Further ALB groups every project may join, comma-separated (the admission policy in the
+    /// API server reads the same setting from the webhook's ConfigMap).
+    #[arg(long, env = "ALB_ALLOWED_GROUPS")]
+    alb_allowed_groups: Option<String>,
     /// Registry of builder images, needed to fill in `image: jockey:auto`.
     #[arg(long, env = "IMAGE_REGISTRY")]
     image_registry: Option<String>,
@@ -167,7 +171,9 @@ fn registration(
         labels.insert(k.to_string(), serde_json::json!(v));
     }
     let cfg = config(cli);
-    let policy = load_policy(cli.policy_file.as_ref())?;
+    // Checked like the webhook will check it, so that a registration is never printed for a
+    // policy the webhook would refuse.
+    load_policy(cli.policy_file.as_ref(), &cfg)?;
     let namespace_selector = if labels.is_empty() {
         let claims_ns = claims_namespace(cli);
         serde_json::json!({ "matchExpressions": [{
@@ -185,8 +191,11 @@ fn registration(
         failure_policy: "Fail".into(),
         timeout_seconds,
         shared_group: cfg.alb_shared_group_name.clone(),
-        other_groups: policy.allowed_groups.clone(),
+        other_groups: cfg.alb_allowed_groups.clone(),
         policy_scope: None,
+        deployment_domain: cfg.deployment_domain.clone(),
+        params: (claims_namespace(cli), format!("{name}-config")),
+        render_params: true,
     };
     let items = r.objects().map_err(anyhow::Error::msg)?;
     Ok(serde_json::to_string_pretty(&serde_json::json!({
@@ -194,15 +203,22 @@ fn registration(
     }))?)
 }
 
-fn load_policy(path: Option<&PathBuf>) -> Result<Policy> {
-    Ok(match path {
+fn load_policy(path: Option<&PathBuf>, cfg: &Config) -> Result<Policy> {
+    let policy = match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading --policy-file {}", path.display()))?;
             Policy::parse(&path.display().to_string(), &text)?
         }
         None => Policy::default(),
-    })
+    };
+    policy.check_with(cfg).map_err(|e| {
+        anyhow::anyhow!(
+            "policy file {}: {e}",
+            path.map_or("(defaults)".into(), |p| p.display().to_string())
+        )
+    })?;
+    Ok(policy)
 }
 
 fn claims_namespace(cli: &Cli) -> String {
@@ -293,6 +309,7 @@ fn config(cli: &Cli) -> Config {
     Config::from_lookup(|k| match k {
         "DEPLOYMENT_DOMAIN" => cli.deployment_domain.clone(),
         "ALB_SHARED_GROUP_NAME" => cli.alb_shared_group_name.clone(),
+        "ALB_ALLOWED_GROUPS" => cli.alb_allowed_groups.clone(),
         "IMAGE_REGISTRY" => cli.image_registry.clone(),
         "IMAGE_REPOSITORY_PREFIX" => cli.image_repository_prefix.clone(),
         "ALB_CERTIFICATE_ARN" => cli.certificate_arn.clone(),
@@ -369,7 +386,7 @@ async fn run(cli: Cli) -> Result<()> {
         .clone()
         .context("--tls-key-file FILE is required: the webhook serves TLS only")?;
     let cfg = config(&cli);
-    let policy = load_policy(cli.policy_file.as_ref())?;
+    let policy = load_policy(cli.policy_file.as_ref(), &cfg)?;
 
     let provider = tls::provider();
     let files = Arc::new(Mutex::new(()));

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 /// ```yaml
 /// extraHosts:                 # hosts a project may serve besides PROJECT.<DEPLOYMENT_DOMAIN>
 ///   my-project: ["www.example.com", "*.customer.example.com"]
-/// allowedGroups: [alb-internal]   # ALB groups besides the shared group and its shards
 /// sharding: { enabled: true, capacity: 90 }
 /// maxRulesPerProject: 1       # listener rules one project may add (+1 per extraHosts entry)
 /// ruleQuota: 100              # the ALB's quotas: rules, target groups and certificates per
@@ -32,6 +31,9 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Policy {
     pub extra_hosts: BTreeMap<String, Vec<String>>,
+    /// Moved to the configuration (`ALB_ALLOWED_GROUPS`), which the API server's admission
+    /// policy reads too; a non-empty list here is refused with that fix.
+    #[serde(skip_serializing)]
     pub allowed_groups: Vec<String>,
     pub sharding: Sharding,
     /// The values of the group-wide ALB settings (every key whose reach is a whole group: see
@@ -127,7 +129,7 @@ impl Policy {
             serde_yaml::from_str(text).map_err(|e| {
                 err(
                     e.to_string(),
-                    "write the fields extraHosts, allowedGroups, sharding {enabled, capacity}, maxRulesPerProject, ruleQuota, targetGroupQuota, certificateQuota, groupSettings and grants (see manifests/README.md)",
+                    "write the fields extraHosts, sharding {enabled, capacity}, maxRulesPerProject, ruleQuota, targetGroupQuota, certificateQuota, groupSettings and grants (see manifests/README.md)",
                 )
             })?
         };
@@ -142,6 +144,15 @@ impl Policy {
                     ));
                 }
             }
+        }
+        if !policy.allowed_groups.is_empty() {
+            return Err(err(
+                format!(
+                    "allowedGroups {:?} is no longer read here",
+                    policy.allowed_groups
+                ),
+                "set ALB_ALLOWED_GROUPS (comma-separated; --alb-allowed-groups) in the webhook's configuration instead (manifests/base/config.env), which the API server's admission policy reads too, and remove allowedGroups",
+            ));
         }
         overlapping_extra_hosts(&policy.extra_hosts).map_err(|(cause, fix)| err(cause, fix))?;
         for (project, grant) in &policy.grants {
@@ -231,7 +242,7 @@ impl Policy {
     pub fn group_allowed(&self, cfg: &Config, group: &str) -> bool {
         group == cfg.alb_shared_group_name
             || (self.sharding.enabled && sharding::is_shard_of(&cfg.alb_shared_group_name, group))
-            || self.allowed_groups.iter().any(|g| g == group)
+            || cfg.alb_allowed_groups.iter().any(|g| g == group)
     }
 
     /// The group a project's new Ingress goes to.

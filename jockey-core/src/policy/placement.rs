@@ -60,7 +60,7 @@ pub(crate) fn check(
     let chosen = ctx.policy.place(cfg, ctx.index, project);
     let shared = &cfg.alb_shared_group_name;
     let shard = sharding::is_shard_of(shared, group);
-    let admin_allowed = ctx.policy.allowed_groups.iter().any(|g| g == group);
+    let admin_allowed = cfg.alb_allowed_groups.iter().any(|g| g == group);
     if !(current.contains(group) || group == chosen || admin_allowed) {
         let (problem, fix) = if shard || group == shared {
             (

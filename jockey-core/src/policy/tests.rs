@@ -99,7 +99,7 @@ fn assert_denied(v: &Verdict, field: &str, words: &[&str]) {
 fn policy_parses_yaml_and_json_and_defaults() {
     let p = Policy::parse(
         "policy.yaml",
-        "extraHosts:\n  aaaa: [www.example.com, '*.c.example.com']\nallowedGroups: [internal]\nsharding: {capacity: 10}\n",
+        "extraHosts:\n  aaaa: [www.example.com, '*.c.example.com']\nsharding: {capacity: 10}\n",
     )
     .unwrap();
     assert_eq!(p.extra_hosts[A].len(), 2);
@@ -107,8 +107,10 @@ fn policy_parses_yaml_and_json_and_defaults() {
     assert!(p.sharding.enabled);
     // Fields left out keep their defaults.
     assert_eq!(p.group_settings, Policy::default().group_settings);
-    let j = Policy::parse("p.json", r#"{"allowedGroups": ["x"]}"#).unwrap();
-    assert_eq!(j.allowed_groups, vec!["x"]);
+    // Groups every project may join are configuration now (ALB_ALLOWED_GROUPS), which the API
+    // server's admission policy reads too: the old field is refused with that fix.
+    let e = Policy::parse("p.json", r#"{"allowedGroups": ["x"]}"#).unwrap_err();
+    assert!(e.to_string().contains("ALB_ALLOWED_GROUPS"), "{e}");
     assert_eq!(Policy::parse("empty", "  \n").unwrap(), Policy::default());
     assert_eq!(
         Policy::default().group_settings["scheme"],
@@ -468,7 +470,7 @@ fn the_group_is_placements_choice_and_listed_groups_are_allowed() {
         )
         .allowed()
     );
-    w.policy.allowed_groups.push("my-own-alb".into());
+    w.cfg.alb_allowed_groups.push("my-own-alb".into());
     assert!(
         validate_ingress(&w.ctx("ns-a", None), &with_group(Some("my-own-alb")), None).allowed()
     );

@@ -11,6 +11,9 @@ fn local() -> Registration {
         shared_group: "alb-deployments".into(),
         other_groups: vec!["alb.internal".into()],
         policy_scope: None,
+        deployment_domain: "deploy.agentops.ai".into(),
+        params: ("jockey-system".into(), "jockey-local-config".into()),
+        render_params: true,
     }
 }
 
@@ -52,26 +55,54 @@ fn webhooks_select_labelled_objects_and_claim_only_outside_dry_runs() {
 }
 
 #[test]
-fn the_policy_names_the_group_its_shards_and_the_allowed_groups() {
-    let r = local();
+fn the_policy_reads_its_groups_and_domain_from_the_webhooks_configmap() {
+    let r = Registration {
+        shared_group: "custom-group".into(),
+        other_groups: vec!["alb.internal".into()],
+        deployment_domain: "apps.example.com".into(),
+        ..local()
+    };
     let p = r.shared_group_policy().unwrap();
-    let shared = p["spec"]["variables"][1]["expression"].as_str().unwrap();
-    assert_eq!(
-        shared,
-        r"variables.group.matches('^alb-deployments(-([2-9]|[1-9][0-9]+))?$') || variables.group == 'alb.internal'"
-    );
     assert_eq!(p["metadata"]["name"], "jockey-local-shared-alb");
-    let in_scope = p["spec"]["validations"][1]["expression"].as_str().unwrap();
     assert_eq!(
-        in_scope,
-        "!variables.shared || (('jockey.agentops.ai/webhook' in variables.nsLabels && variables.nsLabels['jockey.agentops.ai/webhook'] == 'local'))"
+        p["spec"]["paramKind"],
+        json!({ "apiVersion": "v1", "kind": "ConfigMap" })
+    );
+    // One source: no configured value is written into the policy itself.
+    let text = p.to_string();
+    for value in ["custom-group", "alb.internal", "apps.example.com"] {
+        assert!(!text.contains(value), "{value} is written into the policy");
+    }
+    // The parameter carries them, under the keys of the webhook's environment.
+    let cm = r.params_configmap();
+    assert_eq!(
+        cm["metadata"],
+        json!({ "name": "jockey-local-config", "namespace": "jockey-system" })
+    );
+    assert_eq!(cm["data"]["ALB_SHARED_GROUP_NAME"], "custom-group");
+    assert_eq!(cm["data"]["ALB_ALLOWED_GROUPS"], "alb.internal");
+    assert_eq!(cm["data"]["DEPLOYMENT_DOMAIN"], "apps.example.com");
+    // The binding names it, and denies while it is missing.
+    let b = r.shared_group_binding();
+    assert_eq!(
+        b["spec"]["paramRef"],
+        json!({ "name": "jockey-local-config", "namespace": "jockey-system", "parameterNotFoundAction": "Deny" })
+    );
+    // Rendered with the other objects only where the webhook's own ConfigMap is not there.
+    assert_eq!(r.objects().unwrap()[0]["kind"], "ConfigMap");
+    let installed = Registration {
+        render_params: false,
+        ..r.clone()
+    };
+    assert!(
+        installed
+            .objects()
+            .unwrap()
+            .iter()
+            .all(|o| o["kind"] != "ConfigMap")
     );
     // Every namespace unless a test narrows it.
-    assert!(
-        r.shared_group_binding()["spec"]
-            .get("matchResources")
-            .is_none()
-    );
+    assert!(b["spec"].get("matchResources").is_none());
     let scoped = Registration {
         policy_scope: Some(json!({"matchLabels": {"t": "1"}})),
         ..local()
@@ -84,17 +115,21 @@ fn the_policy_names_the_group_its_shards_and_the_allowed_groups() {
 }
 
 #[test]
-fn group_names_are_escaped_in_the_regex() {
-    let r = Registration {
-        shared_group: "a.b".into(),
-        other_groups: vec![],
-        ..local()
-    };
-    let p = r.shared_group_policy().unwrap();
-    assert_eq!(
-        p["spec"]["variables"][1]["expression"],
-        r"variables.group.matches('^a\\.b(-([2-9]|[1-9][0-9]+))?$')"
-    );
+fn the_policy_covers_ingresses_and_services() {
+    let p = local().shared_group_policy().unwrap();
+    let resources: Vec<&str> = p["spec"]["matchConstraints"]["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resources"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(resources, ["ingresses", "services"]);
+    let validations = p["spec"]["validations"].as_array().unwrap();
+    assert_eq!(validations.len(), 6);
+    for v in validations {
+        let e = v["expression"].as_str().unwrap();
+        assert!(e.starts_with("request.kind.kind != "), "{e}");
+    }
 }
 
 #[test]

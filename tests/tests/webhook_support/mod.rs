@@ -122,6 +122,8 @@ pub struct Webhook {
     pub dir: PathBuf,
     /// The shared ALB group it guards (its `--alb-shared-group-name`).
     pub group: String,
+    /// Its deployment domain (its `--deployment-domain`).
+    pub domain: String,
     /// Where it records claims (its `--claims-namespace`); created by [`Webhook::start`].
     pub claims_ns: String,
     /// Namespaces the admission policy for the shared group is bound in: by default the ones
@@ -226,6 +228,7 @@ impl Webhook {
                 .map(|v| v.to_string())
         };
         let group = flag("--alb-shared-group-name").unwrap_or_else(|| "alb-deployments".into());
+        let domain = flag("--deployment-domain").unwrap_or_else(|| "deploy.agentops.ai".into());
         // Claims go to a namespace of the test's own (or one tests racing two webhooks share),
         // released quickly so that a test can watch a release happen.
         let claims_ns = flag("--claims-namespace").unwrap_or_else(|| format!("{name}-claims"));
@@ -293,6 +296,7 @@ impl Webhook {
             dir,
             policy_scope,
             group,
+            domain,
             claims_ns,
             child,
             template,
@@ -404,6 +408,7 @@ impl Webhook {
         // The admission policy that keeps unlabelled Ingresses out of the shared groups, bound to
         // this test's namespaces only.
         let policy = json!({ "apiVersion": "v1", "kind": "List", "items": [
+            r.params_configmap(),
             r.shared_group_policy().map_err(anyhow::Error::msg)?,
             r.shared_group_binding(),
         ]});
@@ -493,6 +498,9 @@ impl Webhook {
             shared_group: self.group.clone(),
             other_groups: Vec::new(),
             policy_scope: self.policy_scope.clone(),
+            deployment_domain: self.domain.clone(),
+            params: (self.claims_ns.clone(), format!("{}-config", self.name)),
+            render_params: true,
         }
     }
 
