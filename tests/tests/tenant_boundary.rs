@@ -51,12 +51,16 @@ async fn host_theft_through_conditions_actions_and_order_is_denied() -> Result<(
     let client = client().await?;
     let victim_ns = TestNamespace::create(&client, "tb-victim").await?;
     let attacker_ns = TestNamespace::create(&client, "tb-attacker").await?;
-    let mut wh = Webhook::start("theft", None).await?;
+    let victim = project("victim");
+    let attacker = project("attacker");
+    // Routing annotations are the admin's to grant (crate::allowlist); granted, they are still
+    // held to the project's own hosts and Services.
+    let policy =
+        format!("grants:\n  {attacker}:\n    annotations: [\"conditions.*\", \"actions.*\"]\n");
+    let mut wh = Webhook::start("theft", Some(&policy)).await?;
     wh.scope(&client, &victim_ns.name, None).await?;
     wh.scope(&client, &attacker_ns.name, None).await?;
     wh.register(&client, &victim_ns.name).await?;
-    let victim = project("victim");
-    let attacker = project("attacker");
     let victim_host = format!("{victim}.{DOMAIN}");
     let own = format!("{attacker}.{DOMAIN}");
     let (ok, out) = apply(&victim_ns.name, &minimal_manifest(&victim, HASH))?;
@@ -152,9 +156,21 @@ async fn ingresses_the_webhook_does_not_see_cannot_join_a_shared_group() -> Resu
     let unanswered = TestNamespace::create(&client, "tb-unanswered").await?;
     // A group of this test's own, so the policy can be bound to every namespace, as an install
     // binds it, without touching other tests.
+    // A domain of its own too: the policy keeps the deployment domain's hosts to jockey's
+    // projects in every namespace it is bound in, which here is every namespace.
     let group = format!("tb-shared-{}", std::process::id());
-    let mut wh =
-        Webhook::start_with_args("unlabelled", None, &["--alb-shared-group-name", &group]).await?;
+    let domain = format!("tb{}.example.com", std::process::id());
+    let mut wh = Webhook::start_with_args(
+        "unlabelled",
+        None,
+        &[
+            "--alb-shared-group-name",
+            &group,
+            "--deployment-domain",
+            &domain,
+        ],
+    )
+    .await?;
     wh.policy_scope = None;
     wh.scope(&client, &answered.name, None).await?;
     wh.register(&client, &answered.name).await?;

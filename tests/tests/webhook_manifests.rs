@@ -144,3 +144,66 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
     }
     Ok(())
 }
+
+/// Admin settings have one source: with kustomize, the admission policy's binding takes the
+/// webhook's own configuration ConfigMap (generated from `config.env`, its name hashed) as its
+/// parameter, so a changed `ALB_SHARED_GROUP_NAME` or `ALB_ALLOWED_GROUPS` moves the policy too.
+#[test]
+fn the_admission_policy_reads_the_configmap_config_env_generates() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let copy = tmp.path().join("manifests");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(repo_root().join("manifests"))
+        .arg(&copy)
+        .status()?;
+    assert!(status.success());
+    let env = copy.join("base/config.env");
+    let text_env = std::fs::read_to_string(&env)?
+        .replace(
+            "ALB_SHARED_GROUP_NAME=alb-deployments",
+            "ALB_SHARED_GROUP_NAME=team-albs",
+        )
+        .replace("ALB_ALLOWED_GROUPS=", "ALB_ALLOWED_GROUPS=alb-internal");
+    assert!(text_env.contains("team-albs") && text_env.contains("alb-internal"));
+    std::fs::write(&env, text_env)?;
+    let out = kubectl(&["kustomize", &copy.to_string_lossy()])?;
+    let rendered = text(&out);
+    assert!(out.status.success(), "{rendered}");
+    let docs: Vec<serde_json::Value> = rendered
+        .split("\n---\n")
+        .filter_map(|d| serde_yaml::from_str(d).ok())
+        .collect();
+    let find = |kind: &str, prefix: &str| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+            })
+            .cloned()
+            .unwrap_or_default()
+    };
+    let config = find("ConfigMap", "jockey-webhook-config");
+    let binding = find(
+        "ValidatingAdmissionPolicyBinding",
+        "jockey-webhook-shared-alb",
+    );
+    assert_eq!(config["data"]["ALB_SHARED_GROUP_NAME"], "team-albs");
+    assert_eq!(config["data"]["ALB_ALLOWED_GROUPS"], "alb-internal");
+    assert_ne!(
+        config["metadata"]["name"], "jockey-webhook-config",
+        "no hash suffix"
+    );
+    assert_eq!(
+        binding["spec"]["paramRef"]["name"], config["metadata"]["name"],
+        "the binding does not name the generated ConfigMap:\n{rendered}"
+    );
+    assert_eq!(binding["spec"]["paramRef"]["namespace"], "jockey-system");
+    // Nothing of the configuration is written into the policy itself.
+    let policy = find("ValidatingAdmissionPolicy", "jockey-webhook-shared-alb");
+    let policy_text = policy.to_string();
+    assert!(!policy_text.contains("team-albs") && !policy_text.contains("alb-internal"));
+    Ok(())
+}

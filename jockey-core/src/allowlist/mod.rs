@@ -305,6 +305,10 @@ pub fn who(object: Object, suffix: &str) -> Who {
     Who::Never
 }
 
+fn who_on_ingress(suffix: &str) -> Who {
+    who(Object::Ingress, suffix)
+}
+
 /// Whether `grants` (policy `grants.<project>.annotations`: keys without the prefix, a family
 /// as `actions.*`) grant `suffix`.
 pub fn granted(grants: &[String], suffix: &str) -> bool {
@@ -455,6 +459,15 @@ fn check_key(
         Who::Jockey => jockey_value(suffix, &entry, v),
         Who::Admin => admin_value(suffix, &entry, scope, v),
         Who::Grant => grant(suffix, &entry, scope, v),
+        Who::Never if object == Object::Service && who_on_ingress(suffix) != Who::Never => {
+            v.deny(
+                field(key),
+                "is an ALB setting on the Service".into(),
+                "a project's Service carries only the ALB annotations jockey lists there (tags): the controller lets a Service's target group and auth keys win over the Ingress's, where jockey checks them with the rest",
+                format!("set {suffix} on the project's Ingress, and remove it here"),
+            );
+            false
+        }
         Who::Never => {
             let note = listed(object, suffix).map_or("", |l| l.note);
             v.deny(

@@ -71,9 +71,9 @@ pub(crate) fn check(
             )
         } else {
             (
-                format!("is {group:?}"),
+                format!("is {group:?}, not a group jockey places projects in"),
                 format!(
-                    "remove the annotation (the webhook sets it), or ask the cluster admin to allow the group {group}"
+                    "remove the annotation (the webhook places project {project} in {chosen}), or ask the cluster admin to allow the group {group} (ALB_ALLOWED_GROUPS)"
                 ),
             )
         };

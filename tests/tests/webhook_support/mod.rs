@@ -124,6 +124,8 @@ pub struct Webhook {
     pub group: String,
     /// Its deployment domain (its `--deployment-domain`).
     pub domain: String,
+    /// The further groups every project may join (its `--alb-allowed-groups`).
+    pub allowed_groups: Vec<String>,
     /// Where it records claims (its `--claims-namespace`); created by [`Webhook::start`].
     pub claims_ns: String,
     /// Namespaces the admission policy for the shared group is bound in: by default the ones
@@ -229,6 +231,9 @@ impl Webhook {
         };
         let group = flag("--alb-shared-group-name").unwrap_or_else(|| "alb-deployments".into());
         let domain = flag("--deployment-domain").unwrap_or_else(|| "deploy.agentops.ai".into());
+        let allowed_groups: Vec<String> = flag("--alb-allowed-groups")
+            .map(|g| g.split(',').map(str::to_string).collect())
+            .unwrap_or_default();
         // Claims go to a namespace of the test's own (or one tests racing two webhooks share),
         // released quickly so that a test can watch a release happen.
         let claims_ns = flag("--claims-namespace").unwrap_or_else(|| format!("{name}-claims"));
@@ -297,6 +302,7 @@ impl Webhook {
             policy_scope,
             group,
             domain,
+            allowed_groups,
             claims_ns,
             child,
             template,
@@ -496,7 +502,7 @@ impl Webhook {
             failure_policy: "Fail".into(),
             timeout_seconds: 10,
             shared_group: self.group.clone(),
-            other_groups: Vec::new(),
+            other_groups: self.allowed_groups.clone(),
             policy_scope: self.policy_scope.clone(),
             deployment_domain: self.domain.clone(),
             params: (self.claims_ns.clone(), format!("{}-config", self.name)),
