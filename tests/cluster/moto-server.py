@@ -6,7 +6,12 @@ project whose Ingress sorts first, or a `group.order`). moto (5.2.1 and 5.2.5 al
 new priority against the rules as they were before the batch and answers PriorityInUse, after
 which the controller's group never reconciles again. Here the check is made against the state
 after the batch: a priority is in use only when a rule outside the batch holds it. Everything else
-is moto's own code, unchanged. Arguments are moto_server's (e.g. -H 127.0.0.1 -p PORT).
+is moto's own code.
+
+moto_aws_limits (next to this file) makes moto refuse what AWS refuses: the documented ELBv2
+constraints on every value jockey's allowlist can admit, each with AWS's error code.
+
+Arguments are moto_server's (e.g. -H 127.0.0.1 -p PORT).
 """
 
 import sys
@@ -14,6 +19,8 @@ import sys
 from moto.elbv2 import models
 from moto.elbv2.exceptions import DuplicatePriorityError, PriorityInUseError, RuleNotFoundError
 from moto.server import main
+
+import moto_aws_limits
 
 
 def set_rule_priorities(self, rule_priorities):
@@ -39,6 +46,7 @@ def set_rule_priorities(self, rule_priorities):
 
 
 models.ELBv2Backend.set_rule_priorities = set_rule_priorities
+moto_aws_limits.install()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

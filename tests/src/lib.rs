@@ -153,6 +153,10 @@ pub struct AlbController {
     /// An issued ACM certificate in moto for `*.<certificate_domain>`.
     pub certificate_arn: String,
     pub certificate_domain: String,
+    /// The VPC moto was seeded with, and its subnets (one per zone), for tests that make load
+    /// balancers of their own.
+    pub vpc_id: String,
+    pub subnets: Vec<String>,
 }
 
 fn env_file(path: &Path) -> Result<Vec<(String, String)>> {
@@ -198,12 +202,20 @@ impl AlbController {
         let (k, v) = label
             .split_once('=')
             .with_context(|| format!("ALB_CONTROLLER_NAMESPACE_LABEL={label} is not key=value"))?;
+        // alb-seed.py's output: SUBNET_<zone index>=subnet-...
+        let subnets = env_file(&state.join("seed.env"))?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SUBNET_"))
+            .map(|(_, v)| v)
+            .collect();
         Ok(Some(Self {
             aws_env: env_file(&cluster.join("aws.env"))?,
             log: PathBuf::from(get("ALB_CONTROLLER_LOG")?),
             namespace_label: (k.to_string(), v.to_string()),
             certificate_arn: get("ALB_CERTIFICATE_ARN_WILDCARD")?,
             certificate_domain: get("ALB_CERTIFICATE_DOMAIN")?,
+            vpc_id: get("ALB_VPC_ID")?,
+            subnets,
         }))
     }
 
