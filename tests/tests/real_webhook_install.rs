@@ -130,6 +130,22 @@ async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_
     ensure!(svc["spec"]["ports"][0]["targetPort"] == 8080, "{svc}");
     let ing = get_json(&app.name, "ingress", &format!("ing-{project}"))?.context("no Ingress")?;
     ensure!(ing["spec"]["ingressClassName"] == "alb", "{ing}");
+    // The pods required the API server's client certificate, and its reviews carried it.
+    let mut answered = 0;
+    for p in &running {
+        let pod = p.metadata.name.clone().unwrap_or_default();
+        let log = jockey_e2e::kubectl_ok(&["logs", "-n", &system.name, &pod])?;
+        ensure!(
+            log.contains("admission reviews only from callers with a client certificate"),
+            "{pod} does not require a client certificate:\n{log}"
+        );
+        ensure!(
+            !log.contains("refused an admission review"),
+            "{pod} refused the API server:\n{log}"
+        );
+        answered += log.matches("\"message\":\"admission\"").count();
+    }
+    ensure!(answered > 0, "no pod logged an admission");
 
     // Uninstall: the objects go, the pods stop, and the API server no longer calls it.
     let (ok, out) = plugin(&["uninstall", "-n", &system.name, "--name", &name])?;

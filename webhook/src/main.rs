@@ -402,6 +402,14 @@ async fn run(cli: Cli) -> Result<()> {
         // Refused before anything else is tried: the reason and the fix are in the error.
         loaded.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     }
+    // Refused before the cluster is tried, like the serving pair.
+    let client_ca = match &cli.client_ca_file {
+        Some(path) => Some(Arc::new(client_auth::ClientCa::new(
+            path.clone(),
+            provider.clone(),
+        )?)),
+        None => None,
+    };
     let client = kube_client(cli.kubeconfig.as_ref()).await?;
     let renewer = renewer(&cli, &client, files.clone());
     let cert = match (loaded, &renewer) {
@@ -427,13 +435,6 @@ async fn run(cli: Cli) -> Result<()> {
         },
     };
     let cert = Arc::new(cert);
-    let client_ca = match &cli.client_ca_file {
-        Some(path) => Some(Arc::new(client_auth::ClientCa::new(
-            path.clone(),
-            provider.clone(),
-        )?)),
-        None => None,
-    };
     let tls_config = Arc::new(tls::server_config(
         cert.clone(),
         provider,
