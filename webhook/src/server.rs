@@ -1,5 +1,7 @@
 //! The HTTPS server: routes, the admission handlers (thin: the decision is
-//! `jockey_core::admission::handle`), and an accept loop with graceful shutdown.
+//! `jockey_core::admission::handle`; with `--client-ca-file`, only for the API server: see
+//! client_auth.rs), and an accept loop with graceful shutdown that hands each connection's
+//! caller to its requests.
 
 use crate::client_auth::Caller;
 use crate::state::App;
