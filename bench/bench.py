@@ -30,6 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "bench"
 WORK = CACHE / "run"
 KUBECONFIG = ROOT / ".cluster" / "kubeconfig"
+# The CA of the client certificate the local API server presents to webhooks (tests/cluster/up.sh).
+# The deploy loop's webhook requires it, as every webhook of the tests does; the side-by-side
+# webhooks (direct load with oha, which presents no client certificate, and their API server
+# runs) are compared like with like, none of them authenticating its caller.
+CLIENT_CA = ROOT / ".cluster" / "webhook-client" / "ca.crt"
 KUBECTL = ROOT / ".cache" / "bin" / "kubectl"
 OHA = CACHE / "oha" / "bin" / "oha"
 JB = ROOT / "target" / "release" / "jockey-bench"
@@ -651,7 +656,7 @@ def deploy_loop():
                                  str(d / "tls.crt"), "--tls-key-file", str(d / "tls.key"),
                                  "--policy-file", str(WORK / "policy.yaml"), "--claims-namespace",
                                  "jockey-system", "--kubeconfig", str(KUBECONFIG),
-                                 "--image-registry", registry],
+                                 "--image-registry", registry, "--client-ca-file", str(CLIENT_CA)],
                base, lambda: get(base + "/readyz")[0] == 200).start()
     try:
         kubectl("apply", "-f", "-", input=subprocess.run(

@@ -10,6 +10,9 @@ state=$root/.cluster/webhook
 kubeconfig=$root/.cluster/kubeconfig
 bin=$root/target/debug/jockey-webhook
 port=${JOCKEY_WEBHOOK_PORT:-9443}
+# The CA of the client certificate the local API server presents to webhooks (tests/cluster/up.sh):
+# the webhook answers admission reviews from the API server only.
+client_ca=$root/.cluster/webhook-client/ca.crt
 kubectl() { "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 stop() {
@@ -24,6 +27,10 @@ start() {
   stop
   mkdir -p "$state"
   [ -x "$bin" ] || (cd "$root" && cargo build -p jockey-webhook)
+  [ -s "$client_ca" ] || {
+    echo "$client_ca is missing: the local API server presents no client certificate to webhooks; restart the cluster with tests/cluster/up.sh" >&2
+    exit 1
+  }
   # A CA and a serving certificate for 127.0.0.1; the CA goes into caBundle, and its key stays
   # so that the webhook renews the certificate by itself (a third of its lifetime before expiry).
   "$bin" dev-certs --dir "$state" --days 7 --keep-ca-key >/dev/null
@@ -33,7 +40,7 @@ start() {
   nohup "$bin" --listen "127.0.0.1:$port" --tls-cert-file "$state/tls.crt" \
     --tls-key-file "$state/tls.key" --policy-file "$state/policy.yaml" \
     --renew-ca-cert-file "$state/ca.crt" --renew-ca-key-file "$state/ca.key" \
-    --claims-namespace jockey-system \
+    --claims-namespace jockey-system --client-ca-file "$client_ca" \
     --kubeconfig "$kubeconfig" --image-registry "${IMAGE_REGISTRY:-registry.local:5000}" > "$state/webhook.log" 2>&1 &
   echo $! > "$state/pid"
   for _ in $(seq 1 60); do

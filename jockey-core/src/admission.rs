@@ -128,6 +128,9 @@ pub struct Handled {
     /// Services (namespace, name) the decision needs and [`Env::services`] did not know: the
     /// answer is not final; read them from the API server and decide again with them.
     pub services_needed: Vec<(String, String)>,
+    /// What the API server must show before [`Handled::claims`] are written (set with them):
+    /// see [`claims::Evidence`].
+    pub evidence: Option<claims::Evidence>,
 }
 
 impl Handled {
@@ -170,10 +173,21 @@ impl Handled {
         ));
     }
 
+    /// Turns an allowing answer into a denial because what the review names does not exist in
+    /// the API server (`cause`, from [`claims::Evidence::judge`]): the review did not come
+    /// through the API server, and no claim is recorded for it.
+    pub fn refuse_unproven_claim(&mut self, cause: &str) {
+        self.deny_with(format!(
+            "{} {}: {cause}, so jockey-webhook records no claim for it and admits nothing (rule: claims are recorded only for namespaces and objects that exist in the API server; the API server never sends a review for anything else, so this one did not come through it); fix: create the object through the API server (kubectl apply) in an existing namespace",
+            self.kind, self.object
+        ));
+    }
+
     fn deny_with(&mut self, msg: String) {
         self.outcome = Outcome::Denied;
         self.message = Some(msg.clone());
         self.claims.clear();
+        self.evidence = None;
         if let Some(r) = self.review.response.take() {
             let mut r = r.deny(msg);
             r.result.code = 403;
@@ -304,6 +318,7 @@ fn decide(
         message: None,
         claims: Vec::new(),
         services_needed: Vec::new(),
+        evidence: None,
     };
     let kind = match Kind::from_gvk(&req.kind.group, &req.kind.version, &req.kind.kind) {
         Some(k) => k,
@@ -359,7 +374,8 @@ fn decide(
         Decision::Unchanged(warnings) => {
             handled.outcome = Outcome::Allowed;
             if endpoint == Endpoint::Validate && !req.dry_run {
-                handled.claims = claims_to_secure(req, kind, raw_object, &namespace, env);
+                (handled.claims, handled.evidence) =
+                    claims_to_secure(req, kind, raw_object, &namespace, env);
             }
             with_warnings(response, warnings)
         }
@@ -396,20 +412,21 @@ fn decide(
 /// The claims an allowed, non-dry-run request must hold: the project's, and each host of an
 /// Ingress. A CREATE always asks the API server (a new object is where two namespaces race); an
 /// UPDATE only for claims the cache does not show as held already (projects deployed before
-/// claims existed get theirs on their next update).
+/// claims existed get theirs on their next update). With them, what the API server must show
+/// before they are written.
 fn claims_to_secure(
     req: &AdmissionRequest<DynamicObject>,
     kind: Kind,
     raw_object: &Value,
     namespace: &str,
     env: &Env,
-) -> Vec<Claim> {
+) -> (Vec<Claim>, Option<claims::Evidence>) {
     let Some(project) = raw_object
         .pointer("/metadata/labels")
         .and_then(|l| l.get(LABEL_PROJECT))
         .and_then(Value::as_str)
     else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let mut wanted = vec![Claim::project(project, namespace)];
     if kind == Kind::Ingress
@@ -422,13 +439,17 @@ fn claims_to_secure(
         wanted.extend(hosts.iter().map(|h| Claim::host(h, project, namespace)));
     }
     let always = matches!(req.operation, Operation::Create);
-    wanted
+    let wanted: Vec<Claim> = wanted
         .into_iter()
         .filter(|c| {
             always
                 || claims::standing(c, env.claims.get(c.kind, &c.subject)) != claims::Standing::Ours
         })
-        .collect()
+        .collect();
+    let evidence = (!wanted.is_empty()).then(|| {
+        claims::Evidence::for_review(always, kind.as_str(), namespace, &req.name, project)
+    });
+    (wanted, evidence)
 }
 
 fn with_warnings(mut r: AdmissionResponse, warnings: Vec<String>) -> AdmissionResponse {

@@ -183,6 +183,38 @@ fn sign_serving(
     })
 }
 
+/// A client certificate for `common_name` (TLS client authentication only), signed by `ca`
+/// (created by [`new_ca`] with the same `ca_common_name`), valid for `days`: what an API server
+/// presents to a webhook that requires one (`jockey-webhook --client-ca-file`), for the tests
+/// and a local run.
+pub fn issue_client(
+    ca: &Pair,
+    ca_common_name: &str,
+    common_name: &str,
+    days: i64,
+) -> Result<Pair, CertError> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(err("reading the CA key"))?;
+    let issuer = Issuer::new(ca_params(ca_common_name), ca_key);
+    let key = KeyPair::generate().map_err(err("generating the client key"))?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::minutes(5);
+    params.not_after = now + Duration::days(days);
+    let cert = params
+        .signed_by(&key, &issuer)
+        .map_err(err("signing the client certificate"))?;
+    Ok(Pair {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        not_after: params.not_after.unix_timestamp(),
+    })
+}
+
 /// Whether a certificate expiring at `not_after` should be renewed at `now` (both Unix
 /// seconds): within `renew_before_days` of its expiry.
 pub fn needs_renewal(not_after: i64, now: i64, renew_before_days: i64) -> bool {
@@ -319,6 +351,27 @@ pub fn inspect(cert_pem: &str) -> Result<CertInfo, CertError> {
     })
 }
 
+/// The names a client certificate (DER) identifies its holder by: the subject's common names,
+/// then its DNS subject alternative names. Empty for what is not a certificate.
+pub fn client_names(der: &[u8]) -> Vec<String> {
+    let Ok(cert) = parse(der) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let GeneralName::DNSName(d) = n {
+                names.push(d.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// Whether `ca_cert_pem`'s key signed the first certificate of `cert_pem`.
 pub fn signed_by(cert_pem: &str, ca_cert_pem: &str) -> Result<bool, CertError> {
     let der = first_der(cert_pem).map_err(|e| fail("reading the certificate", e))?;
@@ -360,6 +413,25 @@ mod tests {
         assert!(!needs_renewal(s.not_after, now, 30));
         assert!(needs_renewal(s.not_after, now + 340 * 86_400, 30));
         assert_ne!(s.key_pem, ca.key_pem);
+    }
+
+    #[test]
+    fn a_client_certificate_names_its_holder_and_is_signed_by_the_ca() {
+        let ca = new_ca("client-ca", 10).unwrap();
+        let c = issue_client(&ca, "client-ca", "kube-apiserver-webhook-client", 2).unwrap();
+        assert!(signed_by(&c.cert_pem, &ca.cert_pem).unwrap());
+        let der = first_der(&c.cert_pem).unwrap();
+        assert_eq!(client_names(&der), vec!["kube-apiserver-webhook-client"]);
+        // A serving certificate's names: its common name, then its DNS names.
+        let s = issue_serving(&ca, "client-ca", &names(), 2).unwrap();
+        assert_eq!(
+            client_names(&first_der(&s.cert_pem).unwrap()),
+            vec![
+                "jockey-webhook.jockey-system.svc",
+                "jockey-webhook.jockey-system.svc"
+            ]
+        );
+        assert!(client_names(b"not a certificate").is_empty());
     }
 
     fn now() -> i64 {

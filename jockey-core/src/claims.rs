@@ -14,6 +14,9 @@
 //! period that covers an admission whose object is not stored yet. Everything here is pure; the
 //! webhook does the API calls.
 
+mod evidence;
+pub use evidence::{Evidence, Seen};
+
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use sha2::{Digest, Sha256};

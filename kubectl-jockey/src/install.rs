@@ -52,7 +52,7 @@ const WEBHOOK_TIMEOUT_SECONDS: i32 = 5;
 /// generators, which [`render`] does itself).
 /// The base's webhook configurations and admission policy are rendered by
 /// [`jockey_core::registration`] instead (a test keeps `manifests/base/webhooks.yaml` equal to it).
-const BASE: [(&str, &str); 5] = [
+const BASE: [(&str, &str); 6] = [
     (
         "namespace.yaml",
         include_str!("../../manifests/base/namespace.yaml"),
@@ -61,6 +61,11 @@ const BASE: [(&str, &str); 5] = [
     (
         "service.yaml",
         include_str!("../../manifests/base/service.yaml"),
+    ),
+    // Before the Deployment: the pods never run unprotected.
+    (
+        "networkpolicy.yaml",
+        include_str!("../../manifests/base/networkpolicy.yaml"),
     ),
     ("pdb.yaml", include_str!("../../manifests/base/pdb.yaml")),
     (
@@ -119,6 +124,20 @@ pub struct InstallArgs {
     /// What the API server does when the webhook cannot be reached (see manifests/README.md).
     #[arg(long, value_enum, default_value = "fail")]
     pub failure_policy: FailurePolicy,
+    /// The CA (PEM) of the client certificate the API server presents to webhooks: the webhook
+    /// then reads admission reviews only from it (stored in ConfigMap <name>-client-ca, reloaded
+    /// by the webhook when it changes; see manifests/README.md, "Who may call the webhook").
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    /// With --client-ca-file: the API server's certificate's common name or DNS name
+    /// (repeatable), for a CA that signs other clients' certificates too.
+    #[arg(long = "client-name", value_name = "NAME", requires = "client_ca_file")]
+    pub client_names: Vec<String>,
+    /// Only these address ranges may reach the webhook pods (repeatable; the NetworkPolicy's
+    /// `from`): where the API server connects from (control-plane nodes; on EKS the cluster's
+    /// subnets). Default: any source, on the webhook port only.
+    #[arg(long, value_name = "CIDR")]
+    pub api_server_cidr: Vec<String>,
     /// Renew the serving certificate when it expires within this many days.
     #[arg(long, default_value_t = 30)]
     pub renew_before_days: i64,
@@ -152,6 +171,30 @@ pub struct Options {
     pub policy_yaml: String,
     pub namespace_selector: BTreeMap<String, String>,
     pub failure_policy: FailurePolicy,
+    /// The API server's webhook client CA (PEM), and the names its certificate may carry.
+    pub client_ca_pem: Option<String>,
+    pub client_names: Vec<String>,
+    /// The NetworkPolicy's sources; empty: any.
+    pub api_server_cidrs: Vec<String>,
+}
+
+/// Where the webhook's pods read the client CA.
+const CLIENT_CA_DIR: &str = "/etc/jockey-webhook/client-ca";
+
+/// `10.0.0.0/16`, `fd00::/8`: an address and a prefix length that fits it.
+fn parse_cidr(cidr: &str) -> Result<String> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--api-server-cidr {cidr:?} is not an address range; write e.g. 10.0.0.0/16 (the control plane's or, on EKS, the cluster's subnets)"
+        )
+    };
+    let (addr, len) = cidr.split_once('/').ok_or_else(bad)?;
+    let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if len > if addr.is_ipv4() { 32 } else { 128 } {
+        return Err(bad());
+    }
+    Ok(format!("{addr}/{len}"))
 }
 
 fn parse_multi_yaml(file: &str, text: &str) -> Result<Vec<Value>> {
@@ -234,6 +277,16 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             "data": { "policy.yaml": o.policy_yaml }
         }),
     );
+    if let Some(pem) = &o.client_ca_pem {
+        objects.insert(
+            3,
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": format!("{}-client-ca", o.name), "namespace": o.namespace },
+                "data": { "ca.crt": pem }
+            }),
+        );
+    }
     objects.extend(
         registration(o, ca_bundle_b64)
             .objects()
@@ -270,6 +323,16 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
                 }));
             }
         }
+        if kind == "NetworkPolicy" && !o.api_server_cidrs.is_empty() {
+            let from: Vec<Value> = o
+                .api_server_cidrs
+                .iter()
+                .map(|c| json!({ "ipBlock": { "cidr": c } }))
+                .collect();
+            if let Some(rule) = obj.pointer_mut("/spec/ingress/0") {
+                rule["from"] = json!(from);
+            }
+        }
         if kind == "Deployment" {
             if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
                 c["image"] = json!(o.image);
@@ -278,7 +341,30 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
                 if let Some(Value::Array(args)) = c.get_mut("args") {
                     args.push(json!(format!("--renew-ca-secret={}-ca", o.name)));
                     args.push(json!(format!("--renew-tls-secret={}-tls", o.name)));
+                    if o.client_ca_pem.is_some() {
+                        args.push(json!(format!("--client-ca-file={CLIENT_CA_DIR}/ca.crt")));
+                        for n in &o.client_names {
+                            args.push(json!(format!("--client-name={n}")));
+                        }
+                    }
                 }
+                // A ConfigMap volume (not subPath) follows the ConfigMap: a new CA reaches the
+                // running pods, which reload it.
+                if o.client_ca_pem.is_some()
+                    && let Some(Value::Array(mounts)) = c.get_mut("volumeMounts")
+                {
+                    mounts.push(json!({
+                        "name": "client-ca", "mountPath": CLIENT_CA_DIR, "readOnly": true
+                    }));
+                }
+            }
+            if o.client_ca_pem.is_some()
+                && let Some(Value::Array(volumes)) = obj.pointer_mut("/spec/template/spec/volumes")
+            {
+                volumes.push(json!({
+                    "name": "client-ca",
+                    "configMap": { "name": format!("{}-client-ca", o.name) }
+                }));
             }
             // Config and policy are read at start: a change rolls the pods.
             if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
@@ -347,6 +433,7 @@ fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
         "Service" => ("services", true),
         "Deployment" => ("deployments", true),
         "PodDisruptionBudget" => ("poddisruptionbudgets", true),
+        "NetworkPolicy" => ("networkpolicies", true),
         "MutatingWebhookConfiguration" => ("mutatingwebhookconfigurations", false),
         "ValidatingWebhookConfiguration" => ("validatingwebhookconfigurations", false),
         other => bail!("install does not know kind {other}; this is a bug in kubectl-jockey"),
@@ -568,6 +655,26 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
         namespace_selector.insert(k.to_string(), v.to_string());
     }
     jockey_core::ProjectId::parse(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let client_ca_pem = match &args.client_ca_file {
+        Some(p) => {
+            let pem = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --client-ca-file {}", p.display()))?;
+            // Refuse what the webhook would refuse at start.
+            certs::inspect(&pem).map_err(|e| {
+                anyhow::anyhow!(
+                    "--client-ca-file {}: {e}; point it at the PEM CA that signed the API server's webhook client certificate",
+                    p.display()
+                )
+            })?;
+            Some(pem)
+        }
+        None => None,
+    };
+    let api_server_cidrs = args
+        .api_server_cidr
+        .iter()
+        .map(|c| parse_cidr(c))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Options {
         name: args.name.clone(),
         namespace: cluster
@@ -582,6 +689,9 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
         policy_yaml,
         namespace_selector,
         failure_policy: args.failure_policy,
+        client_ca_pem,
+        client_names: args.client_names.clone(),
+        api_server_cidrs,
     })
 }
 
@@ -757,6 +867,10 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
         policy_yaml: String::new(),
         namespace_selector: BTreeMap::new(),
         failure_policy: FailurePolicy::Fail,
+        // Rendered so that its ConfigMap is removed too, when an install made one.
+        client_ca_pem: Some(String::new()),
+        client_names: Vec::new(),
+        api_server_cidrs: Vec::new(),
     };
     let mut objects = render(&o, "")?;
     for suffix in ["tls", "ca"] {
@@ -824,6 +938,9 @@ mod tests {
             policy_yaml: BASE_POLICY.into(),
             namespace_selector: BTreeMap::new(),
             failure_policy: FailurePolicy::Fail,
+            client_ca_pem: None,
+            client_names: Vec::new(),
+            api_server_cidrs: Vec::new(),
         }
     }
 
@@ -859,6 +976,7 @@ mod tests {
                 "Role",
                 "RoleBinding",
                 "Service",
+                "NetworkPolicy",
                 "PodDisruptionBudget",
                 "Deployment",
                 "MutatingWebhookConfiguration",
@@ -915,6 +1033,92 @@ mod tests {
             assert_eq!(w["webhooks"][0]["clientConfig"]["caBundle"], "Q0E=");
             assert_eq!(w["webhooks"][0]["failurePolicy"], "Fail");
         }
+    }
+
+    #[test]
+    fn the_network_policy_opens_only_the_webhook_port_and_narrows_to_the_api_server() {
+        let objs = render(&opts(), "").unwrap();
+        let np = objs.iter().find(|o| o["kind"] == "NetworkPolicy").unwrap();
+        let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        // It selects the webhook's pods, for ingress, on the container's named port only.
+        assert_eq!(
+            np["spec"]["podSelector"]["matchLabels"],
+            d["spec"]["template"]["metadata"]["labels"]
+        );
+        assert_eq!(np["spec"]["policyTypes"], json!(["Ingress"]));
+        assert_eq!(
+            np["spec"]["ingress"],
+            json!([{ "ports": [{ "port": "https", "protocol": "TCP" }] }])
+        );
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["ports"],
+            json!([{ "name": "https", "containerPort": 8443, "protocol": "TCP" }])
+        );
+        let mut o = opts();
+        o.api_server_cidrs = vec!["10.0.0.0/16".into(), "fd00::/8".into()];
+        let objs = render(&o, "").unwrap();
+        let np = objs.iter().find(|o| o["kind"] == "NetworkPolicy").unwrap();
+        assert_eq!(
+            np["spec"]["ingress"][0]["from"],
+            json!([{ "ipBlock": { "cidr": "10.0.0.0/16" } }, { "ipBlock": { "cidr": "fd00::/8" } }])
+        );
+        assert_eq!(parse_cidr("10.0.0.0/16").unwrap(), "10.0.0.0/16");
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "fd00::/129",
+            "ten/8",
+            "10.0.0.0/x",
+            "",
+        ] {
+            let e = parse_cidr(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("is not an address range") && e.contains("e.g."),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_ca_is_stored_mounted_and_required_of_callers() {
+        let mut o = opts();
+        let ca = jockey_core::certs::new_ca("client-ca", 1).unwrap();
+        o.client_ca_pem = Some(ca.cert_pem.clone());
+        o.client_names = vec!["kube-apiserver".into()];
+        let objs = render(&o, "").unwrap();
+        let cm = objs
+            .iter()
+            .find(|o| o["metadata"]["name"] == "jockey-webhook-client-ca")
+            .unwrap();
+        assert_eq!(cm["kind"], "ConfigMap");
+        assert_eq!(cm["data"]["ca.crt"], ca.cert_pem);
+        let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.contains(&"--client-ca-file=/etc/jockey-webhook/client-ca/ca.crt")
+                && args.contains(&"--client-name=kube-apiserver"),
+            "{args:?}"
+        );
+        assert!(
+            c["volumeMounts"].as_array().unwrap().contains(
+                &json!({ "name": "client-ca", "mountPath": "/etc/jockey-webhook/client-ca", "readOnly": true })
+            )
+        );
+        assert!(
+            d["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "name": "client-ca", "configMap": { "name": "jockey-webhook-client-ca" } }))
+        );
+        // Without one, none of it.
+        let text = serde_json::to_string(&render(&opts(), "").unwrap()).unwrap();
+        assert!(!text.contains("client-ca"), "{text}");
     }
 
     #[test]

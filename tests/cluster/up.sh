@@ -21,10 +21,60 @@ export KWOK_KUBE_VERSION=$K8S_VERSION
 export KWOK_KUBECTL_BINARY=$bin/kubectl
 export KWOK_RUNTIME=binary
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+webhook_client=$state/webhook-client
 
-# A cluster started before KWOK served logs (no ClusterLogs CRD) is started anew.
+# The API server presents a client certificate to every webhook it calls, so that a webhook can
+# tell the API server's reviews from anyone else's (jockey-webhook --client-ca-file
+# .cluster/webhook-client/ca.crt answers only it). A CA of its own signs that certificate; the
+# AdmissionConfiguration gives both webhook plugins a kubeconfig whose user "*" (every webhook)
+# holds it. Absolute paths: kwokctl's binary runtime runs kube-apiserver from its own directory.
+write_webhook_client() {
+  local d=$webhook_client
+  rm -rf "$d" && mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/O=jockey/CN=jockey-local-webhook-client-ca" -keyout "$d/ca.key" -out "$d/ca.crt" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=kube-apiserver-webhook-client" -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=clientAuth" > "$d/client.ext"
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$d/client.ext" -out "$d/client.crt" 2>/dev/null
+  chmod 600 "$d/ca.key" "$d/client.key"
+  rm -f "$d/client.csr" "$d/client.ext" "$d/ca.srl"
+  cat > "$d/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $d/client.crt
+    client-key: $d/client.key
+EOF
+  cat > "$d/admission.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $d/kubeconfig
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $d/kubeconfig
+EOF
+}
+
+# A cluster started before KWOK served logs (no ClusterLogs CRD), or whose API server presents no
+# client certificate to webhooks, is started anew.
 if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1 &&
-  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1 && [ -s "$state/realnode/kwokctl.yaml" ]; then
+  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1 && [ -s "$state/realnode/kwokctl.yaml" ] &&
+  [ -s "$webhook_client/ca.crt" ] &&
+  pgrep -f -- "--admission-control-config-file=$webhook_client/admission.yaml" >/dev/null; then
   echo ">> cluster $name is already running" >&2
 else
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
@@ -34,6 +84,7 @@ else
   : > "$kubeconfig"
   # What the real node (realnode.sh) needs of the control plane: certificate SANs, Service range...
   mapfile -t realnode_args < <("$here/realnode.sh" kwokctl-args)
+  write_webhook_client
   # kwokctl binds several components to 0.0.0.0 by default; choose free ports up front so that
   # every listener can be pinned to 127.0.0.1.
   read -r p_api p_etcd p_peer p_kcm p_sched p_kwok < <(python3 -c '
@@ -71,6 +122,7 @@ print(*[s.getsockname()[1] for s in socks])')
     --extra-args "kwok-controller=manage-all-nodes=false" \
     --extra-args "kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" \
     "${realnode_args[@]}" \
+    --extra-args "kube-apiserver=admission-control-config-file=$webhook_client/admission.yaml" \
     --wait 3m
 fi
 

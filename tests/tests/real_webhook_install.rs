@@ -2,7 +2,9 @@
 //! as real pods on the real node (the image is the project's own `jockey-webhook` build, made by
 //! tests/cluster/images.sh); the API server calls it through its Service, so a plain
 //! `kubectl apply` of a labelled manifest is stored mutated; `kubectl jockey uninstall` removes
-//! everything, the pods stop, and the same apply is no longer mutated.
+//! everything, the pods stop, and the same apply is no longer mutated. The pods run with
+//! `--client-ca-file` (the local API server's webhook client CA): the API server's reviews reach
+//! them through the Service with its client certificate, and the kubelet's probes without one.
 //!
 //! Scoped like webhook_install.rs: its own name and a namespace selector only this test's
 //! application namespace carries. Skipped (reported as such) without the real node.
@@ -16,7 +18,9 @@ use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
 use std::process::Command;
 use std::time::Duration;
-use webhook_support::{SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_bin};
+use webhook_support::{
+    SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_bin, webhook_client_ca,
+};
 
 /// The project's own webhook build as an image in the node's registry.
 fn webhook_image(registry: &str) -> Result<String> {
@@ -56,8 +60,13 @@ async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_
         )
         .await?;
 
+    // The pods answer only the API server (its client certificate for webhooks); the kubelet's
+    // HTTPS probes get through without one.
+    let client_ca = webhook_client_ca()?;
     let (ok, out) = plugin(&[
         "install",
+        "--client-ca-file",
+        &client_ca.to_string_lossy(),
         "-n",
         &system.name,
         "--name",
@@ -121,6 +130,22 @@ async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_
     ensure!(svc["spec"]["ports"][0]["targetPort"] == 8080, "{svc}");
     let ing = get_json(&app.name, "ingress", &format!("ing-{project}"))?.context("no Ingress")?;
     ensure!(ing["spec"]["ingressClassName"] == "alb", "{ing}");
+    // The pods required the API server's client certificate, and its reviews carried it.
+    let mut answered = 0;
+    for p in &running {
+        let pod = p.metadata.name.clone().unwrap_or_default();
+        let log = jockey_e2e::kubectl_ok(&["logs", "-n", &system.name, &pod])?;
+        ensure!(
+            log.contains("admission reviews only from callers with a client certificate"),
+            "{pod} does not require a client certificate:\n{log}"
+        );
+        ensure!(
+            !log.contains("refused an admission review"),
+            "{pod} refused the API server:\n{log}"
+        );
+        answered += log.matches("\"message\":\"admission\"").count();
+    }
+    ensure!(answered > 0, "no pod logged an admission");
 
     // Uninstall: the objects go, the pods stop, and the API server no longer calls it.
     let (ok, out) = plugin(&["uninstall", "-n", &system.name, "--name", &name])?;

@@ -86,6 +86,8 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     };
     let scope = format!("jockey-e2e-webhook={name}");
     let group = format!("{name}-alb");
+    let client_ca = webhook_support::webhook_client_ca()?;
+    let client_ca = client_ca.to_string_lossy().to_string();
     let install = |extra: &[&str]| -> Result<(bool, String)> {
         let mut args = vec![
             "install",
@@ -103,6 +105,11 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
             "reg.example.com/jockey-webhook:e2e",
             "--image-registry",
             "reg.example.com",
+            // Only the API server may post reviews, and only from its address range.
+            "--client-ca-file",
+            &client_ca,
+            "--api-server-cidr",
+            "127.0.0.1/32",
         ];
         args.extend_from_slice(extra);
         plugin(&args)
@@ -121,6 +128,8 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
         ("poddisruptionbudget", name.clone()),
         ("configmap", format!("{name}-config")),
         ("configmap", format!("{name}-policy")),
+        ("configmap", format!("{name}-client-ca")),
+        ("networkpolicy", name.clone()),
     ] {
         let obj = get_json(&ns.name, kind, &n)?.with_context(|| format!("{kind}/{n} missing"))?;
         assert_eq!(
@@ -130,6 +139,19 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     }
     let config = get_json(&ns.name, "configmap", &format!("{name}-config"))?.context("config")?;
     assert_eq!(config["data"]["IMAGE_REGISTRY"], "reg.example.com");
+    let stored_ca =
+        get_json(&ns.name, "configmap", &format!("{name}-client-ca"))?.context("client CA")?;
+    assert_eq!(
+        stored_ca["data"]["ca.crt"].as_str(),
+        Some(std::fs::read_to_string(&client_ca)?.as_str())
+    );
+    // The API server accepted the NetworkPolicy: the webhook port, from the given range only.
+    let np = get_json(&ns.name, "networkpolicy", &name)?.context("networkpolicy")?;
+    assert_eq!(
+        np["spec"]["ingress"],
+        serde_json::json!([{ "from": [{ "ipBlock": { "cidr": "127.0.0.1/32" } }],
+                             "ports": [{ "port": "https", "protocol": "TCP" }] }])
+    );
     let d = get_json(&ns.name, "deployment", &name)?.context("deployment")?;
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(
@@ -156,7 +178,8 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     let args = pod["containers"][0]["args"].to_string();
     assert!(
         args.contains(&format!("\"--renew-ca-secret={name}-ca\""))
-            && args.contains(&format!("\"--renew-tls-secret={name}-tls\"")),
+            && args.contains(&format!("\"--renew-tls-secret={name}-tls\""))
+            && args.contains("\"--client-ca-file=/etc/jockey-webhook/client-ca/ca.crt\""),
         "{args}"
     );
     let sa = format!("system:serviceaccount:{}:{name}", ns.name);
@@ -270,6 +293,11 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
         ("get", "secrets", "default", false),
         ("get", "secrets", ns.name.as_str(), false),
         ("list", "namespaces", "", true),
+        // What a claim's evidence reads: the namespace of a CREATE, the object of an UPDATE.
+        ("get", "namespaces", "", true),
+        ("get", "deployments.apps", "default", true),
+        ("get", "services", "default", true),
+        ("get", "ingresses.networking.k8s.io", "default", true),
         ("update", "namespaces", "", false),
     ] {
         let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa];
@@ -330,6 +358,8 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
         ("poddisruptionbudget", name.clone()),
         ("configmap", format!("{name}-config")),
         ("configmap", format!("{name}-policy")),
+        ("configmap", format!("{name}-client-ca")),
+        ("networkpolicy", name.clone()),
         ("secret", format!("{name}-tls")),
         ("secret", format!("{name}-ca")),
     ] {

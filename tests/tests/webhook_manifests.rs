@@ -114,6 +114,7 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
         "configmap/jockey-webhook-config-",
         "configmap/jockey-webhook-policy-",
         "service/jockey-webhook",
+        "networkpolicy.networking.k8s.io/jockey-webhook",
         "deployment.apps/jockey-webhook",
         "poddisruptionbudget.policy/jockey-webhook",
         "mutatingwebhookconfiguration.admissionregistration.k8s.io/jockey-webhook",

@@ -6,12 +6,17 @@
 //! exists is re-read: the claimant's own is renewed (an update with its resourceVersion, so a
 //! release that raced with it fails instead of deleting a claim just used), anyone else's
 //! denies the request.
+//!
+//! Before any of that, what the review names must exist in the API server (`prove`: the
+//! namespace of a CREATE, the object of an UPDATE; `jockey_core::claims::Evidence` decides): a
+//! review that did not come through the API server records nothing for what does not exist.
 
 use crate::state::App;
-use jockey_core::claims::{self, Claim, InUse, Standing};
+use jockey_core::claims::{self, Claim, Evidence, InUse, Seen, Standing};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, PostParams, Preconditions};
@@ -26,6 +31,8 @@ pub enum Lost {
     Taken(Claim),
     /// The API server did not let us find out.
     Failed(String),
+    /// What the review names does not exist in the API server: the cause.
+    Unproven(String),
 }
 
 fn now() -> MicroTime {
@@ -37,6 +44,66 @@ fn api_code(e: &kube::Error) -> Option<u16> {
         kube::Error::Api(s) => Some(s.code),
         _ => None,
     }
+}
+
+fn seen<K>(meta: Option<kube::core::PartialObjectMeta<K>>) -> Seen {
+    match meta {
+        None => Seen::Missing,
+        Some(m) => Seen::Present {
+            deleting: m.metadata.deletion_timestamp.is_some(),
+            project: m
+                .metadata
+                .labels
+                .and_then(|l| l.get(jockey_core::names::LABEL_PROJECT).cloned()),
+        },
+    }
+}
+
+/// What the API server shows of what `evidence` names (one GET of its metadata), judged: `Ok`
+/// when the review's claims may be written.
+pub async fn prove(leases: &Api<Lease>, evidence: &Evidence) -> Result<(), Lost> {
+    let client = Client::from(leases.clone());
+    let what = evidence.describe();
+    let failed = |e: kube::Error| Lost::Failed(format!("reading {what}: {e}"));
+    let seen = match evidence {
+        Evidence::Namespace { namespace } => seen(
+            Api::<Namespace>::all(client)
+                .get_metadata_opt(namespace)
+                .await
+                .map_err(failed)?,
+        ),
+        Evidence::Object {
+            kind,
+            namespace,
+            name,
+            ..
+        } => match kind.as_str() {
+            "Deployment" => seen(
+                Api::<Deployment>::namespaced(client, namespace)
+                    .get_metadata_opt(name)
+                    .await
+                    .map_err(failed)?,
+            ),
+            "Service" => seen(
+                Api::<Service>::namespaced(client, namespace)
+                    .get_metadata_opt(name)
+                    .await
+                    .map_err(failed)?,
+            ),
+            "Ingress" => seen(
+                Api::<Ingress>::namespaced(client, namespace)
+                    .get_metadata_opt(name)
+                    .await
+                    .map_err(failed)?,
+            ),
+            other => {
+                return Err(Lost::Failed(format!(
+                    "{other} is not a kind jockey claims for (a bug in jockey-webhook)"
+                )));
+            }
+        },
+    };
+    evidence.judge(&seen).map_err(Lost::Unproven)
 }
 
 /// Secures every claim, in order; the first one lost ends it. Each comes with whether the cache

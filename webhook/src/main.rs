@@ -3,6 +3,7 @@
 //! decision in `jockey_core::admission`.
 
 mod claims;
+mod client_auth;
 mod dev_certs;
 mod metrics;
 mod renew;
@@ -66,6 +67,20 @@ struct Cli {
     /// ACM certificate for the ALB's HTTPS listener.
     #[arg(long, env = "ALB_CERTIFICATE_ARN")]
     certificate_arn: Option<String>,
+    /// Answer /mutate and /validate only for a caller whose TLS client certificate is signed by
+    /// a CA in this PEM file: the API server, given a client certificate for webhooks by
+    /// --admission-control-config-file (manifests/README.md). Others get 401 and nothing is
+    /// read or recorded; /healthz, /readyz and /metrics need no certificate. Reloaded when it
+    /// changes. Leave it out where the API server presents none (EKS: SECURITY.md says what
+    /// still holds).
+    #[arg(long, env = "JOCKEY_CLIENT_CA_FILE", value_name = "FILE")]
+    client_ca_file: Option<PathBuf>,
+    /// With --client-ca-file: the client certificate's common name or a DNS name must also be
+    /// one of these (repeatable), for a CA that signs other clients' certificates too (e.g. the
+    /// cluster's own client CA). A CA of the API server's webhook client certificate alone
+    /// needs none.
+    #[arg(long = "client-name", value_name = "NAME", requires = "client_ca_file")]
+    client_names: Vec<String>,
     /// How often the certificate files are checked for changes.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     cert_poll_interval: f64,
@@ -404,6 +419,14 @@ async fn run(cli: Cli) -> Result<()> {
         // Refused before anything else is tried: the reason and the fix are in the error.
         loaded.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
     }
+    // Refused before the cluster is tried, like the serving pair.
+    let client_ca = match &cli.client_ca_file {
+        Some(path) => Some(Arc::new(client_auth::ClientCa::new(
+            path.clone(),
+            provider.clone(),
+        )?)),
+        None => None,
+    };
     let client = kube_client(cli.kubeconfig.as_ref()).await?;
     let renewer = renewer(&cli, &client, files.clone());
     let cert = match (loaded, &renewer) {
@@ -429,14 +452,22 @@ async fn run(cli: Cli) -> Result<()> {
         },
     };
     let cert = Arc::new(cert);
-    let tls_config = Arc::new(tls::server_config(cert.clone(), provider)?);
+    let tls_config = Arc::new(tls::server_config(
+        cert.clone(),
+        provider,
+        client_ca.clone(),
+    )?);
 
     let claims_namespace = claims_namespace(&cli);
     let leases = kube::Api::namespaced(client.clone(), &claims_namespace);
     let app = Arc::new(
         App::new(cfg.clone(), policy, claims_namespace.clone(), Some(leases))
             .with_claim_grace(cli.claim_grace)
-            .with_client(client.clone()),
+            .with_client(client.clone())
+            .with_callers(client_ca.as_ref().map(|ca| client_auth::Required {
+                ca_file: ca.path().to_path_buf(),
+                names: cli.client_names.clone(),
+            })),
     );
     tokio::spawn(state::watch_ingresses(client.clone(), app.clone()));
     tokio::spawn(state::watch_namespaces(client.clone(), app.clone()));
@@ -465,6 +496,29 @@ async fn run(cli: Cli) -> Result<()> {
                 app.metrics.cert_expiry.set(served.served().not_after);
             }
         });
+    }
+    match &client_ca {
+        Some(ca) => {
+            tracing::info!(
+                client_ca = %ca.path().display(),
+                client_names = ?cli.client_names,
+                "admission reviews only from callers with a client certificate signed by the client CA"
+            );
+            let app = app.clone();
+            let interval = Duration::from_secs_f64(cli.cert_poll_interval.clamp(0.05, 3600.0));
+            ca.clone().spawn_watch(interval, move |ok| {
+                let result = if ok { "ok" } else { "error" };
+                app.metrics
+                    .client_ca_reloads
+                    .get_or_create(&metrics::ResultLabels {
+                        result: result.into(),
+                    })
+                    .inc();
+            });
+        }
+        None => tracing::warn!(
+            "admission reviews from any caller that reaches the port (no --client-ca-file): claims are recorded only for namespaces and objects that exist; restrict who reaches it with the NetworkPolicy (manifests/README.md)"
+        ),
     }
     match renewer {
         Some(r) => {

@@ -43,13 +43,23 @@ pub struct Metrics {
     pub indexed_ingresses: Gauge,
     pub claims: Gauge,
     pub claim_results: Family<ClaimLabels, Counter>,
+    pub refused_callers: Family<RefusedLabels, Counter>,
+    pub client_ca_reloads: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub endpoint: String,
+    /// no_certificate, name_not_allowed
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClaimLabels {
     /// project, host
     pub kind: String,
-    /// secured, trusted (the cache showed it held and fresh: no write), lost, failed, released
+    /// secured, trusted (the cache showed it held and fresh: no write), lost, failed,
+    /// unproven (what the review names does not exist: nothing written), released
     pub result: String,
 }
 
@@ -71,6 +81,8 @@ impl Metrics {
         let indexed_ingresses = Gauge::default();
         let claims = Gauge::default();
         let claim_results = Family::<ClaimLabels, Counter>::default();
+        let refused_callers = Family::<RefusedLabels, Counter>::default();
+        let client_ca_reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "admission_requests",
             "Admission requests by endpoint, kind, operation and result",
@@ -108,8 +120,18 @@ impl Metrics {
         );
         registry.register(
             "claim_operations",
-            "Claims secured, trusted from the cache without a write, lost to another claimant, failed (API error) or released, by kind",
+            "Claims secured, trusted from the cache without a write, lost to another claimant, failed (API error), unproven (the namespace or object the review names does not exist: nothing written) or released, by kind",
             claim_results.clone(),
+        );
+        registry.register(
+            "unauthenticated_reviews",
+            "Admission reviews refused unread because the caller is not the API server (--client-ca-file), by endpoint and reason (no_certificate, name_not_allowed)",
+            refused_callers.clone(),
+        );
+        registry.register(
+            "client_ca_reloads",
+            "Reloads of --client-ca-file by result (ok, error)",
+            client_ca_reloads.clone(),
         );
         Self {
             registry,
@@ -121,6 +143,8 @@ impl Metrics {
             indexed_ingresses,
             claims,
             claim_results,
+            refused_callers,
+            client_ca_reloads,
         }
     }
 
@@ -153,6 +177,15 @@ impl Metrics {
             .get_or_create(&ClaimLabels {
                 kind: kind.to_string(),
                 result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn refused_caller(&self, endpoint: &str, reason: &str) {
+        self.refused_callers
+            .get_or_create(&RefusedLabels {
+                endpoint: endpoint.to_string(),
+                reason: reason.to_string(),
             })
             .inc();
     }

@@ -1,16 +1,18 @@
 //! The HTTPS server: routes, the admission handlers (thin: the decision is
-//! `jockey_core::admission::handle`), and an accept loop with graceful shutdown.
+//! `jockey_core::admission::handle`; with `--client-ca-file`, only for the API server: see
+//! client_auth.rs), and an accept loop with graceful shutdown that hands each connection's
+//! caller to its requests.
 
+use crate::client_auth::Caller;
 use crate::state::{App, ServiceView};
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use jockey_core::admission::{self, Endpoint, Env};
 use jockey_core::index::{ServiceFacts, ServiceLookup};
 use k8s_openapi::api::core::v1::Service;
@@ -77,12 +79,24 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-async fn mutate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    admit(app, Endpoint::Mutate, headers, body).await
+async fn mutate(
+    State(app): State<Arc<App>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = caller.map(|Extension(c)| c);
+    admit(app, Endpoint::Mutate, caller.as_ref(), headers, body).await
 }
 
-async fn validate(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    admit(app, Endpoint::Validate, headers, body).await
+async fn validate(
+    State(app): State<Arc<App>>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = caller.map(|Extension(c)| c);
+    admit(app, Endpoint::Validate, caller.as_ref(), headers, body).await
 }
 
 fn plain(status: StatusCode, msg: String) -> Response {
@@ -94,9 +108,33 @@ fn plain(status: StatusCode, msg: String) -> Response {
         .into_response()
 }
 
-async fn admit(app: Arc<App>, endpoint: Endpoint, headers: HeaderMap, body: Bytes) -> Response {
+async fn admit(
+    app: Arc<App>,
+    endpoint: Endpoint,
+    caller: Option<&Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let start = Instant::now();
     let ep = endpoint.as_str();
+    // Before anything of the request is read: a caller that is not the API server learns
+    // nothing and changes nothing.
+    if let Some(required) = app.callers.as_ref()
+        && let Err(refusal) = required.check(caller)
+    {
+        app.metrics.refused_caller(ep, refusal.reason());
+        tracing::warn!(
+            endpoint = ep,
+            peer = %caller.map(|c| c.addr.to_string()).unwrap_or_default(),
+            reason = refusal.reason(),
+            "refused an admission review from a caller that is not the API server"
+        );
+        let status = match refusal {
+            crate::client_auth::Refusal::NoCertificate => StatusCode::UNAUTHORIZED,
+            crate::client_auth::Refusal::NameNotAllowed(_) => StatusCode::FORBIDDEN,
+        };
+        return plain(status, required.message(&refusal));
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -261,18 +299,30 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
     let Some(first) = wanted.first().map(|(c, _)| c.clone()) else {
         return;
     };
-    let secured =
-        match tokio::time::timeout(CLAIM_TIMEOUT, crate::claims::secure_all(leases, &wanted)).await
-        {
-            Ok(r) => r,
-            Err(_) => {
-                let cause = format!(
-                    "the API server did not answer within {}s",
-                    CLAIM_TIMEOUT.as_secs()
-                );
-                Err((first, crate::claims::Lost::Failed(cause)))
-            }
+    // What the review names must exist before anything is written (jockey_core::claims::
+    // Evidence): one GET, inside the same time limit as the writes.
+    let evidence = h.evidence.clone();
+    let prove_then_write = async {
+        let Some(evidence) = evidence else {
+            let cause =
+                "the review's claims came without what proves them (a bug in jockey-webhook)";
+            return Err((first.clone(), crate::claims::Lost::Failed(cause.into())));
         };
+        crate::claims::prove(leases, &evidence)
+            .await
+            .map_err(|lost| (first.clone(), lost))?;
+        crate::claims::secure_all(leases, &wanted).await
+    };
+    let secured = match tokio::time::timeout(CLAIM_TIMEOUT, prove_then_write).await {
+        Ok(r) => r,
+        Err(_) => {
+            let cause = format!(
+                "the API server did not answer within {}s",
+                CLAIM_TIMEOUT.as_secs()
+            );
+            Err((first, crate::claims::Lost::Failed(cause)))
+        }
+    };
     match secured {
         Ok(()) => {
             for (c, _) in &wanted {
@@ -282,6 +332,15 @@ async fn secure_claims(app: &App, h: &mut admission::Handled) {
         Err((want, crate::claims::Lost::Taken(live))) => {
             app.metrics.claim(want.kind.as_str(), "lost");
             h.lose_claim(&want, &live);
+        }
+        Err((want, crate::claims::Lost::Unproven(cause))) => {
+            app.metrics.claim(want.kind.as_str(), "unproven");
+            tracing::warn!(
+                claim = %want.lease_name(),
+                %cause,
+                "refused to record a claim for what does not exist: the review did not come through the API server"
+            );
+            h.refuse_unproven_claim(&cause);
         }
         Err((want, crate::claims::Lost::Failed(cause))) => {
             app.metrics.claim(want.kind.as_str(), "failed");
@@ -316,7 +375,7 @@ pub async fn serve(
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = acceptor.clone();
-                let service = TowerToHyperService::new(router.clone());
+                let router = router.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -330,6 +389,14 @@ pub async fn serve(
                             return;
                         }
                     };
+                    // Every request of the connection carries what its handshake showed of the
+                    // caller, for the admission routes to check (client_auth.rs).
+                    let caller = Caller::of(peer, tls.get_ref().1.peer_certificates());
+                    let service = hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(caller.clone());
+                        // A Router is always ready: no poll_ready needed before call.
+                        tower::Service::call(&mut router.clone(), req)
+                    });
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     let conn = builder.serve_connection(TokioIo::new(tls), service);
                     if let Err(e) = watcher.watch(conn).await {

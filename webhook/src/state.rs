@@ -46,6 +46,9 @@ pub struct App {
     /// The release grace (seconds): a claim the cache shows held and renewed well within it is
     /// not written again on admission (`jockey_core::claims::trusted_without_write`).
     pub claim_grace_seconds: i64,
+    /// What `/mutate` and `/validate` require of their caller (`--client-ca-file`); `None`:
+    /// anyone who reaches the port (then only the claims' evidence guards against forgeries).
+    pub callers: Option<crate::client_auth::Required>,
     ingresses_synced: AtomicBool,
     namespaces_synced: AtomicBool,
     services_synced: AtomicBool,
@@ -74,6 +77,7 @@ impl App {
             client: None,
             ingress_gone: Notify::new(),
             claim_grace_seconds: 0,
+            callers: None,
             ingresses_synced: AtomicBool::new(false),
             namespaces_synced: AtomicBool::new(false),
             services_synced: AtomicBool::new(false),
@@ -93,6 +97,12 @@ impl App {
     /// With the release grace the claims are released after (see `claim_grace_seconds`).
     pub fn with_claim_grace(mut self, grace: Duration) -> Self {
         self.claim_grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Requiring `required` of the callers of `/mutate` and `/validate`.
+    pub fn with_callers(mut self, required: Option<crate::client_auth::Required>) -> Self {
+        self.callers = required;
         self
     }
 

@@ -16,17 +16,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const CA_CN: &str = "jockey-test-ca";
+pub(crate) const CA_CN: &str = "jockey-test-ca";
 
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     cert: Arc<tls::ReloadingCert>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<()>,
-    app: Arc<App>,
+    pub(crate) app: Arc<App>,
     _dir: tempfile::TempDir,
     cert_path: PathBuf,
     key_path: PathBuf,
+    /// With [`start_with`] a client CA: its file and the verifier reading it.
+    pub(crate) client_ca: Option<(PathBuf, Arc<crate::client_auth::ClientCa>)>,
 }
 
 fn serving(ca: &Pair) -> Pair {
@@ -39,6 +41,12 @@ fn write_pair(p: &Pair, cert: &Path, key: &Path) {
 }
 
 async fn start(ca: &Pair) -> Server {
+    start_with(ca, None).await
+}
+
+/// [`start`], with `client`: the PEM of a client CA (written to a file) and the names
+/// `--client-name` would give.
+pub(crate) async fn start_with(ca: &Pair, client: Option<(&str, &[&str])>) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let cert_path = dir.path().join("tls.crt");
@@ -54,14 +62,28 @@ async fn start(ca: &Pair) -> Server {
         )
         .unwrap(),
     );
-    let config = Arc::new(tls::server_config(cert.clone(), provider).unwrap());
+    let client_ca = client.map(|(pem, _)| {
+        let path = dir.path().join("client-ca.crt");
+        std::fs::write(&path, pem).unwrap();
+        let ca = crate::client_auth::ClientCa::new(path.clone(), provider.clone()).unwrap();
+        (path, Arc::new(ca))
+    });
+    let config = Arc::new(
+        tls::server_config(
+            cert.clone(),
+            provider,
+            client_ca.as_ref().map(|(_, ca)| ca.clone()),
+        )
+        .unwrap(),
+    );
     let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| "reg.example".into()));
-    let app = Arc::new(App::new(
-        cfg,
-        Policy::default(),
-        "jockey-system".into(),
-        None,
-    ));
+    let required = client.map(|(_, names)| crate::client_auth::Required {
+        ca_file: dir.path().join("client-ca.crt"),
+        names: names.iter().map(|n| n.to_string()).collect(),
+    });
+    let app = Arc::new(
+        App::new(cfg, Policy::default(), "jockey-system".into(), None).with_callers(required),
+    );
     app.mark_synced_for_tests();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -82,30 +104,45 @@ async fn start(ca: &Pair) -> Server {
         _dir: dir,
         cert_path,
         key_path,
+        client_ca,
     }
 }
 
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
     peer_cert: Vec<u8>,
 }
 
 fn client_config(cas: &[&Pair]) -> Arc<rustls::ClientConfig> {
+    client_config_as(cas, None)
+}
+
+/// A client trusting `cas`, presenting `identity` (certificate and key) when given.
+pub(crate) fn client_config_as(
+    cas: &[&Pair],
+    identity: Option<&Pair>,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in cas {
         roots
             .add(CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).unwrap())
             .unwrap();
     }
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-    .pipe(no_resumption)
+    let builder = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(id.cert_pem.as_bytes()).unwrap()],
+                rustls::pki_types::PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(config).pipe(no_resumption)
 }
 
 /// Without resumption every connection does a full handshake and sees the served certificate.
@@ -124,7 +161,7 @@ trait Pipe: Sized {
 impl<T> Pipe for T {}
 
 /// One HTTP/1.1 request over a fresh TLS connection.
-async fn call(
+pub(crate) async fn call(
     addr: SocketAddr,
     client: Arc<rustls::ClientConfig>,
     method: &str,
@@ -165,7 +202,7 @@ async fn call(
     })
 }
 
-fn review_body() -> Vec<u8> {
+pub(crate) fn review_body() -> Vec<u8> {
     let p = ProjectId::parse("demo").unwrap();
     let mut d = serde_json::to_value(defaults::render_deployment(
         &p,

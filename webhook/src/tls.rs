@@ -276,17 +276,23 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// The server's TLS configuration: TLS 1.3 and 1.2 only, no client certificates (the API server
-/// authenticates us, not the other way round), ALPN h2 and http/1.1.
+/// The server's TLS configuration: TLS 1.3 and 1.2 only, ALPN h2 and http/1.1. Client
+/// certificates are asked for, and verified when presented, only with a client CA
+/// (`--client-ca-file`: see client_auth.rs); without one the API server authenticates us, not
+/// the other way round.
 pub fn server_config(
     resolver: Arc<ReloadingCert>,
     provider: Arc<CryptoProvider>,
+    client_ca: Option<Arc<crate::client_auth::ClientCa>>,
 ) -> Result<rustls::ServerConfig> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .context("building the TLS configuration")?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .context("building the TLS configuration")?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(ca),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -16,6 +16,7 @@ fn webhook() -> Command {
         "ALB_CERTIFICATE_ARN",
         "POD_NAMESPACE",
         "JOCKEY_CLAIMS_NAMESPACE",
+        "JOCKEY_CLIENT_CA_FILE",
         "KUBECONFIG",
     ] {
         c.env_remove(k);
@@ -132,6 +133,52 @@ fn a_pair_that_cannot_be_served_is_refused_at_start_with_the_reason_and_the_fix(
             "it is not valid before {}",
             certs::rfc3339(now + 3600)
         )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_client_ca_file_that_is_no_ca_is_refused_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::new_ca("c", 10).unwrap();
+    let serving = certs::issue_serving(&ca, "c", &["127.0.0.1".into()], 1).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), &serving.cert_pem).unwrap();
+    std::fs::write(dir.path().join("tls.key"), &serving.key_pem).unwrap();
+    std::fs::write(dir.path().join("key-only.pem"), &ca.key_pem).unwrap();
+    for (file, env, words) in [
+        ("missing.crt", false, "reading --client-ca-file"),
+        ("key-only.pem", true, "contains no certificate"),
+    ] {
+        let path = dir.path().join(file);
+        let mut c = webhook();
+        c.args(["--listen", "127.0.0.1:0", "--tls-cert-file"])
+            .arg(dir.path().join("tls.crt"))
+            .arg("--tls-key-file")
+            .arg(dir.path().join("tls.key"))
+            // Never reached: the client CA is refused first.
+            .args(["--kubeconfig", "/nonexistent/kubeconfig"]);
+        if env {
+            c.env("JOCKEY_CLIENT_CA_FILE", &path);
+        } else {
+            c.arg("--client-ca-file").arg(&path);
+        }
+        let out = c.output().unwrap();
+        let msg = text(&out);
+        assert!(!out.status.success(), "{msg}");
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains(words),
+            "{msg}"
+        );
+        assert!(!msg.contains("kubeconfig"), "{msg}");
+    }
+    // --client-name narrows a client CA; alone it means nothing.
+    let out = webhook()
+        .args(["--client-name", "kube-apiserver", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let msg = text(&out);
+    assert!(
+        !out.status.success() && msg.contains("--client-ca-file"),
         "{msg}"
     );
 }

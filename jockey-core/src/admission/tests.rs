@@ -706,3 +706,56 @@ fn losing_a_claim_turns_the_answer_into_a_denial_naming_the_winner() {
         "{msg}"
     );
 }
+
+#[test]
+fn claims_come_with_what_the_api_server_must_show_before_they_are_written() {
+    use crate::claims::Evidence;
+    let mut w = World::new();
+    let name = format!("ing-{P}");
+    // A CREATE: the namespace; an UPDATE: the object the review names, labelled for the project.
+    let h = validated_ingress(&w, "CREATE", false);
+    assert_eq!(
+        h.evidence,
+        Some(Evidence::Namespace {
+            namespace: "team-a".into()
+        })
+    );
+    let h = validated_ingress(&w, "UPDATE", false);
+    assert_eq!(
+        h.evidence,
+        Some(Evidence::Object {
+            kind: "Ingress".into(),
+            namespace: "team-a".into(),
+            name: name.clone(),
+            project: P.into(),
+        })
+    );
+    // Nothing to write, nothing to show: a dry run, or an update whose claims the cache holds.
+    assert_eq!(validated_ingress(&w, "CREATE", true).evidence, None);
+    let host = format!("{P}.deploy.agentops.ai");
+    for claim in [
+        crate::claims::Claim::project(P, "team-a"),
+        crate::claims::Claim::host(&host, P, "team-a"),
+    ] {
+        let at = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+        );
+        w.claims.upsert(&claim.to_lease("jockey-system", at));
+    }
+    assert_eq!(validated_ingress(&w, "UPDATE", false).evidence, None);
+    // Refused for want of it: a denial naming the cause and the fix, and nothing left to write.
+    let mut h = validated_ingress(&w, "CREATE", false);
+    h.refuse_unproven_claim("namespace team-a does not exist in the API server");
+    assert_eq!(h.outcome, Outcome::Denied);
+    assert!(h.claims.is_empty() && h.evidence.is_none());
+    let r = response(&h);
+    assert_eq!(r["response"]["allowed"], false);
+    assert_eq!(r["response"]["status"]["code"], 403);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "Ingress team-a/{name}: namespace team-a does not exist in the API server, so jockey-webhook records no claim"
+        )) && msg.contains("fix: create the object through the API server"),
+        "{msg}"
+    );
+}

@@ -240,3 +240,52 @@ fn only_the_claimants_own_claim_is_trusted() {
         grace
     ));
 }
+
+#[test]
+fn a_create_needs_its_namespace_and_an_update_its_object_labelled_for_the_project() {
+    let create = Evidence::for_review(true, "Service", "team-a", "svc", "demo");
+    assert_eq!(
+        create,
+        Evidence::Namespace {
+            namespace: "team-a".into()
+        }
+    );
+    let present = |project: Option<&str>| Seen::Present {
+        deleting: false,
+        project: project.map(str::to_string),
+    };
+    assert_eq!(create.judge(&present(None)), Ok(()));
+    assert_eq!(
+        create.judge(&Seen::Missing),
+        Err("namespace team-a does not exist in the API server".into())
+    );
+    assert_eq!(
+        create.judge(&Seen::Present {
+            deleting: true,
+            project: None
+        }),
+        Err("namespace team-a is being deleted".into())
+    );
+
+    let update = Evidence::for_review(false, "Deployment", "team-a", "web", "demo");
+    assert_eq!(update.describe(), "Deployment team-a/web");
+    assert_eq!(update.judge(&present(Some("demo"))), Ok(()));
+    // Joining the project: the stored object has no project yet.
+    assert_eq!(update.judge(&present(None)), Ok(()));
+    // Being deleted, it still exists (its finalizers are removed by UPDATEs).
+    assert_eq!(
+        update.judge(&Seen::Present {
+            deleting: true,
+            project: Some("demo".into())
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        update.judge(&Seen::Missing),
+        Err("Deployment team-a/web does not exist in the API server".into())
+    );
+    assert_eq!(
+        update.judge(&present(Some("other"))),
+        Err("Deployment team-a/web is stored with project \"other\", not \"demo\"".into())
+    );
+}

@@ -4,7 +4,7 @@
 
 use crate::SERIAL;
 use crate::component::{EtcdPause, alive};
-use crate::webhook_support::{Webhook, https_post_json, project};
+use crate::webhook_support::{Webhook, apiserver_identity, https_post_json, project};
 use anyhow::{Context, Result, bail};
 use jockey_e2e::{TestNamespace, client};
 use k8s_openapi::api::core::v1::Service;
@@ -92,13 +92,25 @@ async fn etcd_paused_during_an_admission_burst_no_panic_bounded_memory_recovers_
     let paused_at = Instant::now();
     let mut n = 0u32;
     let mut peak_hwm = 0u64;
+    // The reviews come as the API server's do: with its client certificate.
+    let identity = apiserver_identity()?;
     while paused_at.elapsed() < Duration::from_secs(6) {
         n += 1;
-        let (port, ca, ns_name) = (wh.port, wh.ca.clone(), ns.name.clone());
+        let (port, ca, ns_name, identity) =
+            (wh.port, wh.ca.clone(), ns.name.clone(), identity.clone());
         let (answered, unanswered, denied) = (answered.clone(), unanswered.clone(), denied.clone());
         let body = review(&ns_name, &format!("{base}-b{n}"), &format!("uid-{n}"));
         burst.push(tokio::spawn(async move {
-            match https_post_json(port, "/validate", &body, &[&ca], Duration::from_secs(60)).await {
+            match https_post_json(
+                port,
+                "/validate",
+                &body,
+                &[&ca],
+                Some(&identity),
+                Duration::from_secs(60),
+            )
+            .await
+            {
                 Ok((200, body)) => {
                     answered.fetch_add(1, Ordering::SeqCst);
                     let review: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();

@@ -7,6 +7,11 @@
 //! Every webhook configuration is named after the test and process, selects only namespaces
 //! labelled `jockey-e2e-webhook=<that name>`, and is deleted when the [`Webhook`] is dropped (also
 //! on panic), so a dead server never breaks another test.
+//!
+//! Every webhook runs with `--client-ca-file` (the CA of the client certificate the local API
+//! server presents to webhooks, `.cluster/webhook-client/`, written by `tests/cluster/up.sh`), so
+//! the whole suite runs with caller authentication on; [`Webhook::start_without_client_ca`] starts
+//! one as on EKS, where the API server presents none.
 
 #![allow(dead_code)]
 
@@ -34,6 +39,46 @@ pub const REGISTRY: &str = "reg.example.com";
 pub const SCOPE_LABEL: &str = "jockey-e2e-webhook";
 
 static BUILD: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Where `tests/cluster/up.sh` keeps the API server's client certificate for webhooks (beside the
+/// kubeconfig): `ca.crt`, `client.crt`, `client.key`.
+pub fn webhook_client_dir() -> PathBuf {
+    kubeconfig_path()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_root().join(".cluster"))
+        .join("webhook-client")
+}
+
+/// The CA that signed the API server's client certificate for webhooks: what every webhook the
+/// tests start is given as `--client-ca-file`. An error with the fix when the cluster was started
+/// without it (by an older up.sh).
+pub fn webhook_client_ca() -> Result<PathBuf> {
+    let ca = webhook_client_dir().join("ca.crt");
+    if !ca.exists() {
+        bail!(
+            "{} does not exist: the local API server presents no client certificate to webhooks; \
+             restart the cluster with tests/cluster/up.sh (it restarts a cluster an older up.sh made)",
+            ca.display()
+        );
+    }
+    Ok(ca)
+}
+
+/// The API server's client certificate and key for webhooks, for a test that posts a review the
+/// way the API server does.
+pub fn apiserver_identity() -> Result<Pair> {
+    let dir = webhook_client_dir();
+    let read = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .with_context(|| format!("reading {}", dir.join(f).display()))
+    };
+    Ok(Pair {
+        cert_pem: read("client.crt")?,
+        key_pem: read("client.key")?,
+        not_after: 0,
+    })
+}
 
 /// The webhook binary: `$JOCKEY_WEBHOOK_BIN`, or built once per test process.
 pub fn webhook_bin() -> Result<PathBuf> {
@@ -153,7 +198,13 @@ impl Webhook {
         policy_yaml: Option<&str>,
         extra_args: &[&str],
     ) -> Result<Self> {
-        Self::start_inner(tag, policy_yaml, extra_args, None).await
+        Self::start_inner(tag, policy_yaml, extra_args, None, true).await
+    }
+
+    /// [`Webhook::start`] without `--client-ca-file`: answering anyone who reaches its port, as
+    /// on a control plane that presents no client certificate (EKS).
+    pub async fn start_without_client_ca(tag: &str) -> Result<Self> {
+        Self::start_inner(tag, None, &[], None, false).await
     }
 
     /// Starts it serving a certificate valid from `not_before` to `not_after` (Unix seconds),
@@ -171,7 +222,7 @@ impl Webhook {
             not_after,
             renew_before,
         };
-        Self::start_inner(tag, None, &[], Some(renewing)).await
+        Self::start_inner(tag, None, &[], Some(renewing), true).await
     }
 
     /// Starts it renewing the serving certificate in Secret `namespace/tls` from the CA in
@@ -190,7 +241,7 @@ impl Webhook {
             tls,
             renew_before,
         };
-        Self::start_inner(tag, None, &[], Some(renewing)).await
+        Self::start_inner(tag, None, &[], Some(renewing), true).await
     }
 
     async fn start_inner(
@@ -198,6 +249,7 @@ impl Webhook {
         policy_yaml: Option<&str>,
         extra_args: &[&str],
         renewing: Option<Renewing<'_>>,
+        client_ca: bool,
     ) -> Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let name = format!("jockey-e2e-{tag}-{}", std::process::id());
@@ -269,6 +321,9 @@ impl Webhook {
         }
         if flag("--claim-grace").is_none() {
             cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
+        }
+        if client_ca {
+            cmd.arg("--client-ca-file").arg(webhook_client_ca()?);
         }
         match renewing {
             None => {}
@@ -576,10 +631,12 @@ fn clone_command(cmd: &Command) -> Command {
     c
 }
 
-/// A TLS connection to the server on `port`, trusting `cas`.
+/// A TLS connection to the server on `port`, trusting `cas`, presenting `identity` (a client
+/// certificate and key) when given.
 async fn tls_connect(
     port: u16,
     cas: &[&Pair],
+    identity: Option<&Pair>,
 ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in cas {
@@ -587,12 +644,19 @@ async fn tls_connect(
             ca.cert_pem.as_bytes(),
         )?)?;
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(id) => builder.with_client_auth_cert(
+            rustls::pki_types::CertificateDer::pem_slice_iter(id.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()?,
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes())?,
+        )?,
+        None => builder.with_no_client_auth(),
+    };
     config.resumption = rustls::client::Resumption::disabled();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -622,7 +686,7 @@ async fn read_response(
 
 /// A minimal HTTPS GET over a fresh connection: (status, body, served certificate DER).
 pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, String, Vec<u8>)> {
-    let mut tls = tls_connect(port, cas).await?;
+    let mut tls = tls_connect(port, cas, None).await?;
     let cert = tls
         .get_ref()
         .1
@@ -638,15 +702,17 @@ pub async fn https_get(port: u16, path: &str, cas: &[&Pair]) -> Result<(u16, Str
     Ok((status, body, cert))
 }
 
-/// A JSON POST over a fresh connection, answered within `timeout`: (status, body).
+/// A JSON POST over a fresh connection, presenting `identity` when given (e.g.
+/// [`apiserver_identity`]), answered within `timeout`: (status, body).
 pub async fn https_post_json(
     port: u16,
     path: &str,
     json: &str,
     cas: &[&Pair],
+    identity: Option<&Pair>,
     timeout: Duration,
 ) -> Result<(u16, String)> {
-    let mut tls = tls_connect(port, cas).await?;
+    let mut tls = tls_connect(port, cas, identity).await?;
     tls.write_all(
         format!(
             "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: \
