@@ -794,3 +794,58 @@ fn message_names_object_field_rule_and_fix() {
 #[cfg(test)]
 #[path = "boundary_tests.rs"]
 mod boundary_tests;
+
+#[test]
+fn the_policy_file_refuses_overlapping_extra_hosts_and_hosts_inside_the_domain() {
+    for (text, words) in [
+        (
+            "extraHosts:\n  aaaa: ['*.shop.example.com']\n  bbbb: [a.shop.example.com]\n",
+            "match the same hosts",
+        ),
+        (
+            "extraHosts:\n  aaaa: [www.example.com]\n  bbbb: [www.example.com]\n",
+            "match the same hosts",
+        ),
+    ] {
+        let e = Policy::parse("p.yaml", text).unwrap_err();
+        assert!(e.to_string().contains(words), "{e}");
+    }
+    // Different one-label wildcards never share a host; one project may list overlapping ones.
+    let ok = Policy::parse(
+        "p.yaml",
+        "extraHosts:\n  aaaa: ['*.a.example.com', '*.example.com']\n  bbbb: ['*.b.example.com']\n",
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    // Inside the deployment domain every PROJECT.<domain> is its own project's.
+    let p = Policy::parse("p.yaml", "extraHosts:\n  aaaa: ['*.deploy.agentops.ai']\n").unwrap();
+    let e = p.check_with(&cfg()).unwrap_err();
+    assert!(e.contains("inside the deployment domain"), "{e}");
+    let p = Policy::parse("p.yaml", "extraHosts:\n  aaaa: [bbbb.deploy.agentops.ai]\n").unwrap();
+    assert!(p.check_with(&cfg()).is_err());
+    assert!(Policy::default().check_with(&cfg()).is_ok());
+}
+
+#[test]
+fn grants_name_only_keys_granted_per_project() {
+    let p = Policy::parse(
+        "p.yaml",
+        "grants:\n  aaaa:\n    annotations: [target-group-attributes, 'conditions.*', auth-type]\n",
+    )
+    .unwrap();
+    assert_eq!(p.grants_of(A).len(), 3);
+    assert!(p.grants_of(B).is_empty());
+    for (key, words) in [
+        ("scheme", "for the whole group"),
+        ("group.order", "nobody"),
+        ("healthcheck-path", "any tenant"),
+        ("alb.ingress.kubernetes.io/actions.*", "prefix"),
+        ("made-up", "nobody"),
+    ] {
+        let e = Policy::parse(
+            "p.yaml",
+            &format!("grants:\n  aaaa:\n    annotations: ['{key}']\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(words), "{key}: {e}");
+    }
+}
