@@ -244,6 +244,15 @@ def certs():
 def start_jockey(port=None):
     port = port or free_port()
     d = certs()
+    # The validating review's Ingress routes to svc-bench-p0: as `deploy` does, its Service exists
+    # first, so the webhook answers from its watch of labelled Services (a Service it does not
+    # hold would be read from the API server on every review).
+    kubectl("create", "namespace", "bench", check=False)
+    kubectl("apply", "-n", "bench", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "svc-bench-p0", "labels": {"jockey.agentops.ai/project": "bench-p0"}},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                 "selector": {"app": "bench-p0"}}}), check=False)
     (WORK / "policy.yaml").write_text("")
     base = f"https://127.0.0.1:{port}"
     cmd = [str(JW), "--listen", f"127.0.0.1:{port}", "--tls-cert-file", str(d / "tls.crt"),

@@ -21,6 +21,9 @@ use crate::config::{DEFAULT_ALB_SHARED_GROUP_NAME, DEFAULT_DEPLOYMENT_DOMAIN};
 use serde_json::{Value, json};
 
 pub const GROUP_ANNOTATION: &str = "alb.ingress.kubernetes.io/group.name";
+/// The finalizer the controller puts on every Ingress of an explicit group, followed by the
+/// group's name (`pkg/ingress/finalizer.go`): whatever holds it is loaded into that group.
+pub const GROUP_FINALIZER: &str = "group.ingress.k8s.aws/";
 const PROJECT_LABEL: &str = crate::names::LABEL_PROJECT;
 
 /// Where the API server reaches the webhook.
@@ -242,8 +245,9 @@ impl Registration {
                     },
                     {
                         "expression": format!(
-                            "{} || variables.labelled || !has(object.metadata.finalizers) || object.metadata.finalizers.all(f, !f.startsWith('group.ingress.k8s.aws/') || !({}))",
-                            kind("Ingress"), shared_cel("f.substring(23)")),
+                            "{} || variables.labelled || !has(object.metadata.finalizers) || object.metadata.finalizers.all(f, !f.startsWith({prefix}) || !({}))",
+                            kind("Ingress"), shared_cel(&format!("f.substring({})", GROUP_FINALIZER.len())),
+                            prefix = cel_string(GROUP_FINALIZER)),
                         "messageExpression": format!(
                             "{who} + ' carries the finalizer of a shared ALB group, which makes the AWS Load Balancer Controller load it into that group (rule: every Ingress of a shared ALB group passes the jockey policy); fix: remove the group.ingress.k8s.aws/ finalizer'"),
                         "reason": "Forbidden",

@@ -152,3 +152,16 @@ pub const REFUSED: &[(&str, &str)] = &[
     ("tags", "team=red"),
     ("made-up-key", "1"),
 ];
+
+/// Samples of the one key a tenant sets on its Service, `tags` (jockey adds its own
+/// `deployment` and `hostname` entries where they are missing).
+pub const SERVICE_TAGS: &[Sample] = &[
+    ok("team=red"),
+    ok("team=red,cost-center=42,owner=a.b@example.com"),
+    ok("note=with spaces and _.:/=+-@"),
+    ok("empty="),
+    no("aws:owner=me"),
+    no("ingress.k8s.aws/stack=mine"),
+    no("deployment=someone-else"),
+    no("bad=semi;colon"),
+];
