@@ -10,7 +10,9 @@
 # unmodified upstream tarball (or an extracted directory holding go.mod and main.go); default:
 # ../shared/vendor/aws-load-balancer-controller-*.tar.gz next to the repository. Without it the
 # controller is left out with one line saying how to provide it, and .cluster/alb-controller/absent
-# holds that reason so that the tests needing the controller report themselves skipped.
+# holds that reason so that the tests needing the controller report themselves skipped; where the
+# controller is required (JOCKEY_REQUIRE_ALB_CONTROLLER=1, which .ci/run sets, or CI=true) `start`
+# fails with that line instead.
 # Everything listens on 127.0.0.1. State: .cluster/alb-controller (logs, pids), .cluster/aws.env
 # (the AWS endpoint and credentials of moto, for `kubectl jockey` and the tests).
 set -euo pipefail
@@ -78,7 +80,8 @@ build() {
   fi
   say "building the AWS Load Balancer Controller from $src (cold: about 3 minutes)"
   mkdir -p "$bin"
-  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$controller.tmp" .)
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$controller.tmp" .) ||
+    { say "building the AWS Load Balancer Controller from $src failed (above)"; return 1; }
   mv "$controller.tmp" "$controller"
   # Its CRDs go with the binary, so that `start` works from the cache alone.
   rm -rf "$root/.cache/alb-controller-crds"; mkdir -p "$root/.cache/alb-controller-crds"
@@ -136,11 +139,18 @@ print(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": meta,
   done
 }
 
+# CI runs on machines that have the source: there a missing controller is a broken machine.
+required() { [ "${JOCKEY_REQUIRE_ALB_CONTROLLER:-}" = 1 ] || [ "${CI:-}" = true ]; }
+
 start() {
   rm -f "$state/absent"
   if ! build; then
     # Without a controller nothing may claim class alb: kubectl jockey would wait for an address.
     kubectl delete ingressclass alb --ignore-not-found >/dev/null 2>&1 || true
+    if required; then
+      say "the AWS Load Balancer Controller is required (JOCKEY_REQUIRE_ALB_CONTROLLER=1 or CI=true): failing"
+      return 1
+    fi
     return 0
   fi
   if pid_alive "$state/controller.pid" && pid_alive "$state/moto.pid"; then
