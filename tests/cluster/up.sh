@@ -23,8 +23,10 @@ export KWOK_RUNTIME=binary
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 # A cluster started before KWOK served logs (no ClusterLogs CRD) is started anew.
+# One started before the audit log (tests/cluster/audit-policy.yaml) likewise.
 if "$bin/kwokctl" get clusters 2>/dev/null | grep -qx "$name" && kubectl get --raw=/readyz >/dev/null 2>&1 &&
-  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1 && [ -s "$state/realnode/kwokctl.yaml" ]; then
+  kubectl get crd clusterlogs.kwok.x-k8s.io >/dev/null 2>&1 && [ -s "$state/realnode/kwokctl.yaml" ] &&
+  [ -f "$KWOK_WORKDIR/clusters/$name/logs/audit.log" ]; then
   echo ">> cluster $name is already running" >&2
 else
   "$bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
@@ -71,6 +73,10 @@ print(*[s.getsockname()[1] for s in socks])')
     --extra-args "kwok-controller=manage-all-nodes=false" \
     --extra-args "kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake" \
     "${realnode_args[@]}" \
+    `# The audit log (audit-policy.yaml), bounded: 100 MB and one older file.` \
+    --kube-audit-policy "$here/audit-policy.yaml" \
+    --extra-args "kube-apiserver=audit-log-maxsize=100" \
+    --extra-args "kube-apiserver=audit-log-maxbackup=1" \
     --wait 3m
 fi
 
