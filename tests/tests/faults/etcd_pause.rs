@@ -62,11 +62,11 @@ fn review(ns: &str, project: &str, uid: &str) -> String {
 /// read, and its client sees "context deadline exceeded" instead of the reason.
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The webhook's claim timeout (webhook/src/server.rs `CLAIM_TIMEOUT`) and what a denial may take
-/// beyond it on this busy machine (the TLS handshake and the answer).
+/// beyond it on this busy machine (the TLS handshake and the answer: 0.15 s at most measured).
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
-const SLACK: Duration = Duration::from_millis(1500);
-/// How far the burst may raise the webhook's peak memory above its idle size (about 20 MiB was
-/// measured; this bound still fails a leak of one review's body per review).
+const SLACK: Duration = Duration::from_millis(750);
+/// How far the burst may raise the webhook's peak memory above its idle size (+34 MiB measured
+/// for about 900 reviews, half of them held 3 s; this bound fails a leak of a few KiB a review).
 const MEMORY_BOUND_MIB: u64 = 64;
 
 fn labelled_service(name: &str, project: &str) -> Result<Service> {
