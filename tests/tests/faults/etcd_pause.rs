@@ -66,7 +66,7 @@ const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 const SLACK: Duration = Duration::from_millis(750);
 /// How far the burst may raise the webhook's peak memory above its idle size (+34 MiB measured
-/// for about 900 reviews, half of them held 3 s; this bound fails a leak of a few KiB a review).
+/// for about 900 reviews, half of them held 3 s; a leak of 35 KiB a review fails this bound).
 const MEMORY_BOUND_MIB: u64 = 64;
 
 fn labelled_service(name: &str, project: &str) -> Result<Service> {
