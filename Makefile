@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(HOME)/.cargo/bin:$(PATH)
 KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 
-.PHONY: help deps build cluster cluster-down lint unit e2e test demo demo-down bench fuzz
+.PHONY: help deps build cluster cluster-down lint unit e2e test demo demo-down bench fuzz fuzz-seeds
 
 help:
 	@echo "make demo          install what is missing, build, start the local cluster, deploy examples/agent"
@@ -45,6 +45,10 @@ test: deps lint
 fuzz:
 	@JOCKEY_FUZZ=1 tests/install-deps.sh
 	@tests/fuzz.sh
+
+# The starting corpus (fuzz/corpus/*/seed-*), written from the objects jockey renders.
+fuzz-seeds:
+	cargo run -p jockey-fuzz --example write_seeds
 
 demo: deps build
 	@tests/demo.sh

@@ -9,8 +9,10 @@ if [ -s "$kubeconfig" ] && "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig"
   started=
 fi
 # up.sh is idempotent: it leaves a current cluster alone and restarts one an older up.sh made.
-"$root/tests/cluster/up.sh"
+# The trap comes first: an up.sh that fails half-way (a real node required but unable to start)
+# still has its processes stopped.
 [ -z "$started" ] || trap '"$root/tests/cluster/down.sh"' EXIT
+"$root/tests/cluster/up.sh"
 cd "$root"
 # `make demo`'s webhook registration (admission policy included) covers every namespace; the
 # tests register their own, scoped to their namespaces, so the demo's is taken down first.

@@ -7,6 +7,9 @@ use kube::{Client, Config};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The User-Agent of every request to the API server, as kubectl sends its own.
+pub const USER_AGENT: &str = concat!("kubectl-jockey/", env!("CARGO_PKG_VERSION"));
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KubeArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
@@ -71,6 +74,12 @@ impl KubeArgs {
                  or run inside a cluster",
             )?,
         };
+        let mut config = config;
+        // The API server's audit log then tells the plugin's requests from everyone else's.
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
         Ok(config)
     }
 

@@ -108,6 +108,11 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: &Journal) -> Result<
         deadline,
         timeout: args.timeout,
         read: prepared.live.as_ref(),
+        apply_writes: prepared.secret.changed
+            || prepared
+                .objects
+                .iter()
+                .any(|o| o.change != Change::Unchanged),
     };
     let built = build::build(
         client,

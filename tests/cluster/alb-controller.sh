@@ -10,7 +10,9 @@
 # unmodified upstream tarball (or an extracted directory holding go.mod and main.go); default:
 # ../shared/vendor/aws-load-balancer-controller-*.tar.gz next to the repository. Without it the
 # controller is left out with one line saying how to provide it, and .cluster/alb-controller/absent
-# holds that reason so that the tests needing the controller report themselves skipped.
+# holds that reason so that the tests needing the controller report themselves skipped; where the
+# controller is required (JOCKEY_REQUIRE_ALB_CONTROLLER=1, which .ci/run sets, or CI=true) `start`
+# fails with that line instead.
 # Everything listens on 127.0.0.1. State: .cluster/alb-controller (logs, pids), .cluster/aws.env
 # (the AWS endpoint and credentials of moto, for `kubectl jockey` and the tests).
 set -euo pipefail
@@ -78,7 +80,8 @@ build() {
   fi
   say "building the AWS Load Balancer Controller from $src (cold: about 3 minutes)"
   mkdir -p "$bin"
-  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$controller.tmp" .)
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$controller.tmp" .) ||
+    { say "building the AWS Load Balancer Controller from $src failed (above)"; return 1; }
   mv "$controller.tmp" "$controller"
   # Its CRDs go with the binary, so that `start` works from the cache alone.
   rm -rf "$root/.cache/alb-controller-crds"; mkdir -p "$root/.cache/alb-controller-crds"
@@ -107,43 +110,70 @@ moto_venv() {
   echo "$venv"
 }
 
-# The KWOK nodes as EC2 instances: spec.providerID (aws:///ZONE/INSTANCE, as on EKS) and the
-# zone label. providerID can be set only once, so a node that names an instance of an earlier
-# moto is made anew with the new one.
-set_provider_ids() {
-  local i want have
-  for i in "${!ZONES[@]}"; do
-    kubectl get node "kwok-node-$i" >/dev/null 2>&1 || continue
-    want="aws:///${ZONES[$i]}/$(sed -n "s/^INSTANCE_$i=//p" "$state/seed.env")"
-    have=$(kubectl get node "kwok-node-$i" -o jsonpath='{.spec.providerID}')
-    if [ -n "$have" ] && [ "$have" != "$want" ]; then
-      kubectl get node "kwok-node-$i" -o json | python3 -c '
+# The real node's pod range (10.N.1.0/24) when it runs, else nothing: alb-seed.py makes it an
+# EC2 instance of its own.
+realnode_pod_cidr() {
+  [ "$(cat "$root/.cluster/realnode.status" 2>/dev/null)" = ok ] || return 0
+  sed -n 's/^POD_CIDR=//p' "$root/.cluster/realnode/plan.env" 2>/dev/null
+}
+
+# One node as the EC2 instance INSTANCE in ZONE: spec.providerID (aws:///ZONE/INSTANCE, as on
+# EKS) and the zone label. providerID can be set only once, so a node that names an instance of
+# an earlier moto is made anew with the new one (its labels, annotations, taints and pod range
+# kept; a kubelet goes on reporting the status of the new object by name).
+set_provider_id() { # NODE ZONE INSTANCE
+  local node=$1 zone=$2 want="aws:///$2/$3" have
+  kubectl get node "$node" >/dev/null 2>&1 || return 0
+  have=$(kubectl get node "$node" -o jsonpath='{.spec.providerID}')
+  if [ -n "$have" ] && [ "$have" != "$want" ]; then
+    kubectl get node "$node" -o json | python3 -c '
 import json, sys
 n = json.load(sys.stdin)
 meta = {k: n["metadata"][k] for k in ("name", "labels", "annotations") if k in n["metadata"]}
 meta.get("annotations", {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
-print(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": meta,
-                  "spec": {"podCIDR": n["spec"].get("podCIDR"), "providerID": sys.argv[1]}}))' "$want" \
-        > "$state/node-$i.json"
-      kubectl delete node "kwok-node-$i" --wait=true >/dev/null
-      kubectl create -f "$state/node-$i.json" >/dev/null
-    fi
-    # A patch, not `kubectl label`: that rewrites the last-applied annotation with the whole
-    # node, providerID included, and up.sh's next `kubectl apply` would then try to clear it.
-    kubectl patch node "kwok-node-$i" --type merge -p "{\"spec\":{\"providerID\":\"$want\"},
-      \"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"${ZONES[$i]}\",
-      \"topology.kubernetes.io/region\":\"$REGION\"}}}" >/dev/null
-  done
+spec = {k: n["spec"][k] for k in ("podCIDR", "podCIDRs", "taints") if k in n["spec"]}
+spec["providerID"] = sys.argv[1]
+print(json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": meta, "spec": spec}))' "$want" \
+      > "$state/node-$node.json"
+    kubectl delete node "$node" --wait=true >/dev/null
+    kubectl create -f "$state/node-$node.json" >/dev/null
+  fi
+  # A patch, not `kubectl label`: that rewrites the last-applied annotation with the whole
+  # node, providerID included, and up.sh's next `kubectl apply` would then try to clear it.
+  kubectl patch node "$node" --type merge -p "{\"spec\":{\"providerID\":\"$want\"},
+    \"metadata\":{\"labels\":{\"topology.kubernetes.io/zone\":\"$zone\",
+    \"topology.kubernetes.io/region\":\"$REGION\"}}}" >/dev/null
 }
+
+# The KWOK nodes and the real node as the EC2 instances alb-seed.py made for them.
+set_provider_ids() {
+  local i instance
+  for i in "${!ZONES[@]}"; do
+    set_provider_id "kwok-node-$i" "${ZONES[$i]}" "$(sed -n "s/^INSTANCE_$i=//p" "$state/seed.env")"
+  done
+  instance=$(sed -n 's/^REALNODE_INSTANCE=//p' "$state/seed.env")
+  if [ -n "$instance" ]; then
+    set_provider_id realnode "$(sed -n 's/^REALNODE_ZONE=//p' "$state/seed.env")" "$instance"
+  fi
+}
+
+# CI runs on machines that have the source: there a missing controller is a broken machine.
+required() { [ "${JOCKEY_REQUIRE_ALB_CONTROLLER:-}" = 1 ] || [ "${CI:-}" = true ]; }
 
 start() {
   rm -f "$state/absent"
   if ! build; then
     # Without a controller nothing may claim class alb: kubectl jockey would wait for an address.
     kubectl delete ingressclass alb --ignore-not-found >/dev/null 2>&1 || true
+    if required; then
+      say "the AWS Load Balancer Controller is required (JOCKEY_REQUIRE_ALB_CONTROLLER=1 or CI=true): failing"
+      return 1
+    fi
     return 0
   fi
   if pid_alive "$state/controller.pid" && pid_alive "$state/moto.pid"; then
+    # A real node started again since (a new Node object) is given its instance again.
+    set_provider_ids
     say "AWS Load Balancer Controller already running (log: $state/controller.log)"
     return 0
   fi
@@ -159,7 +189,8 @@ start() {
   echo $! > "$state/moto.pid"
   for _ in $(seq 1 100); do curl -fs "$url/moto-api/" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fs "$url/moto-api/" >/dev/null || { echo "moto did not start; its log:" >&2; tail -20 "$state/moto.log" >&2; return 1; }
-  "$venv/bin/python" "$here/alb-seed.py" "$url" "$name" "$DOMAIN" "${ZONES[@]}" > "$state/seed.env"
+  REALNODE_POD_CIDR=$(realnode_pod_cidr) \
+    "$venv/bin/python" "$here/alb-seed.py" "$url" "$name" "$DOMAIN" "${ZONES[@]}" > "$state/seed.env"
   local vpc cert
   vpc=$(sed -n 's/^VPC_ID=//p' "$state/seed.env")
   cert=$(sed -n 's/^CERTIFICATE_ARN=//p' "$state/seed.env")

@@ -5,10 +5,21 @@ one subnet per zone (node i's pod CIDR 10.244.i.0/24) tagged for internet-facing
 the default route (public subnets), an EC2 instance per KWOK node (its providerID) whose ENI holds the node's pod IPs, and an ACM
 certificate for *.DOMAIN that moto issues at once (MOTO_ACM_VALIDATION_WAIT=0 on the server).
 
-Usage: python alb-seed.py ENDPOINT CLUSTER DOMAIN ZONE... ; prints shell assignments
-(VPC_ID=..., INSTANCE_<zone index>=..., CERTIFICATE_ARN=...) for alb-controller.sh to read.
+The real node (tests/cluster/realnode.sh), when REALNODE_POD_CIDR names its pod range
+(10.N.1.0/24), is an EC2 instance too, as on EKS: its range becomes a secondary block of the VPC
+and a subnet of the first zone (not tagged for load balancers, so the ALB never lands there), and
+the instance's ENI holds the pod IPs. Without an instance the controller cannot resolve the
+node's providerID, and its network reconcile of every real pod behind an IP target group fails
+("providerID is not specified for node: realnode"), every 15 s.
+
+Usage: [REALNODE_POD_CIDR=10.N.1.0/24] python alb-seed.py ENDPOINT CLUSTER DOMAIN ZONE... ;
+prints shell assignments (VPC_ID=..., INSTANCE_<zone index>=..., REALNODE_INSTANCE=...,
+REALNODE_ZONE=..., CERTIFICATE_ARN=...) for alb-controller.sh to read.
 Runs with the boto3 that moto itself depends on; nothing here is jockey code.
 """
+
+import ipaddress
+import os
 
 import sys
 
@@ -74,6 +85,35 @@ for i, zone in enumerate(zones):
     instance = instance["InstanceId"]
     out[f"SUBNET_{i}"] = subnet
     out[f"INSTANCE_{i}"] = instance
+
+realnode_pods = os.environ.get("REALNODE_POD_CIDR", "")
+if realnode_pods:
+    net = ipaddress.ip_network(realnode_pods)
+    hosts = list(net.hosts())
+    ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock=str(net))
+    subnet = ec2.create_subnet(
+        VpcId=vpc,
+        CidrBlock=str(net),
+        AvailabilityZone=zones[0],
+        TagSpecifications=tags("subnet", {"Name": f"{cluster}-realnode"}),
+    )["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.medium",
+        SubnetId=subnet,
+        PrivateIpAddress=str(hosts[-1]),
+        TagSpecifications=tags("instance", {"Name": "realnode"}),
+    )["Instances"][0]
+    # The node's CNI (host-local) hands out pod IPs from the bottom of its range, after the
+    # bridge's .1: they are secondary addresses of the instance's ENI, as the VPC CNI makes them.
+    ec2.assign_private_ip_addresses(
+        NetworkInterfaceId=instance["NetworkInterfaces"][0]["NetworkInterfaceId"],
+        PrivateIpAddresses=[str(h) for h in hosts[1:200]],
+    )
+    out["REALNODE_INSTANCE"] = instance["InstanceId"]
+    out["REALNODE_ZONE"] = zones[0]
 
 out["CERTIFICATE_ARN"] = acm.request_certificate(
     DomainName=f"*.{domain}", ValidationMethod="DNS"

@@ -7,9 +7,12 @@
 #                             needs from the control plane, one per line
 #   realnode.sh up            starts it; writes .cluster/realnode.status ("ok", or in one line the
 #                             piece that failed and why) and, when ok, .cluster/env (IMAGE_REGISTRY,
-#                             KANIKO_IMAGE, BASE_IMAGE, ...). Exits 0 when the machine cannot run
-#                             a real node: the cluster then stays KWOK-only and the tests that need
-#                             the node report SKIPPED with that line. JOCKEY_REAL_NODE=off skips it.
+#                             KANIKO_IMAGE, BASE_IMAGE, ...). When the machine cannot run a real
+#                             node it exits 0: the cluster then stays KWOK-only and the tests that
+#                             need the node report SKIPPED with that line. Where the node is
+#                             required (JOCKEY_REQUIRE_REAL_NODE=1, which .ci/run sets, or CI=true)
+#                             it exits 1 with that line instead. JOCKEY_REAL_NODE=off skips it
+#                             (refused where it is required).
 #   realnode.sh down          stops it and removes everything `up` made
 #   realnode.sh leftovers     lists what is still there of it (nothing when clean)
 #
@@ -398,10 +401,21 @@ EOF
   kubectl delete pod -n default "$pod" --grace-period=0 --force >/dev/null 2>&1 || true
 }
 
+# Whether a cluster without the real node must fail: CI runs on machines that can run it, so
+# there a missing node is a broken machine or script, not a reason to skip its tests.
+required() { [ "${JOCKEY_REQUIRE_REAL_NODE:-}" = 1 ] || [ "${CI:-}" = true ]; }
+required_by() {
+  if [ "${JOCKEY_REQUIRE_REAL_NODE:-}" = 1 ]; then echo JOCKEY_REQUIRE_REAL_NODE=1; else echo CI=true; fi
+}
+
 up() {
   mkdir -p "$state"
   if [ "${JOCKEY_REAL_NODE:-on}" = off ]; then
     echo "disabled by JOCKEY_REAL_NODE=off" > "$status_file"
+    if required; then
+      say "real node: JOCKEY_REAL_NODE=off, but $(required_by) requires the real node; unset one of them"
+      exit 1
+    fi
     say "real node: disabled by JOCKEY_REAL_NODE=off; the cluster is KWOK-only"
     return 0
   fi
@@ -435,6 +449,10 @@ EOF
     down >/dev/null 2>&1 || true
     echo "$reason" > "$status_file"
     say "real node: $reason"
+    if required; then
+      say "the real node is required ($(required_by)): failing; its logs are in $state/realnode-logs"
+      exit 1
+    fi
     say "the cluster stays KWOK-only; tests that need the real node will be SKIPPED"
   fi
 }

@@ -172,7 +172,8 @@ fn env_file(path: &Path) -> Result<Vec<(String, String)>> {
 impl AlbController {
     /// The running controller. `Ok(None)` when the cluster scripts left it out (its source is
     /// absent): the test is then reported skipped with their reason and should return. An
-    /// error when it should run and does not.
+    /// error when it should run and does not, and when it is left out where it is required
+    /// (`JOCKEY_REQUIRE_ALB_CONTROLLER=1`, which `.ci/run` sets, or `CI=true`).
     pub fn require(test: &str) -> Result<Option<Self>> {
         let cluster = kubeconfig_path()
             .parent()
@@ -180,6 +181,12 @@ impl AlbController {
             .unwrap_or_else(|| repo_root().join(".cluster"));
         let state = cluster.join("alb-controller");
         if let Ok(why) = std::fs::read_to_string(state.join("absent")) {
+            if let Some(by) = realnode::required("JOCKEY_REQUIRE_ALB_CONTROLLER") {
+                bail!(
+                    "the AWS Load Balancer Controller is required ({by}) but {}",
+                    why.trim()
+                );
+            }
             skip(test, why.trim());
             return Ok(None);
         }

@@ -4,8 +4,9 @@
 //! A test that needs real containers starts with
 //! `let Some(node) = require_real_node() else { return Ok(()) };`: on a machine that cannot run
 //! the node it prints `SKIPPED: <test>: <reason>`, which tests/summary.sh counts as skipped,
-//! never as passed. `JOCKEY_REQUIRE_REAL_NODE=1` turns the skip into a failure (for a CI that
-//! must run them).
+//! never as passed. Where the node is required (`JOCKEY_REQUIRE_REAL_NODE=1`, which `.ci/run`
+//! sets, or `CI=true`) the skip is a failure instead: a CI machine that cannot run the node is
+//! broken, and its tests must not look passed.
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Namespace;
@@ -89,14 +90,27 @@ pub fn skipped(reason: &str) {
     let _ = err.flush();
 }
 
+/// Whether a test that cannot have `what` must fail rather than skip: `VAR=1`, or `CI=true`.
+/// Returns the setting that requires it, for the failure message.
+pub fn required(var: &str) -> Option<String> {
+    if std::env::var(var).as_deref() == Ok("1") {
+        Some(format!("{var}=1"))
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        Some("CI=true".to_string())
+    } else {
+        None
+    }
+}
+
 /// The real node, or `None` after reporting the test as skipped with the reason.
-/// Panics instead when `JOCKEY_REQUIRE_REAL_NODE=1`.
+/// Panics instead where the node is required ([`required`]: `JOCKEY_REQUIRE_REAL_NODE=1` or
+/// `CI=true`).
 pub fn require_real_node() -> Option<RealNode> {
     match real_node() {
         Ok(node) => Some(node),
         Err(reason) => {
-            if std::env::var("JOCKEY_REQUIRE_REAL_NODE").as_deref() == Ok("1") {
-                panic!("JOCKEY_REQUIRE_REAL_NODE=1 but {reason}");
+            if let Some(by) = required("JOCKEY_REQUIRE_REAL_NODE") {
+                panic!("the real node is required ({by}) but {reason}");
             }
             skipped(&reason);
             None

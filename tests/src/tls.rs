@@ -71,6 +71,16 @@ pub async fn serve_json<F>(pki: &Pki, handler: F) -> Result<(SocketAddr, JoinHan
 where
     F: Fn(serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
 {
+    serve_json_async(pki, move |v| std::future::ready(handler(v))).await
+}
+
+/// [`serve_json`] with an answer that may take its time (a webhook that holds a request until
+/// the test has done something meanwhile).
+pub async fn serve_json_async<F, Fut>(pki: &Pki, handler: F) -> Result<(SocketAddr, JoinHandle<()>)>
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = serde_json::Value> + Send + 'static,
+{
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(pki.server_config()?));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -91,7 +101,7 @@ where
                     async move {
                         let body = req.into_body().collect().await?.to_bytes();
                         let reply = match serde_json::from_slice(&body) {
-                            Ok(v) => handler(v),
+                            Ok(v) => handler(v).await,
                             Err(e) => serde_json::json!({ "error": e.to_string() }),
                         };
                         let bytes = serde_json::to_vec(&reply).unwrap_or_default();

@@ -180,6 +180,15 @@ async fn three_projects(st: &Stage, plan: &[(String, String)]) -> Result<()> {
             address_of(st, ns, p).await?.as_deref() == Some(dns.as_str()),
             "Ingress {ns}/ing-{p} status lacks the ALB address {dns}"
         );
+        // `status` shows the address the controller gave the Ingress (moto's ALB).
+        let status = st.jockey(&["status", p, "-n", ns, "-o", "json"])?;
+        ensure!(status.ok, "{}", status.all());
+        let shown: serde_json::Value = serde_json::from_str(&status.stdout)?;
+        ensure!(
+            shown["ingressAddress"] == dns.as_str(),
+            "status of {p} shows {} as its address, not the ALB's {dns}",
+            shown["ingressAddress"]
+        );
     }
 
     let albs = st.albs().await?;

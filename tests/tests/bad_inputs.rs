@@ -420,13 +420,60 @@ fn admission_reviews_are_refused_with_cause_and_fix_and_nothing_to_record() -> R
     Ok(())
 }
 
-/// The catalogue's size, as the README states it.
+/// The files the tests above run, each by its runner.
+const CATALOGUE: [&str; 4] = ["cli.yaml", "bundles.yaml", "policy.yaml", "admission.yaml"];
+
+/// The catalogue is what the README says it is: every file in `tests/bad_inputs/` is one the
+/// tests above run, case names are unique, and the counts are the README's ("88 cases (39
+/// command lines, 16 project directories, 17 policy files, 16 AdmissionReviews)").
 #[test]
-fn the_catalogue_holds_at_least_sixty_cases() -> Result<()> {
-    let mut n = 0;
-    for f in ["cli.yaml", "bundles.yaml", "policy.yaml", "admission.yaml"] {
-        n += load(f)?.len();
+fn the_catalogue_is_what_the_readme_says_and_every_file_runs() -> Result<()> {
+    let dir = repo_root().join("tests/bad_inputs");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n != "README.md")
+        .collect();
+    files.sort();
+    let mut run: Vec<String> = CATALOGUE.iter().map(|f| f.to_string()).collect();
+    run.sort();
+    assert_eq!(
+        files,
+        run,
+        "files in {} that no test runs (or gone)",
+        dir.display()
+    );
+
+    let mut counts = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for f in CATALOGUE {
+        let cases = load(f)?;
+        for c in &cases {
+            assert!(
+                names.insert(c.name.clone()),
+                "case {} appears twice",
+                c.name
+            );
+        }
+        counts.push(cases.len());
     }
-    assert!(n >= 60, "{n} cases");
+    let readme = std::fs::read_to_string(repo_root().join("README.md"))?;
+    let at = readme
+        .find("is the bad-input catalogue: ")
+        .context("the README no longer describes the catalogue")?;
+    let numbers: Vec<usize> = readme[at..]
+        .split(')')
+        .next()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let total: usize = counts.iter().sum();
+    let mut want = vec![total];
+    want.extend(&counts);
+    assert_eq!(
+        numbers, want,
+        "the README says (total, command lines, project directories, policy files, \
+         AdmissionReviews) = {numbers:?}; the catalogue holds {want:?}"
+    );
     Ok(())
 }

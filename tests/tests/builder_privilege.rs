@@ -1,13 +1,18 @@
 //! The builder's service account, as `kubectl jockey setup-builder` makes it, can do nothing
 //! with the API: a Kaniko build runs the tenant's Dockerfile as root, so anything its identity may
 //! read (another build's credentials Secret, another tenant's files) a tenant can read. Its files
-//! and credentials arrive as volumes the kubelet mounts; no token is mounted at all.
+//! and credentials arrive as volumes the kubelet mounts; no token is mounted at all. And
+//! `setup-builder` warns about the `aws-credentials` Secret earlier versions left there (long-lived
+//! keys every build could read), naming the fix, and says nothing when there is none.
 
 mod deploy_support;
 
-use anyhow::{Context, Result};
-use deploy_support::Env;
+use anyhow::{Context, Result, ensure};
+use deploy_support::{Env, jockey};
 use jockey_e2e::{client, kubectl};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::PostParams;
 
 const SERVICE_ACCOUNT: &str = "jockey-builder";
 
@@ -77,4 +82,54 @@ async fn the_builder_service_account_can_do_nothing_with_the_api() -> Result<()>
         );
     }
     env.cleanup().await.context("cleanup")
+}
+
+#[tokio::test]
+async fn setup_builder_warns_about_a_leftover_aws_credentials_secret() -> Result<()> {
+    let client = client().await?;
+    let env = Env::new(&client, "builder-legacy").await?;
+    let builder = env.builder.name.clone();
+    let setup = || jockey(&["setup-builder", "-n", &builder], &builder, &[]);
+
+    // None there (Env::new ran setup-builder once already): no warning.
+    let run = setup()?;
+    ensure!(run.ok, "{}", run.all());
+    ensure!(
+        !run.all().contains("aws-credentials"),
+        "a warning with no leftover Secret:\n{}",
+        run.all()
+    );
+
+    // What an earlier version stored: the operator's long-lived keys.
+    let legacy: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "aws-credentials"},
+        "stringData": {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "long-lived"}
+    }))?;
+    Api::<Secret>::namespaced(client.clone(), &builder)
+        .create(&PostParams::default(), &legacy)
+        .await?;
+    let run = setup()?;
+    ensure!(run.ok, "a warning, not a failure: {}", run.all());
+    for needle in [
+        format!("warning: secret {builder}/aws-credentials"),
+        "long-lived AWS keys".to_string(),
+        format!("kubectl delete secret aws-credentials -n {builder}"),
+        "aws iam update-access-key --status Inactive".to_string(),
+    ] {
+        ensure!(
+            run.stderr.contains(&needle),
+            "{needle:?} in:\n{}",
+            run.all()
+        );
+    }
+    // It warns; it never prints the key, and it leaves the Secret to the operator.
+    ensure!(!run.all().contains("AKIAEXAMPLE"), "{}", run.all());
+    ensure!(
+        Api::<Secret>::namespaced(client.clone(), &builder)
+            .get_opt("aws-credentials")
+            .await?
+            .is_some(),
+        "setup-builder deleted the operator's Secret"
+    );
+    env.cleanup().await
 }

@@ -49,6 +49,14 @@ async fn current_instance(client: &Client, ns: &str, project: &str) -> Result<(S
     Ok((instance, image))
 }
 
+/// A table as `list` prints it: its lines, split into columns.
+fn table(out: &str) -> Vec<Vec<&str>> {
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect())
+        .collect()
+}
+
 async fn build_jobs(client: &Client, builder: &str, project: &str) -> Result<usize> {
     Ok(Api::<Job>::namespaced(client.clone(), builder)
         .list(&ListParams::default().labels(&format!("{LABEL_PROJECT}={project}")))
@@ -105,8 +113,18 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
     let st: serde_json::Value = serde_json::from_str(&status.stdout)?;
     assert_eq!(st["instance"], v2);
     assert_eq!(st["url"], "https://rb.deploy.agentops.ai");
+    let v2_hash = v2.trim_start_matches("instance-").to_string();
     let list = env.jockey(&["list"])?;
-    assert!(list.ok && list.stdout.contains("rb"), "{}", list.all());
+    assert!(list.ok, "{}", list.all());
+    assert_eq!(
+        table(&list.stdout),
+        vec![
+            vec!["PROJECT", "READY", "INSTANCE", "URL"],
+            vec!["rb", "1/1", &v2_hash, "https://rb.deploy.agentops.ai"],
+        ],
+        "{}",
+        list.all()
+    );
     let all = deploy_support::jockey(&["list", "-A", "-o", "json"], &env.builder.name, &[])?;
     assert!(all.ok, "{}", all.all());
     let items: serde_json::Value = serde_json::from_str(&all.stdout)?;
@@ -117,8 +135,26 @@ async fn rollback_repoints_at_the_earlier_instance_without_rebuilding() -> Resul
         "{}",
         all.stdout
     );
+    // Wide adds the image that runs and the address (none: no load balancer controller here).
+    let (_, image) = current_instance(&client, &ns, "rb").await?;
     let wide = env.jockey(&["list", "-o", "wide"])?;
-    assert!(wide.stdout.contains("IMAGE"), "{}", wide.all());
+    assert!(wide.ok, "{}", wide.all());
+    assert_eq!(
+        table(&wide.stdout),
+        vec![
+            vec!["PROJECT", "READY", "INSTANCE", "URL", "IMAGE", "ADDRESS"],
+            vec![
+                "rb",
+                "1/1",
+                &v2_hash,
+                "https://rb.deploy.agentops.ai",
+                &image,
+                "-"
+            ],
+        ],
+        "{}",
+        wide.all()
+    );
 
     // logs-builder finds the project's two builds; KWOK serves no log text, which it says, and
     // as it could not show any log it exits non-zero.

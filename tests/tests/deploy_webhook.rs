@@ -47,8 +47,34 @@ async fn deploy_places_new_ingresses_where_the_webhook_shards_them() -> Result<(
     ])?;
     assert!(a.ok, "{}\n{}", a.all(), wh.log());
     let group_a = group_of(&ingresses, "shard-a").await?;
-    // Give the webhook's Ingress cache a moment to see shard-a before shard-b is placed.
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // shard-b is placed from the webhook's Ingress cache, which follows the API server by a
+    // watch: wait until the webhook places a new project elsewhere (a server dry run of a bare
+    // labelled Ingress, which the webhook defaults and nothing stores), i.e. it sees shard-a.
+    let probe = jockey_core::defaults::render_ingress(&jockey_core::ProjectId::parse("probe")?);
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    jockey_e2e::wait_for(
+        "the webhook's Ingress cache to hold shard-a",
+        std::time::Duration::from_secs(30),
+        || {
+            let (ingresses, probe, dry_run) = (ingresses.clone(), probe.clone(), dry_run.clone());
+            let group_a = group_a.clone();
+            async move {
+                let placed = ingresses.create(&dry_run, &probe).await?;
+                let group = placed
+                    .metadata
+                    .annotations
+                    .unwrap_or_default()
+                    .get(GROUP)
+                    .cloned()
+                    .unwrap_or_default();
+                Ok((!group.is_empty() && group != group_a).then_some(()))
+            }
+        },
+    )
+    .await?;
     let b = env.jockey(&[
         "deploy",
         &example,

@@ -1,5 +1,7 @@
 //! `gc --keep 0` never collects the instance a running deploy is still building: not while its
-//! build Job runs (whatever `--min-age`), and not while it is younger than `--min-age`.
+//! build Job runs (whatever `--min-age`), and not while it is younger than `--min-age` (shown
+//! once the build is over, so that only its age protects it). Each protection is shown alone,
+//! and the same `gc` collects the instance once neither holds.
 
 mod deploy_support;
 
@@ -56,14 +58,6 @@ async fn gc_keep_zero_never_collects_a_running_deploys_instance() -> Result<()> 
             "collected while building: {}",
             run.all()
         );
-        // And young: the default --min-age keeps it too.
-        let run = env.jockey(&["gc", "--keep", "0"])?;
-        ensure!(run.ok, "{}", run.all());
-        ensure!(
-            configmaps(&client, &ns).await?.contains(&instance),
-            "collected while young: {}",
-            run.all()
-        );
         let run = deploy.await??;
         ensure!(!run.ok, "the build never ran: {}", run.all());
         Ok(instance)
@@ -81,11 +75,30 @@ async fn gc_keep_zero_never_collects_a_running_deploys_instance() -> Result<()> 
         "--wait=true",
     ])?;
     ensure!(builds.status.success());
-    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "0s"])?;
+    let jobs = jockey_e2e::kubectl_ok(&["get", "jobs", "-n", &env.builder.name, "-o", "name"])?;
+    ensure!(jobs.trim().is_empty(), "builds left: {jobs}");
+    // Only its age protects it now: the default --min-age (1h) keeps it, and a --min-age it is
+    // older than does not.
+    let run = env.jockey(&["gc", "--keep", "0"])?;
+    ensure!(run.ok, "{}", run.all());
+    ensure!(
+        configmaps(&client, &ns).await?.contains(&instance),
+        "collected while younger than the default --min-age: {}",
+        run.all()
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "2h"])?;
+    ensure!(run.ok, "{}", run.all());
+    ensure!(
+        configmaps(&client, &ns).await?.contains(&instance),
+        "collected while younger than --min-age 2h: {}",
+        run.all()
+    );
+    let run = env.jockey(&["gc", "--keep", "0", "--min-age", "1s"])?;
     ensure!(run.ok, "{}", run.all());
     ensure!(
         !configmaps(&client, &ns).await?.contains(&instance),
-        "{}",
+        "an unreferenced instance older than --min-age 1s, its build over, was kept: {}",
         run.all()
     );
     env.cleanup().await

@@ -38,6 +38,7 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
     // NewReplicaSetAvailable, Available, generation observed) and for a quiet second, so that
     // "re-applying changes nothing" is about the apply alone.
     let mut last = String::new();
+    let mut quiet = false;
     for _ in 0..180 {
         let d = get_json(&ns.name, "deployment", &p)?.unwrap_or_default();
         let st = &d["status"];
@@ -51,11 +52,20 @@ async fn labelled_manifest_gets_every_default_and_reapply_changes_nothing() -> R
             && cond("Available")["status"] == "True"
             && cond("Progressing")["reason"] == "NewReplicaSetAvailable";
         if settled && rv(&d) == last {
+            quiet = true;
             break;
         }
         last = if settled { rv(&d) } else { String::new() };
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     }
+    // Otherwise "re-applying changes nothing" below would be judged against a moving object.
+    assert!(
+        quiet,
+        "the Deployment did not settle (available, generation observed, one quiet second) in \
+         180 s: {}\n{}",
+        get_json(&ns.name, "deployment", &p)?.unwrap_or_default()["status"],
+        wh.log()
+    );
 
     // Deployment.
     let d = get_json(&ns.name, "deployment", &p)?.expect("deployment stored");

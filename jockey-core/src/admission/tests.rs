@@ -518,8 +518,77 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     }
 }
 
+/// What every answer to any input must be, whatever the input: a refusal (400) that says what
+/// to send, or a review echoing the request's uid whose outcome, `allowed`, message and patch
+/// agree, the patch (from `/mutate` only) applying to the request's object. Returns the outcome
+/// (`None` for a 400).
+fn answer_holds(
+    endpoint: Endpoint,
+    input: &[u8],
+    answer: Result<Handled, BadRequest>,
+) -> Option<Outcome> {
+    let shown = || String::from_utf8_lossy(&input[..input.len().min(300)]).to_string();
+    let handled = match answer {
+        Err(bad) => {
+            assert!(
+                bad.0.contains("AdmissionReview") || bad.0.contains("request"),
+                "a 400 that does not say what to send: {:?} for {}",
+                bad.0,
+                shown()
+            );
+            return None;
+        }
+        Ok(h) => h,
+    };
+    let out: Value = serde_json::from_slice(&handled.to_json()).expect("the answer is JSON");
+    assert_eq!(out["kind"], "AdmissionReview", "{out}");
+    assert_eq!(out["apiVersion"], "admission.k8s.io/v1", "{out}");
+    let request: Value = serde_json::from_slice(input).expect("an answered body was JSON");
+    assert_eq!(
+        out["response"]["uid"],
+        request["request"]["uid"],
+        "the uid is not echoed for {}",
+        shown()
+    );
+    let allowed = out["response"]["allowed"].as_bool();
+    if handled.outcome == Outcome::Denied {
+        assert_eq!(allowed, Some(false), "{out}");
+        let msg = out["response"]["status"]["message"].as_str().unwrap_or("");
+        assert!(!msg.is_empty(), "a denial without a message: {out}");
+    } else {
+        assert_eq!(allowed, Some(true), "{out}");
+    }
+    let patch = out["response"]["patch"].as_str();
+    assert_eq!(
+        patch.is_some(),
+        handled.outcome == Outcome::Patched,
+        "patch and outcome disagree: {out}"
+    );
+    if let Some(patch) = patch {
+        assert_eq!(
+            endpoint,
+            Endpoint::Mutate,
+            "/validate returned a patch: {out}"
+        );
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(patch)
+            .expect("the patch is base64");
+        let patch: json_patch::Patch =
+            serde_json::from_slice(&bytes).expect("the patch is a JSON Patch");
+        let mut object = request["request"]["object"].clone();
+        json_patch::patch(&mut object, &patch).unwrap_or_else(|e| {
+            panic!(
+                "the patch does not apply to the request's object: {e}\n{}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+    }
+    Some(handled.outcome)
+}
+
 #[test]
-fn no_input_panics() {
+fn every_answer_to_a_damaged_review_is_well_formed() {
     let w = World::new();
     let samples = [
         review(
@@ -554,7 +623,16 @@ fn no_input_panics() {
         json!({ LABEL_PROJECT: "x" }),
         json!(true),
     ];
-    let mut cases = 0;
+    // How many answers of each kind were checked: the damage must reach every branch (a 400,
+    // each outcome), or the checks above would hold vacuously.
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut check = |e: Endpoint, bytes: &[u8]| {
+        let kind = match answer_holds(e, bytes, w.call_bytes(e, bytes)) {
+            None => "400",
+            Some(o) => o.as_str(),
+        };
+        *seen.entry(kind).or_default() += 1;
+    };
     for sample in &samples {
         // Every node replaced by every kind of value.
         let mut ptrs = Vec::new();
@@ -565,16 +643,16 @@ fn no_input_panics() {
                 if let Some(slot) = v.pointer_mut(p) {
                     *slot = r.clone();
                 }
+                let bytes = serde_json::to_vec(&v).unwrap();
                 for e in [Endpoint::Mutate, Endpoint::Validate] {
-                    let _ = w.call(e, &v);
-                    cases += 1;
+                    check(e, &bytes);
                 }
             }
         }
         // Every truncation and random byte flips.
         let bytes = serde_json::to_vec(sample).unwrap();
         for n in 0..bytes.len() {
-            let _ = w.call_bytes(Endpoint::Mutate, &bytes[..n]);
+            check(Endpoint::Mutate, &bytes[..n]);
         }
         let mut rng = Lcg(7);
         for _ in 0..2000 {
@@ -583,11 +661,16 @@ fn no_input_panics() {
                 let i = (rng.next() as usize) % b.len();
                 b[i] = (rng.next() % 256) as u8;
             }
-            let _ = w.call_bytes(Endpoint::Validate, &b);
-            let _ = w.call_bytes(Endpoint::Mutate, &b);
+            check(Endpoint::Validate, &b);
+            check(Endpoint::Mutate, &b);
         }
     }
-    assert!(cases > 1000, "{cases}");
+    for kind in ["400", "allowed", "patched", "denied", "skipped"] {
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} answer among {seen:?}"
+        );
+    }
     // Deeply nested input hits serde_json's recursion limit, not the stack.
     let deep = "[".repeat(100_000);
     assert!(w.call_bytes(Endpoint::Mutate, deep.as_bytes()).is_err());

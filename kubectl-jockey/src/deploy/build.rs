@@ -1,6 +1,7 @@
 //! Step 2 of a deploy: the instance ConfigMap (named by its content, so an existing one is
 //! already right) and the image, built unless ECR has the tag or the ConfigMap recorded a
-//! finished build. The project's deploy Lease is taken here, right before the first write.
+//! finished build. The project's deploy Lease is taken here, right before the first write (and
+//! not at all by a deploy that writes nothing).
 
 use super::changes::Change;
 use super::journal::Journal;
@@ -26,6 +27,10 @@ pub struct Options<'a> {
     pub timeout: Duration,
     /// The Deployment as read to plan the apply: it must not change before the Lease is taken.
     pub read: Option<&'a Deployment>,
+    /// Whether the apply step writes anything (the server's dry runs say an object changes, or
+    /// the Secret does). When it does not and neither does this step, the deploy takes no Lease:
+    /// an unchanged redeploy writes nothing at all.
+    pub apply_writes: bool,
 }
 
 /// What the build step did.
@@ -88,8 +93,11 @@ pub async fn build(
             );
         }
     }
-    // Every refusal is behind; the first write is next.
-    if !o.dry {
+    // Every refusal is behind; the first write is next, unless nothing is to be written: the
+    // ConfigMap exists, it records the image as built, and the apply changes nothing. Then no
+    // other deploy can be interfered with, and the Lease (a write of its own) is not taken.
+    let writes = live_cm.is_none() || !built || o.apply_writes;
+    if !o.dry && writes {
         journal
             .take_lease(client, ns, project, o.deadline, o.read)
             .await?;

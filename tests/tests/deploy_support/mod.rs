@@ -246,24 +246,40 @@ impl Env {
     }
 }
 
-/// `kind/name -> resourceVersion` of everything a project owns in `ns` and its builds in
-/// `builder_ns`: what "a redeploy writes nothing" is checked against.
+/// Every namespaced kind the plugin writes (`kubectl-jockey/src`: the project's objects, its
+/// deploy Lease, the build's Job and credentials Secret, `setup-builder`'s service account) and
+/// what those writes make (ReplicaSets, pods): what "a redeploy writes nothing" is checked
+/// against.
+pub const WRITTEN_KINDS: [(&str, &str, &str, &str); 10] = [
+    ("apps", "v1", "Deployment", "deployments"),
+    ("apps", "v1", "ReplicaSet", "replicasets"),
+    ("", "v1", "Service", "services"),
+    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
+    ("", "v1", "ConfigMap", "configmaps"),
+    ("", "v1", "Secret", "secrets"),
+    ("", "v1", "Pod", "pods"),
+    ("batch", "v1", "Job", "jobs"),
+    ("coordination.k8s.io", "v1", "Lease", "leases"),
+    ("", "v1", "ServiceAccount", "serviceaccounts"),
+];
+
+/// `kind/name -> resourceVersion` of every object of [`WRITTEN_KINDS`] in `ns` and `builder_ns`,
+/// and of the two namespaces themselves (`setup-builder` labels its own).
 pub async fn resource_versions(
     client: &Client,
     ns: &str,
     builder_ns: &str,
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let kinds = [
-        ("apps", "v1", "Deployment", "deployments"),
-        ("apps", "v1", "ReplicaSet", "replicasets"),
-        ("", "v1", "Service", "services"),
-        ("networking.k8s.io", "v1", "Ingress", "ingresses"),
-        ("", "v1", "ConfigMap", "configmaps"),
-        ("", "v1", "Secret", "secrets"),
-        ("", "v1", "Pod", "pods"),
-        ("batch", "v1", "Job", "jobs"),
-    ];
+    let kinds = WRITTEN_KINDS;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for namespace in [ns, builder_ns] {
+        let n = namespaces.get(namespace).await?;
+        out.insert(
+            format!("Namespace/{namespace}"),
+            n.metadata.resource_version.unwrap_or_default(),
+        );
+    }
     for namespace in [ns, builder_ns] {
         for (group, version, kind, plural) in kinds {
             let ar = ApiResource {

@@ -388,9 +388,10 @@ fn group_membership_values() {
 }
 
 #[test]
-fn no_value_panics_for_any_key() {
+fn every_key_answers_any_value_with_a_parse_or_a_refusal_naming_it() {
     // Deterministic junk built from JSON and map fragments, fed to every key's parser: each
-    // must answer Ok or Err (the webhook never panics on a request).
+    // answers (the webhook never panics on a request), the same way every time, and a refusal
+    // names the key, what it expects and the value on one line, with a reason.
     const PIECES: &[&str] = &[
         "[",
         "]",
@@ -433,11 +434,73 @@ fn no_value_panics_for_any_key() {
         .iter()
         .map(|s| known(Object::Ingress, s))
         .collect();
+    // (accepted, refused) per key.
+    let mut answers = vec![(0usize, 0usize); keys.len()];
     for _ in 0..3000 {
         let len = next() % 24;
         let value: String = (0..len).map(|_| PIECES[next() % PIECES.len()]).collect();
-        for k in &keys {
-            let _ = k.parse(&value);
+        for (k, counts) in keys.iter().zip(answers.iter_mut()) {
+            let first = k.parse(&value);
+            assert_eq!(first, k.parse(&value), "{} = {value:?}: two answers", k.key);
+            match first {
+                Ok(_) => counts.0 += 1,
+                Err(e) => {
+                    counts.1 += 1;
+                    assert_eq!(e.key, k.key, "{value:?}");
+                    assert_eq!(e.expects, k.expects, "{value:?}");
+                    assert!(
+                        !e.problem.trim().is_empty(),
+                        "{}: no reason for {value:?}",
+                        k.key
+                    );
+                    assert_eq!(e.got, excerpt(&value), "{}: {value:?}", k.key);
+                    assert!(
+                        !e.got.contains(|c: char| c.is_control()),
+                        "{}: the value is not on one line: {:?}",
+                        k.key,
+                        e.got
+                    );
+                    let shown = e.to_string();
+                    assert!(
+                        shown.starts_with(&format!("{}: expected {}", k.key, k.expects))
+                            && shown.contains(e.failure.consequence()),
+                        "{shown}"
+                    );
+                }
+            }
         }
+    }
+    // The junk reaches both answers: overall more refusals than parses, and every key with a
+    // typed value (integers, booleans, enums, lists, maps, JSON) refuses some of it. Free-text
+    // keys (names, ids, ARNs) may accept all of it.
+    let refused: usize = answers.iter().map(|(_, r)| r).sum();
+    let accepted: usize = answers.iter().map(|(a, _)| a).sum();
+    assert!(refused > accepted, "accepted {accepted}, refused {refused}");
+    assert!(accepted > 0, "nothing accepted");
+    for typed in [
+        "group.order",
+        "scheme",
+        "ip-address-type",
+        "listen-ports",
+        "ssl-redirect",
+        "target-type",
+        "backend-protocol",
+        "healthcheck-port",
+        "healthcheck-interval-seconds",
+        "success-codes",
+        "tags",
+        "load-balancer-attributes",
+        "target-group-attributes",
+        "auth-idp-oidc",
+    ] {
+        let i = CONTROLLER_SUFFIXES
+            .iter()
+            .position(|s| *s == typed)
+            .unwrap_or_else(|| panic!("{typed} is not a controller suffix"));
+        assert!(
+            answers[i].1 > 0,
+            "{typed} accepted every value: {:?}",
+            answers[i]
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Writes the starting corpus `make fuzz` grows from: `cargo test -p jockey-fuzz --test seeds --
-//! --ignored`. Kept as code so the seeds follow the objects jockey renders.
+//! Writes the starting corpus `make fuzz` grows from (`fuzz/corpus/*/seed-*`): `make fuzz-seeds`,
+//! i.e. `cargo run -p jockey-fuzz --example write_seeds`. Kept as code so the seeds follow the
+//! objects jockey renders; a program, not a test, so that no test run reports it skipped.
 
 use jockey_core::defaults::{render_deployment, render_ingress, render_service};
 use jockey_core::{ContentHash, ProjectId};
@@ -31,11 +32,9 @@ fn ns(v: impl serde::Serialize) -> Value {
     v
 }
 
-#[test]
-#[ignore = "writes fuzz/corpus/*/seed-*; run by hand"]
-fn write_seeds() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-    let p = ProjectId::parse("demo").unwrap();
+    let p = ProjectId::parse("demo")?;
     let h = ContentHash::from_digest(&[0x12; 32]);
     let dep = ("apps", "v1", "Deployment");
     let svc = ("", "v1", "Service");
@@ -80,13 +79,9 @@ fn write_seeds() {
         ),
     ];
     let dir = root.join("admission");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir)?;
     for (i, r) in reviews.iter().enumerate() {
-        std::fs::write(
-            dir.join(format!("seed-{i}")),
-            serde_json::to_vec(r).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("seed-{i}")), serde_json::to_vec(r)?)?;
     }
     let policies = [
         "",
@@ -98,9 +93,9 @@ fn write_seeds() {
         "groupSettings: {load-balancer-attributes: idle_timeout.timeout_seconds=60, tags: a=b}\n",
     ];
     let dir = root.join("policy");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir)?;
     for (i, p) in policies.iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i}")), p).unwrap();
+        std::fs::write(dir.join(format!("seed-{i}")), p)?;
     }
     // Dotenv files: python-dotenv's syntax, each feature once, and mistakes.
     let dotenvs = [
@@ -114,9 +109,9 @@ fn write_seeds() {
         "A=0123456789abcdef\nA=${A}${A}\nA=${A}${A}\nA=${A}${A}\nA=${A}${A}\n",
     ];
     let dir = root.join("dotenv");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir)?;
     for (i, d) in dotenvs.iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i}")), d).unwrap();
+        std::fs::write(dir.join(format!("seed-{i}")), d)?;
     }
     // Bundle recipes: op, path (depth, names), arguments; see src/bundle.rs.
     let recipes: [&[u8]; 8] = [
@@ -130,8 +125,10 @@ fn write_seeds() {
         &[0, 2, 31, 31, 31, 0, 1, 0, 0, 23, 0, 1],
     ];
     let dir = root.join("bundle");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir)?;
     for (i, r) in recipes.iter().enumerate() {
-        std::fs::write(dir.join(format!("seed-{i}")), r).unwrap();
+        std::fs::write(dir.join(format!("seed-{i}")), r)?;
     }
+    println!("seeds written under {}", root.display());
+    Ok(())
 }
