@@ -32,7 +32,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// The shared group the `registration` subcommand's admission policy guards.
+/// The shared group the `registration` subcommand's admission policy guards (its parameter).
 fn group(dir: &Path, env: Option<&str>, flag: Option<&str>) -> String {
     let ca = dir.join("ca.crt");
     let mut c = webhook();
@@ -54,19 +54,17 @@ fn group(dir: &Path, env: Option<&str>, flag: Option<&str>) -> String {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let policy = list["items"]
+    // The admission policy reads the group from its parameter, the ConfigMap rendered with it.
+    let params = list["items"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| o["kind"] == "ValidatingAdmissionPolicy")
-        .expect("the admission policy")
-        .to_string();
-    for g in ["from-flag", "from-env", "alb-deployments"] {
-        if policy.contains(&format!("'^{g}(")) {
-            return g.to_string();
-        }
-    }
-    panic!("no known group in {policy}");
+        .find(|o| o["kind"] == "ConfigMap")
+        .expect("the admission policy's parameter");
+    params["data"]["ALB_SHARED_GROUP_NAME"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
