@@ -23,6 +23,52 @@ export KWOK_RUNTIME=binary
 kubectl() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 webhook_client=$state/webhook-client
 
+# The API server presents a client certificate to every webhook it calls, so that a webhook can
+# tell the API server's reviews from anyone else's (jockey-webhook --client-ca-file
+# .cluster/webhook-client/ca.crt answers only it). A CA of its own signs that certificate; the
+# AdmissionConfiguration gives both webhook plugins a kubeconfig whose user "*" (every webhook)
+# holds it. Absolute paths: kwokctl's binary runtime runs kube-apiserver from its own directory.
+write_webhook_client() {
+  local d=$webhook_client
+  rm -rf "$d" && mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/O=jockey/CN=jockey-local-webhook-client-ca" -keyout "$d/ca.key" -out "$d/ca.crt" \
+    -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=kube-apiserver-webhook-client" -keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null
+  printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+    "extendedKeyUsage=clientAuth" > "$d/client.ext"
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$d/client.ext" -out "$d/client.crt" 2>/dev/null
+  chmod 600 "$d/ca.key" "$d/client.key"
+  rm -f "$d/client.csr" "$d/client.ext" "$d/ca.srl"
+  cat > "$d/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $d/client.crt
+    client-key: $d/client.key
+EOF
+  cat > "$d/admission.yaml" <<EOF
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $d/kubeconfig
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $d/kubeconfig
+EOF
+}
+
 # A cluster started before KWOK served logs (no ClusterLogs CRD), before the audit log
 # (tests/cluster/audit-policy.yaml), or whose API server presents no client certificate to
 # webhooks, is started anew.
