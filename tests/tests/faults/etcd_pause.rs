@@ -230,7 +230,7 @@ async fn etcd_paused_during_an_admission_burst_no_panic_bounded_memory_recovers_
         !denied.is_empty(),
         "no review was denied: the pause was not felt (or claims wait for ever)"
     );
-    for (d, took) in &denied {
+    for (d, _) in &denied {
         assert!(
             d.contains("claim"),
             "a review was denied for another reason: {d}"
@@ -238,9 +238,11 @@ async fn etcd_paused_during_an_admission_burst_no_panic_bounded_memory_recovers_
         // Denied by the claim timeout (3 s), not by anything slower: the message names it, and
         // the answer came within the API server's own timeout above, so the reason reaches the
         // client. (No bound on the machine's seconds here: the times are reported above.)
-        let _ = took;
         assert!(
-            d.contains(&format!("did not answer within {}s", CLAIM_TIMEOUT.as_secs())),
+            d.contains(&format!(
+                "did not answer within {}s",
+                CLAIM_TIMEOUT.as_secs()
+            )),
             "a stalled review was denied otherwise than by the {CLAIM_TIMEOUT:?} claim timeout: {d}"
         );
     }
