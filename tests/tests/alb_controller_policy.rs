@@ -15,14 +15,10 @@ mod deploy_support;
 #[path = "webhook_support/mod.rs"]
 mod webhook_support;
 
-use alb_controller_support::{FAILURES, Stage, WAIT, ingress_events, stage};
-use anyhow::{Context, Result, bail, ensure};
+use alb_controller_support::{FAILURES, Stage, break_the_group, ingress_events, stage, to_service};
+use anyhow::{Result, bail, ensure};
 use jockey_core::alb_annotations::{self, Failure, Object, Reach};
-use jockey_e2e::{repo_root, wait_for};
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use jockey_e2e::repo_root;
 
 /// A group-wide annotation, a value one Ingress can break the group with, and what the
 /// controller then says.
@@ -149,96 +145,6 @@ pub const NOT_HERE: &[(&str, &str)] = &[
     ),
 ];
 
-fn ingress_json(ns: &str, name: &str, host: &str, group: &str, extra: &[(&str, &str)]) -> Ingress {
-    let mut annotations = serde_json::Map::new();
-    // What jockey puts on every project's Ingress, so only `extra` differs.
-    for (k, v) in [
-        ("group.name", group),
-        ("scheme", "internet-facing"),
-        ("target-type", "ip"),
-        ("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
-        ("ssl-redirect", "443"),
-        ("healthcheck-path", "/health"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    {
-        annotations.insert(format!("alb.ingress.kubernetes.io/{k}"), json!(v));
-    }
-    serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
-        "spec": {"ingressClassName": "alb", "rules": [{"host": host, "http": {"paths": [{
-            "path": "/", "pathType": "Prefix",
-            "backend": {"service": {"name": "svc-bypass", "port": {"number": 80}}}}]}}]}
-    }))
-    .unwrap_or_default()
-}
-
-/// Creates the bypassing Ingress, waits for the controller's verdict on the group (recorded on
-/// every member, this one included), then takes the bad value off again and deletes it, so the
-/// group recovers for the next case. Returns the controller's message.
-async fn break_the_group(st: &Stage, ns: &str, i: usize, extra: &[(&str, &str)]) -> Result<String> {
-    let name = format!("bypass-{i}");
-    let api: Api<Ingress> = Api::namespaced(st.client.clone(), ns);
-    let ing = ingress_json(
-        ns,
-        &name,
-        &st.host(&st.project(&format!("bypass{i}"))),
-        &st.group,
-        extra,
-    );
-    api.create(&PostParams::default(), &ing)
-        .await
-        .with_context(|| format!("creating Ingress {ns}/{name}"))?;
-    let message = wait_for(
-        &format!("a controller failure on Ingress {ns}/{name}"),
-        WAIT,
-        || {
-            let (client, ns, name) = (st.client.clone(), ns.to_string(), name.clone());
-            async move {
-                Ok(ingress_events(&client, &ns)
-                    .await?
-                    .into_iter()
-                    .find(|e| {
-                        e.involved_object.name.as_deref() == Some(name.as_str())
-                            && e.reason.as_deref().is_some_and(|r| FAILURES.contains(&r))
-                    })
-                    .map(|e| {
-                        format!(
-                            "{}: {}",
-                            e.reason.unwrap_or_default(),
-                            e.message.unwrap_or_default()
-                        )
-                    }))
-            }
-        },
-    )
-    .await?;
-    // Off with the bad value first: a member whose load-balancer-attributes do not parse can
-    // not even be deleted (the controller needs them to tear it down).
-    let mut remove = serde_json::Map::new();
-    for (k, _) in extra {
-        remove.insert(
-            format!("alb.ingress.kubernetes.io/{k}"),
-            serde_json::Value::Null,
-        );
-    }
-    api.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"metadata": {"annotations": remove}})),
-    )
-    .await?;
-    api.delete(&name, &DeleteParams::default()).await?;
-    wait_for(&format!("Ingress {ns}/{name} to be released"), WAIT, || {
-        let api = api.clone();
-        let name = name.clone();
-        async move { Ok(api.get_opt(&name).await?.is_none().then_some(())) }
-    })
-    .await?;
-    Ok(message)
-}
-
 /// The same annotation on a project's Ingress through the webhook (server dry run): denied,
 /// naming it. Returns the denial.
 fn webhook_denies(st: &Stage, ns: &str, key: &str, value: &str) -> Result<String> {
@@ -320,7 +226,14 @@ async fn group_wide_settings_the_policy_checks_fail_the_real_controller_and_are_
                     case.key, case.value, case.predicted
                 ));
             }
-            let message = break_the_group(&st, &bypass, i, &[(case.key, case.value)]).await?;
+            let message = break_the_group(
+                &st,
+                &bypass,
+                i,
+                &[(case.key, case.value)],
+                to_service("svc-bypass"),
+            )
+            .await?;
             ensure!(
                 message.contains(case.says),
                 "{}={:?}: the controller said {message:?}, expected {:?}",
@@ -383,7 +296,8 @@ async fn a_malformed_per_project_key_fails_the_whole_group_and_is_denied() -> Re
         ];
         let mut admitted = Vec::new();
         for (i, (key, value, says)) in cases.iter().enumerate() {
-            let message = break_the_group(&st, &bypass, i, &[(key, value)]).await?;
+            let message =
+                break_the_group(&st, &bypass, i, &[(key, value)], to_service("svc-bypass")).await?;
             ensure!(
                 message.contains(says),
                 "{key}: the controller said {message:?}"

@@ -20,17 +20,20 @@ mod deploy_support;
 #[path = "webhook_support/mod.rs"]
 mod webhook_support;
 
-use alb_controller_support::{FAILURES, Stage, WAIT, ingress_events, stage};
+use alb_controller_support::{
+    FAILURES, Stage, WAIT, break_the_group, ingress_events, ingress_json, stage, to_action,
+    to_service,
+};
 use anyhow::{Context, Result, bail, ensure};
 use jockey_core::allowlist::samples::{self, INGRESS_KEYS};
 use jockey_e2e::{repo_root, wait_for};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
-const A: &str = "alb.ingress.kubernetes.io/";
+use alb_controller_support::A;
 
 fn example() -> String {
     repo_root()
@@ -53,46 +56,6 @@ async fn finish(st: Stage, result: Result<()>) -> Result<()> {
             bail!("{e:#}\n{context}")
         }
     }
-}
-
-/// An Ingress as jockey's defaults make it, in `group`, routing `host` to `backend` (a JSON
-/// IngressBackend), with `extra` annotations (keys without the prefix).
-fn ingress_json(
-    ns: &str,
-    name: &str,
-    host: &str,
-    group: &str,
-    extra: &[(&str, &str)],
-    backend: Value,
-) -> Ingress {
-    let mut annotations = serde_json::Map::new();
-    for (k, v) in [
-        ("group.name", group),
-        ("scheme", "internet-facing"),
-        ("target-type", "ip"),
-        ("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
-        ("ssl-redirect", "443"),
-        ("healthcheck-path", "/health"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    {
-        annotations.insert(format!("{A}{k}"), json!(v));
-    }
-    serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
-        "spec": {"ingressClassName": "alb", "rules": [{"host": host, "http": {"paths": [{
-            "path": "/", "pathType": "Prefix", "backend": backend}]}}]}
-    }))
-    .unwrap_or_default()
-}
-
-fn to_service(name: &str) -> Value {
-    json!({"service": {"name": name, "port": {"number": 80}}})
-}
-
-fn to_action(name: &str) -> Value {
-    json!({"service": {"name": name, "port": {"name": "use-annotation"}}})
 }
 
 /// One way in: what the bypassing Ingress carries, what the tenant's labelled Ingress carries
@@ -186,75 +149,6 @@ fn cases(tenant: &str) -> Vec<Case> {
     ]
 }
 
-/// Creates the bypassing Ingress (in a namespace the webhook does not answer), waits for the
-/// controller's failure on the group, then takes it away so that the group recovers. Returns the
-/// controller's message.
-async fn break_the_group(st: &Stage, ns: &str, i: usize, case: &Case) -> Result<String> {
-    let name = format!("bypass-{i}");
-    let api: Api<Ingress> = Api::namespaced(st.client.clone(), ns);
-    let extra: Vec<(&str, &str)> = case
-        .bypass
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let ing = ingress_json(
-        ns,
-        &name,
-        &st.host(&st.project(&format!("bypass{i}"))),
-        &st.group,
-        &extra,
-        case.bypass_backend.clone(),
-    );
-    api.create(&PostParams::default(), &ing)
-        .await
-        .with_context(|| format!("creating Ingress {ns}/{name} ({})", case.what))?;
-    let message = wait_for(
-        &format!(
-            "a controller failure on Ingress {ns}/{name} ({})",
-            case.what
-        ),
-        WAIT,
-        || {
-            let (client, ns, name) = (st.client.clone(), ns.to_string(), name.clone());
-            async move {
-                Ok(ingress_events(&client, &ns)
-                    .await?
-                    .into_iter()
-                    .find(|e| {
-                        e.involved_object.name.as_deref() == Some(name.as_str())
-                            && e.reason.as_deref().is_some_and(|r| FAILURES.contains(&r))
-                    })
-                    .map(|e| {
-                        format!(
-                            "{}: {}",
-                            e.reason.unwrap_or_default(),
-                            e.message.unwrap_or_default()
-                        )
-                    }))
-            }
-        },
-    )
-    .await?;
-    let mut remove = serde_json::Map::new();
-    for (k, _) in &case.bypass {
-        remove.insert(format!("{A}{k}"), Value::Null);
-    }
-    api.patch(
-        &name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({"metadata": {"annotations": remove}})),
-    )
-    .await?;
-    api.delete(&name, &DeleteParams::default()).await?;
-    wait_for(&format!("Ingress {ns}/{name} to be released"), WAIT, || {
-        let api = api.clone();
-        let name = name.clone();
-        async move { Ok(api.get_opt(&name).await?.is_none().then_some(())) }
-    })
-    .await?;
-    Ok(message)
-}
-
 /// Way in 1 of issue 20: values that pass the controller's type checks but that it, or AWS,
 /// refuses in combination. Each one, past the webhook, fails the whole group; through the webhook
 /// (with the admin's grant of the keys, so the combination itself is what is refused) it is
@@ -293,7 +187,14 @@ async fn values_the_controller_or_aws_refuse_are_refused_and_the_group_keeps_rec
         let ingresses: Api<Ingress> = Api::namespaced(st.client.clone(), &tenants);
         let mut report = Vec::new();
         for (i, case) in cases(&tenant).iter().enumerate() {
-            let said = break_the_group(&st, &bypass, i, case).await?;
+            let extra: Vec<(&str, &str)> = case
+                .bypass
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let said = break_the_group(&st, &bypass, i, &extra, case.bypass_backend.clone())
+                .await
+                .with_context(|| case.what)?;
             // Through the webhook, for real (not a dry run): stored, it would break the group.
             let extra: Vec<(&str, &str)> = case
                 .tenant

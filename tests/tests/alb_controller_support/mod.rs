@@ -13,12 +13,15 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use jockey_e2e::{AlbController, TestNamespace, client, kubectl, wait_for};
 use k8s_openapi::api::core::v1::{Event, Namespace};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 pub const FAILURES: &[&str] = &["FailedBuildModel", "FailedDeployModel"];
+/// The prefix of every annotation of the controller.
+pub const A: &str = "alb.ingress.kubernetes.io/";
 pub const SUCCESS: &str = "SuccessfullyReconciled";
 /// The tag the controller puts on an IngressGroup's load balancer: the group's name.
 pub const STACK_TAG: &str = "ingress.k8s.aws/stack";
@@ -553,4 +556,116 @@ pub fn https_hosts(alb: &Alb) -> BTreeSet<String> {
     alb.listener(443)
         .map(|l| l.rules.iter().flat_map(|r| r.hosts.clone()).collect())
         .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Breaking the group on purpose, past the webhook
+
+/// An Ingress as jockey's defaults make it, in `group`, routing `host` to `backend` (a JSON
+/// IngressBackend), with `extra` annotations (keys without the prefix).
+pub fn ingress_json(
+    ns: &str,
+    name: &str,
+    host: &str,
+    group: &str,
+    extra: &[(&str, &str)],
+    backend: Value,
+) -> Ingress {
+    let mut annotations = serde_json::Map::new();
+    for (k, v) in [
+        ("group.name", group),
+        ("scheme", "internet-facing"),
+        ("target-type", "ip"),
+        ("listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#),
+        ("ssl-redirect", "443"),
+        ("healthcheck-path", "/health"),
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
+        annotations.insert(format!("{A}{k}"), json!(v));
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "spec": {"ingressClassName": "alb", "rules": [{"host": host, "http": {"paths": [{
+            "path": "/", "pathType": "Prefix", "backend": backend}]}}]}
+    }))
+    .unwrap_or_default()
+}
+
+pub fn to_service(name: &str) -> Value {
+    json!({"service": {"name": name, "port": {"number": 80}}})
+}
+
+pub fn to_action(name: &str) -> Value {
+    json!({"service": {"name": name, "port": {"name": "use-annotation"}}})
+}
+
+/// Creates an Ingress of the stage's group in `ns` (a namespace the webhook does not answer, so
+/// nothing checks it) carrying `extra` and routing to `backend`, waits for the controller's
+/// verdict on the group (recorded on every member, this one included), then takes the values off
+/// again and deletes it, so the group recovers for what comes next. Returns the controller's
+/// message.
+pub async fn break_the_group(
+    st: &Stage,
+    ns: &str,
+    i: usize,
+    extra: &[(&str, &str)],
+    backend: Value,
+) -> Result<String> {
+    let name = format!("bypass-{i}");
+    let api: Api<Ingress> = Api::namespaced(st.client.clone(), ns);
+    let ing = ingress_json(
+        ns,
+        &name,
+        &st.host(&st.project(&format!("bypass{i}"))),
+        &st.group,
+        extra,
+        backend,
+    );
+    api.create(&PostParams::default(), &ing)
+        .await
+        .with_context(|| format!("creating Ingress {ns}/{name}"))?;
+    let message = wait_for(
+        &format!("a controller failure on Ingress {ns}/{name}"),
+        WAIT,
+        || {
+            let (client, ns, name) = (st.client.clone(), ns.to_string(), name.clone());
+            async move {
+                Ok(ingress_events(&client, &ns)
+                    .await?
+                    .into_iter()
+                    .find(|e| {
+                        e.involved_object.name.as_deref() == Some(name.as_str())
+                            && e.reason.as_deref().is_some_and(|r| FAILURES.contains(&r))
+                    })
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.reason.unwrap_or_default(),
+                            e.message.unwrap_or_default()
+                        )
+                    }))
+            }
+        },
+    )
+    .await?;
+    let mut remove = serde_json::Map::new();
+    for (k, _) in extra {
+        remove.insert(format!("{A}{k}"), Value::Null);
+    }
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"metadata": {"annotations": remove}})),
+    )
+    .await?;
+    api.delete(&name, &DeleteParams::default()).await?;
+    wait_for(&format!("Ingress {ns}/{name} to be released"), WAIT, || {
+        let api = api.clone();
+        let name = name.clone();
+        async move { Ok(api.get_opt(&name).await?.is_none().then_some(())) }
+    })
+    .await?;
+    Ok(message)
 }
