@@ -13,9 +13,9 @@ mod deploy_support;
 #[path = "webhook_support/mod.rs"]
 mod webhook_support;
 
-use alb_controller_support::{Alb, Stage, https_hosts, stage, stage_in};
+use alb_controller_support::{Alb, Stage, finish, https_hosts, stage, stage_in};
 use alb_support::{DnsServer, Rec};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use jockey_e2e::repo_root;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -28,18 +28,6 @@ fn example() -> String {
         .join("examples/agent")
         .to_string_lossy()
         .into_owned()
-}
-
-/// Cleans up after a passing body; a failure carries the controller's and the webhook's logs
-/// (and leaves the namespaces to the stage's drop).
-async fn finish(st: Stage, result: Result<()>) -> Result<()> {
-    match result {
-        Ok(()) => st.cleanup().await,
-        Err(e) => {
-            let context = st.context();
-            bail!("{e:#}\n{context}")
-        }
-    }
 }
 
 async fn address_of(st: &Stage, ns: &str, project: &str) -> Result<Option<String>> {

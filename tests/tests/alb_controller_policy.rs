@@ -15,7 +15,9 @@ mod deploy_support;
 #[path = "webhook_support/mod.rs"]
 mod webhook_support;
 
-use alb_controller_support::{FAILURES, Stage, break_the_group, ingress_events, stage, to_service};
+use alb_controller_support::{
+    FAILURES, Stage, break_the_group, finish, ingress_events, stage, to_service,
+};
 use anyhow::{Result, bail, ensure};
 use jockey_core::alb_annotations::{self, Failure, Object, Reach};
 use jockey_e2e::repo_root;
@@ -178,16 +180,6 @@ async fn setup(st: &mut Stage) -> Result<(String, String, String)> {
     let example = repo_root().join("examples/agent");
     st.deploy_ok(&tenants, &victim, &example.to_string_lossy())?;
     Ok((tenants, bypass, victim))
-}
-
-async fn finish(st: Stage, result: Result<()>) -> Result<()> {
-    match result {
-        Ok(()) => st.cleanup().await,
-        Err(e) => {
-            let context = st.context();
-            bail!("{e:#}\n{context}")
-        }
-    }
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ mod deploy_support;
 mod webhook_support;
 
 use alb_controller_support::{
-    FAILURES, Stage, WAIT, break_the_group, ingress_events, ingress_json, stage, to_action,
+    FAILURES, Stage, WAIT, break_the_group, finish, ingress_events, ingress_json, stage, to_action,
     to_service,
 };
 use anyhow::{Context, Result, bail, ensure};
@@ -46,16 +46,6 @@ fn example() -> String {
 /// stage exists, for the webhook's policy).
 fn project_of(name: &str, tag: &str) -> String {
     format!("{name}-{tag}-{}", std::process::id() % 100_000)
-}
-
-async fn finish(st: Stage, result: Result<()>) -> Result<()> {
-    match result {
-        Ok(()) => st.cleanup().await,
-        Err(e) => {
-            let context = st.context();
-            bail!("{e:#}\n{context}")
-        }
-    }
 }
 
 /// One way in: what the bypassing Ingress carries, what the tenant's labelled Ingress carries

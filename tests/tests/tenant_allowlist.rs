@@ -34,20 +34,7 @@ fn service(name: &str, project: Option<&str>, annotations: &[(&str, &str)], port
     let labels = project
         .map(|p| format!("  labels:\n    jockey.agentops.ai/project: {p}\n"))
         .unwrap_or_default();
-    let ann: String = annotations
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "    {k}: {}\n",
-                serde_json::to_string(v).unwrap_or_default()
-            )
-        })
-        .collect();
-    let ann = if ann.is_empty() {
-        String::new()
-    } else {
-        format!("  annotations:\n{ann}")
-    };
+    let ann = webhook_support::annotations_yaml(annotations);
     format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n{labels}{ann}spec:\n  selector: {{app: x}}\n  ports:\n  - port: {port}\n    targetPort: 8080\n"
     )

@@ -117,32 +117,18 @@ impl ClientCa {
         interval: Duration,
         on_reload: impl Fn(bool) + Send + 'static,
     ) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_error: Option<String> = None;
-            loop {
-                tick.tick().await;
-                let this = self.clone();
-                match tokio::task::spawn_blocking(move || this.reload_if_changed()).await {
-                    Ok(Ok(Reload::Reloaded)) => {
-                        tracing::info!(client_ca = %self.path.display(), "client CA reloaded");
-                        last_error = None;
-                        on_reload(true);
-                    }
-                    Ok(Ok(Reload::Unchanged)) => last_error = None,
-                    Ok(Err(e)) => {
-                        let msg = format!("{e:#}");
-                        if last_error.as_deref() != Some(msg.as_str()) {
-                            tracing::warn!(error = %msg, "client CA not reloaded; still trusting the previous one");
-                            on_reload(false);
-                        }
-                        last_error = Some(msg);
-                    }
-                    Err(e) => tracing::error!(error = %e, "client CA reload task failed"),
-                }
-            }
-        });
+        let path = self.path.display().to_string();
+        crate::tls::spawn_reloader(
+            interval,
+            move || self.reload_if_changed(),
+            crate::tls::Labels {
+                reloaded: "client CA reloaded",
+                kept: "client CA not reloaded; still trusting the previous one",
+                failed: "client CA reload task failed",
+                path,
+            },
+            on_reload,
+        );
     }
 }
 

@@ -233,35 +233,65 @@ impl ReloadingCert {
         interval: Duration,
         on_reload: impl Fn(bool) + Send + 'static,
     ) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_error: Option<String> = None;
-            loop {
-                tick.tick().await;
-                let this = self.clone();
-                let outcome = tokio::task::spawn_blocking(move || this.reload_if_changed()).await;
-                match outcome {
-                    Ok(Ok(Reload::Reloaded)) => {
-                        tracing::info!(cert = %self.cert_path.display(), "serving certificate reloaded");
-                        last_error = None;
-                        on_reload(true);
-                    }
-                    Ok(Ok(Reload::Unchanged)) => last_error = None,
-                    Ok(Err(e)) => {
-                        let msg = format!("{e:#}");
-                        // Log a persisting problem once, not every second.
-                        if last_error.as_deref() != Some(msg.as_str()) {
-                            tracing::warn!(error = %msg, "serving certificate not reloaded; still serving the previous one");
-                            on_reload(false);
-                        }
-                        last_error = Some(msg);
-                    }
-                    Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
-                }
-            }
-        });
+        let path = self.cert_path.display().to_string();
+        spawn_reloader(
+            interval,
+            move || self.reload_if_changed(),
+            Labels {
+                reloaded: "serving certificate reloaded",
+                kept: "serving certificate not reloaded; still serving the previous one",
+                failed: "certificate reload task failed",
+                path,
+            },
+            on_reload,
+        );
     }
+}
+
+/// What a reloader logs, with the file it watches.
+pub struct Labels {
+    pub reloaded: &'static str,
+    pub kept: &'static str,
+    pub failed: &'static str,
+    pub path: String,
+}
+
+/// Calls `reload` (on the blocking pool: it reads files) every `interval` until the process
+/// ends; logs a reload, and a persisting problem once rather than every tick, and tells
+/// `on_reload` each outcome that matters (true: reloaded, false: a new problem).
+pub fn spawn_reloader(
+    interval: Duration,
+    reload: impl Fn() -> Result<Reload> + Send + Sync + 'static,
+    labels: Labels,
+    on_reload: impl Fn(bool) + Send + 'static,
+) {
+    let reload = Arc::new(reload);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_error: Option<String> = None;
+        loop {
+            tick.tick().await;
+            let r = reload.clone();
+            match tokio::task::spawn_blocking(move || r()).await {
+                Ok(Ok(Reload::Reloaded)) => {
+                    tracing::info!(file = %labels.path, "{}", labels.reloaded);
+                    last_error = None;
+                    on_reload(true);
+                }
+                Ok(Ok(Reload::Unchanged)) => last_error = None,
+                Ok(Err(e)) => {
+                    let msg = format!("{e:#}");
+                    if last_error.as_deref() != Some(msg.as_str()) {
+                        tracing::warn!(error = %msg, "{}", labels.kept);
+                        on_reload(false);
+                    }
+                    last_error = Some(msg);
+                }
+                Err(e) => tracing::error!(error = %e, "{}", labels.failed),
+            }
+        }
+    });
 }
 
 impl ResolvesServerCert for ReloadingCert {

@@ -28,6 +28,18 @@ pub const STACK_TAG: &str = "ingress.k8s.aws/stack";
 /// Long enough for the controller to make an ALB in moto, far below any real limit.
 pub const WAIT: Duration = Duration::from_secs(120);
 
+/// Cleans up after a passing body; a failure carries the controller's and the webhook's logs
+/// (and leaves the namespaces to the stage's drop).
+pub async fn finish(st: Stage, result: Result<()>) -> Result<()> {
+    match result {
+        Ok(()) => st.cleanup().await,
+        Err(e) => {
+            let context = st.context();
+            bail!("{e:#}\n{context}")
+        }
+    }
+}
+
 /// One test's share of the cluster.
 pub struct Stage {
     pub ctl: AlbController,

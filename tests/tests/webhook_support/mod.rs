@@ -833,9 +833,9 @@ metadata:
     )
 }
 
-/// A labelled Ingress with `annotations` (YAML map lines) and `host`.
-pub fn ingress(project: &str, name: &str, host: &str, annotations: &[(&str, &str)]) -> String {
-    let ann: String = annotations
+/// `metadata.annotations` as YAML lines (values quoted), or nothing when there are none.
+pub fn annotations_yaml(annotations: &[(&str, &str)]) -> String {
+    let lines: String = annotations
         .iter()
         .map(|(k, v)| {
             format!(
@@ -844,11 +844,16 @@ pub fn ingress(project: &str, name: &str, host: &str, annotations: &[(&str, &str
             )
         })
         .collect();
-    let ann = if ann.is_empty() {
+    if lines.is_empty() {
         String::new()
     } else {
-        format!("  annotations:\n{ann}")
-    };
+        format!("  annotations:\n{lines}")
+    }
+}
+
+/// A labelled Ingress with `annotations` (YAML map lines) and `host`.
+pub fn ingress(project: &str, name: &str, host: &str, annotations: &[(&str, &str)]) -> String {
+    let ann = annotations_yaml(annotations);
     format!(
         r#"apiVersion: networking.k8s.io/v1
 kind: Ingress
