@@ -117,6 +117,10 @@ pub struct InstallArgs {
     /// ACM certificate the webhook puts on every Ingress (certificate-arn).
     #[arg(long, value_name = "ARN", env = "ALB_CERTIFICATE_ARN")]
     pub certificate_arn: Option<String>,
+    /// Further ALB groups every project may join, comma-separated (the webhook and the API
+    /// server's admission policy read this one value from the webhook's ConfigMap).
+    #[arg(long, value_name = "GROUPS", env = "ALB_ALLOWED_GROUPS")]
+    pub alb_allowed_groups: Option<String>,
     /// Only namespaces with this label are subject to the webhook (repeatable), e.g. to roll it
     /// out namespace by namespace.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -628,7 +632,7 @@ fn tls_secret_object(name: &str, namespace: &str, plan: &CertPlan) -> Value {
     })
 }
 
-fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
+pub(crate) fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
     // The webhook's settings, normalised as the webhook itself will read them.
     let config = Config::from_lookup(|key| match key {
         "IMAGE_REGISTRY" => args.image_registry.clone(),
@@ -636,6 +640,7 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
         "ALB_SHARED_GROUP_NAME" => Some(args.group.alb_group.clone()),
         "DEPLOYMENT_DOMAIN" => Some(args.group.deployment_domain.clone()),
         "ALB_CERTIFICATE_ARN" => args.certificate_arn.clone(),
+        "ALB_ALLOWED_GROUPS" => args.alb_allowed_groups.clone(),
         _ => None,
     });
     let policy_yaml = match &args.policy_file {
@@ -643,8 +648,11 @@ fn options(cluster: &KubeArgs, args: &InstallArgs) -> Result<Options> {
             .with_context(|| format!("reading --policy-file {}", p.display()))?,
         None => BASE_POLICY.to_string(),
     };
-    // Refuse a policy the webhook would refuse at start.
-    Policy::parse("--policy-file", &policy_yaml)?;
+    // Refuse a policy (or settings) the webhook would refuse at start, before anything is written.
+    config.check().map_err(anyhow::Error::msg)?;
+    Policy::parse("--policy-file", &policy_yaml)?
+        .check_with(&config)
+        .map_err(|e| anyhow::anyhow!("--policy-file: {e}"))?;
     let mut namespace_selector = BTreeMap::new();
     for sel in &args.namespace_selector {
         let Some((k, v)) = sel.split_once('=') else {

@@ -151,4 +151,41 @@ mod tests {
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
     }
+
+    /// `install` takes the groups every project may join (they left the policy file) and refuses,
+    /// before writing anything, a policy the webhook would refuse at start with those settings.
+    #[test]
+    fn install_carries_allowed_groups_and_checks_the_policy_with_the_settings() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(["kubectl-jockey", "install"].iter().chain(args).copied())
+                    .unwrap();
+            match cli.command {
+                Command::Install(a) => install::options(&cli.cluster, &a),
+                _ => unreachable!(),
+            }
+        };
+        let o = parse(&["--alb-allowed-groups", "alb-internal, alb-edge"]).unwrap();
+        assert_eq!(o.config.alb_allowed_groups, ["alb-internal", "alb-edge"]);
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.yaml");
+        std::fs::write(&policy, "extraHosts:\n  aaaa: ['*.apps.example.com']\n").unwrap();
+        let policy = policy.to_string_lossy().to_string();
+        assert!(parse(&["--policy-file", &policy]).is_ok());
+        let e = parse(&[
+            "--policy-file",
+            &policy,
+            "--deployment-domain",
+            "apps.example.com",
+        ])
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("inside the deployment domain"), "{e}");
+        let e = parse(&["--alb-allowed-groups", "Not A Group"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("ALB_ALLOWED_GROUPS"), "{e}");
+    }
 }
