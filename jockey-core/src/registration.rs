@@ -204,6 +204,13 @@ impl Registration {
                         }
                     ]
                 },
+                // Of Services, only those carrying ALB annotations are the policy's business; the
+                // rest never reach it (so, were its parameter missing, ordinary Services are not
+                // refused with everything else).
+                "matchConditions": [{
+                    "name": "ingresses-and-alb-services",
+                    "expression": "request.kind.kind != 'Service' || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('alb.ingress.kubernetes.io/')))",
+                }],
                 "variables": [
                     { "name": "sharedName", "expression": setting("ALB_SHARED_GROUP_NAME", DEFAULT_ALB_SHARED_GROUP_NAME) },
                     { "name": "allowed", "expression": format!(
