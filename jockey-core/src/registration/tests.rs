@@ -125,8 +125,13 @@ fn the_policy_covers_ingresses_and_services() {
         .collect();
     assert_eq!(resources, ["ingresses", "services"]);
     // Services without ALB annotations never reach it.
-    let condition = p["spec"]["matchConditions"][0]["expression"].as_str().unwrap();
-    assert!(condition.contains("alb.ingress.kubernetes.io/"), "{condition}");
+    let condition = p["spec"]["matchConditions"][0]["expression"]
+        .as_str()
+        .unwrap();
+    assert!(
+        condition.contains("alb.ingress.kubernetes.io/"),
+        "{condition}"
+    );
     let validations = p["spec"]["validations"].as_array().unwrap();
     assert_eq!(validations.len(), 6);
     for v in validations {
