@@ -7,6 +7,7 @@ pub mod admission;
 pub mod alb_annotations;
 pub mod allowlist;
 pub mod aws_limits;
+pub mod build_request;
 pub mod bundle;
 pub mod certs;
 pub mod claims;

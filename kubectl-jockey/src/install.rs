@@ -73,6 +73,19 @@ const BASE: [(&str, &str); 6] = [
         include_str!("../../manifests/base/deployment.yaml"),
     ),
 ];
+/// jockey's BuildRequest API: cluster-scoped, installed first (the broker lists requests at start).
+const BUILD_REQUEST_CRD: &str = include_str!("../../manifests/base/buildrequest-crd.yaml");
+/// The build broker: its identity (cluster-wide, in the builder namespace, on the claims) and its
+/// Deployment; `manifests/broker` as kustomize reads it, minus the config generator.
+const BROKER: [(&str, &str); 2] = [
+    ("broker/rbac.yaml", include_str!("../../manifests/broker/rbac.yaml")),
+    (
+        "broker/deployment.yaml",
+        include_str!("../../manifests/broker/deployment.yaml"),
+    ),
+];
+/// The broker's Deployment, ServiceAccount and RBAC.
+pub const BROKER_NAME: &str = "jockey-broker";
 #[cfg(test)]
 const BASE_WEBHOOKS: &str = include_str!("../../manifests/base/webhooks.yaml");
 const BASE_POLICY: &str = include_str!("../../manifests/base/policy.yaml");
@@ -296,6 +309,7 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             .objects()
             .map_err(anyhow::Error::msg)?,
     );
+    objects.insert(0, serde_yaml::from_str(BUILD_REQUEST_CRD)?);
     for obj in objects.iter_mut() {
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
         // What kustomize's `namespace:` does for the base.
@@ -376,6 +390,65 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             }
         }
     }
+    objects.extend(broker_objects(o)?);
+    Ok(objects)
+}
+
+/// The build broker: the builder namespace and its service account (what `setup-builder`
+/// applies), the broker's identity and its Deployment (the webhook's image, `broker`), with its
+/// settings in a ConfigMap of its own. Pure.
+fn broker_objects(o: &Options) -> Result<Vec<Value>> {
+    let builder = &o.config.builder_namespace;
+    let (ns, sa) = crate::build::setup_builder::builder_objects(builder);
+    let mut objects = vec![serde_json::to_value(ns)?, serde_json::to_value(sa)?];
+    let settings = BTreeMap::from([
+        ("BUILDER_NAMESPACE", builder.clone()),
+        (
+            "IMAGE_REGISTRY",
+            o.config.image_registry.clone().unwrap_or_default(),
+        ),
+        (
+            "IMAGE_REPOSITORY_PREFIX",
+            o.config.image_repository_prefix.clone(),
+        ),
+        (
+            "BUILDER_ROLE_ARN",
+            o.config.builder_role_arn.clone().unwrap_or_default(),
+        ),
+        ("KANIKO_IMAGE", o.config.kaniko_image.clone()),
+        ("BASE_IMAGE", o.config.base_image.clone()),
+    ]);
+    let settings_hash = sha256_hex(&[&serde_json::to_string(&settings).unwrap_or_default()]);
+    objects.push(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": { "name": format!("{BROKER_NAME}-config"), "namespace": o.namespace },
+        "data": settings
+    }));
+    for (file, text) in BROKER {
+        let text = text
+            .replace("namespace: jockey-system", &format!("namespace: {}", o.namespace))
+            .replace("namespace: builder", &format!("namespace: {builder}"));
+        objects.extend(parse_multi_yaml(file, &text)?);
+    }
+    for obj in objects.iter_mut() {
+        if let Some(Value::Object(labels)) = obj
+            .pointer_mut("/metadata")
+            .and_then(|m| m.as_object_mut())
+            .map(|m| m.entry("labels").or_insert_with(|| json!({})))
+        {
+            labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
+            labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
+        }
+        if obj["kind"] == "Deployment" {
+            if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
+                c["image"] = json!(o.image);
+            }
+            // Settings are read at start: a change rolls the broker.
+            if let Some(meta) = obj.pointer_mut("/spec/template/metadata") {
+                meta["annotations"] = json!({ ANNOTATION_CONFIG_SHA256: settings_hash });
+            }
+        }
+    }
     Ok(objects)
 }
 
@@ -440,6 +513,7 @@ fn api_resource(obj: &Value) -> Result<(ApiResource, bool)> {
         "NetworkPolicy" => ("networkpolicies", true),
         "MutatingWebhookConfiguration" => ("mutatingwebhookconfigurations", false),
         "ValidatingWebhookConfiguration" => ("validatingwebhookconfigurations", false),
+        "CustomResourceDefinition" => ("customresourcedefinitions", false),
         other => bail!("install does not know kind {other}; this is a bug in kubectl-jockey"),
     };
     let gvk = GroupVersionKind::gvk(group, version, kind);
@@ -887,6 +961,16 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
             "metadata": { "name": format!("{}-{suffix}", args.name), "namespace": namespace }
         }));
     }
+    // Kept: the BuildRequest API (deleting it would delete every tenant's requests) and the
+    // builder namespace with its service account (`setup-builder`'s, and the builds' history).
+    let builder = o.config.builder_namespace.clone();
+    objects.retain(|obj| {
+        let (kind, name) = (obj["kind"].as_str(), obj["metadata"]["name"].as_str());
+        !(kind == Some("CustomResourceDefinition")
+            || (kind == Some("Namespace") && name == Some(builder.as_str()))
+            || (kind == Some("ServiceAccount")
+                && name == Some(jockey_build::kaniko::BUILDER_SERVICE_ACCOUNT)))
+    });
     // The webhook configurations first (so nothing calls a webhook being removed), the
     // namespace last.
     objects.sort_by_key(|o| match o["kind"].as_str() {
@@ -975,6 +1059,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
+                "CustomResourceDefinition",
                 "Namespace",
                 "ConfigMap",
                 "ConfigMap",
@@ -990,9 +1075,30 @@ mod tests {
                 "MutatingWebhookConfiguration",
                 "ValidatingWebhookConfiguration",
                 "ValidatingAdmissionPolicy",
-                "ValidatingAdmissionPolicyBinding"
+                "ValidatingAdmissionPolicyBinding",
+                // The build broker: the builder namespace and its account, the broker's
+                // settings, identity (cluster, builder namespace, claims) and Deployment.
+                "Namespace",
+                "ServiceAccount",
+                "ConfigMap",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding",
+                "Role",
+                "RoleBinding",
+                "Deployment"
             ]
         );
+        let broker = objs
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == BROKER_NAME)
+            .unwrap();
+        let bc = &broker["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(bc["image"], "reg/jockey-webhook:1");
+        assert_eq!(bc["args"], json!(["broker"]));
+        assert_eq!(broker["spec"]["template"]["spec"]["serviceAccountName"], BROKER_NAME);
         for o in &objs {
             assert_eq!(o["metadata"]["labels"][MANAGED_BY], MANAGED_BY_VALUE, "{o}");
             api_resource(o).unwrap();
@@ -1160,8 +1266,10 @@ mod tests {
         assert_eq!(w["webhooks"][0]["failurePolicy"], "Ignore");
         for obj in &objs {
             let namespaced = api_resource(obj).unwrap().1;
+            // The broker's rights and the build pods' account live in the builder namespace.
+            let in_builder = obj["metadata"]["namespace"] == "builder";
             assert_eq!(
-                obj["metadata"]["namespace"] == "team-x",
+                obj["metadata"]["namespace"] == "team-x" || in_builder,
                 namespaced,
                 "{obj}"
             );

@@ -6,32 +6,23 @@
 //! - [`kaniko`]: the Kaniko build Job, rendered (pure); [`build_run`]: running it for `deploy`;
 //!   [`image_record`]: which images an instance was built into
 //! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
-//! - [`setup_builder`]: `setup-builder`; [`logs_builder`]: `logs-builder`
+//! - [`build::setup_builder`]: `setup-builder`; [`build::logs_builder`]: `logs-builder`
 //! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
 //! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
 
 mod alb;
-mod aws;
-mod build_credentials;
-mod build_run;
+mod build;
 mod cluster;
 mod deploy;
 mod deploy_lock;
 mod duration;
-mod ecr;
-mod image_record;
 mod install;
-mod kaniko;
 mod lifecycle;
-mod logs_builder;
-#[cfg(test)]
-mod moto;
 mod output;
 mod rollout;
 mod runtime_args;
 mod secrets;
 mod settings;
-mod setup_builder;
 mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -72,10 +63,10 @@ enum Command {
     /// Create the builder namespace and its service account (no keys: builds get short-lived,
     /// project-scoped credentials when they start).
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    SetupBuilder(setup_builder::SetupBuilderArgs),
+    SetupBuilder(build::setup_builder::SetupBuilderArgs),
     /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
-    LogsBuilder(logs_builder::LogsBuilderArgs),
+    LogsBuilder(build::logs_builder::LogsBuilderArgs),
     /// The shared ALB across all namespaces: groups, addresses, quota usage, controller pods
     /// and failure events; with AWS credentials also the load balancer, rules and target health.
     AlbStatus(alb::StatusArgs),
@@ -107,8 +98,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollback(args) => lifecycle::rollback::run(&cli.cluster, args).await,
         Command::Delete(args) => lifecycle::delete::run(&cli.cluster, args).await,
         Command::Gc(args) => lifecycle::gc::run(&cli.cluster, args).await,
-        Command::SetupBuilder(args) => setup_builder::run(&cli.cluster, args).await,
-        Command::LogsBuilder(args) => logs_builder::run(&cli.cluster, args).await,
+        Command::SetupBuilder(args) => build::setup_builder::run(&cli.cluster, args).await,
+        Command::LogsBuilder(args) => build::logs_builder::run(&cli.cluster, args).await,
         Command::AlbStatus(args) => alb::status(&cli.cluster, args).await,
         Command::ListAlbIngresses(args) => alb::list(&cli.cluster, args).await,
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,

@@ -166,6 +166,10 @@ kind: ServiceCIDR
 metadata: {name: jockey-projects}
 spec: {cidrs: ["10.${svc_n:-250}.64.0/18"]}
 YAML
+# jockey's BuildRequest API (what `kubectl jockey install` installs): the tests run a build
+# broker per test namespace, and tenants ask it for builds.
+kubectl apply -f "$root/manifests/base/buildrequest-crd.yaml" >/dev/null
+kubectl wait --for=condition=Established crd/buildrequests.jockey.agentops.ai --timeout=60s >/dev/null
 # The default service account appears shortly after a namespace; pods need it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default -n default >/dev/null 2>&1 && break; sleep 1; done
 

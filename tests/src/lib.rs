@@ -4,9 +4,11 @@
 //! server.
 
 pub mod aws;
+pub mod broker;
 pub mod realnode;
 pub mod tls;
 
+pub use broker::Broker;
 pub use realnode::{RealNode, require_real_node};
 
 use anyhow::{Context, Result, bail};

@@ -1,9 +1,10 @@
-//! `deploy` with an ECR registry (moto standing in for ECR and STS, through `AWS_ENDPOINT_URL`):
-//! the image's repository (immutable tags) and its layer-cache repository are created before the
-//! build; the Kaniko Job is set up for ECR (cache repository, region, the credential helper's
-//! config); and the build's AWS credentials are short-lived ones from STS AssumeRole, scoped by
-//! a session policy to the project's repositories, in a Secret of the build's own that is gone
-//! once the build is.
+//! `deploy` with an ECR registry (moto standing in for ECR and STS, through `AWS_ENDPOINT_URL`),
+//! built by the build broker: the image's repository (immutable tags) and its layer-cache
+//! repository are created before the build; the Kaniko Job is set up for ECR (cache repository,
+//! region, the credential helper's config); and the build's AWS credentials are short-lived ones
+//! the broker got from STS AssumeRole, scoped by a session policy to the project's repositories,
+//! in a Secret of the build's own that is gone once the build is. The deployer holds no AWS
+//! credentials and calls no AWS API: its AWS endpoint is a second moto that must stay untouched.
 
 mod alb_support;
 mod deploy_support;
@@ -93,13 +94,22 @@ async fn record_secrets(
 #[tokio::test]
 async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> Result<()> {
     let moto = Moto::start()?;
+    let sentinel = Moto::start()?;
     let client = client().await?;
-    let env = Env::new(&client, "deploy-ecr").await?;
-    let project = "ecr-agent";
     let moto_env = moto.env();
-    let mut vars: Vec<(&str, &str)> = moto_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut broker_vars: Vec<(&str, &str)> =
+        moto_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    broker_vars.push(("IMAGE_REGISTRY", REGISTRY));
+    broker_vars.push(("BUILDER_ROLE_ARN", ROLE));
+    let env = Env::with_broker_env(&client, "deploy-ecr", &broker_vars).await?;
+    let project = "ecr-agent";
+    // Whatever AWS the deployer would reach, if it called any, is the sentinel.
+    let sentinel_env = sentinel.env();
+    let mut vars: Vec<(&str, &str)> = sentinel_env
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
     vars.push(("IMAGE_REGISTRY", REGISTRY));
-    vars.push(("BUILDER_ROLE_ARN", ROLE));
     let example = repo_root()
         .join("examples/agent")
         .to_string_lossy()
@@ -133,7 +143,7 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
         jockey(&args, &builder, &vars)
     })
     .await??;
-    assert!(run.ok, "{}", run.all());
+    assert!(run.ok, "{}\nbroker:\n{}", run.all(), env.broker.log_text());
 
     // The repositories: the image's with immutable tags, the layer cache's mutable (Kaniko
     // re-pushes cache keys after its cache TTL).
@@ -377,6 +387,23 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
         after["sts"]["AssumedRole"].as_array().map(Vec::len),
         Some(roles.len())
     );
+    assert_eq!(roles.len(), 1, "one build, one AssumeRole, by the broker");
+
+    // The deployer never reached AWS: the sentinel holds no repository and issued no role.
+    let untouched = moto_state(&sentinel)?;
+    assert!(
+        untouched["sts"]["AssumedRole"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "the deployer called STS: {}",
+        untouched["sts"]
+    );
+    let sentinel_ecr = aws_sdk_ecr::Client::new(&sentinel.sdk_config().await);
+    let repos = sentinel_ecr.describe_repositories().send().await?;
+    assert!(
+        repos.repositories().is_empty(),
+        "the deployer called ECR: {repos:?}"
+    );
 
     env.cleanup().await
 }
@@ -385,10 +412,11 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
 async fn deploy_to_ecr_without_a_builder_role_is_refused_with_the_fix() -> Result<()> {
     let moto = Moto::start()?;
     let client = client().await?;
-    let env = Env::new(&client, "deploy-ecr-norole").await?;
     let moto_env = moto.env();
     let mut vars: Vec<(&str, &str)> = moto_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.push(("IMAGE_REGISTRY", REGISTRY));
+    let env = Env::with_broker_env(&client, "deploy-ecr-norole", &vars).await?;
+    let vars = [("IMAGE_REGISTRY", REGISTRY)];
     let example = repo_root().join("examples/agent");
     let run = jockey(
         &[
@@ -406,7 +434,7 @@ async fn deploy_to_ecr_without_a_builder_role_is_refused_with_the_fix() -> Resul
     )?;
     assert!(!run.ok, "{}", run.all());
     assert!(
-        run.stderr.contains("BUILDER_ROLE_ARN") && run.stderr.contains("service-account"),
+        run.stderr.contains("BUILDER_ROLE_ARN") && run.stderr.contains("broker"),
         "{}",
         run.all()
     );

@@ -258,7 +258,16 @@ async fn delete_leaves_nothing_of_the_project_behind() -> Result<()> {
         },
     )
     .await?;
-    assert_eq!(build_jobs(&client, &env.builder.name, "gone").await?, 0);
+    // Its builds go too: the broker removes the builds of requests that are gone.
+    jockey_e2e::wait_for(
+        "the broker to remove the deleted project's builds",
+        Duration::from_secs(60),
+        || {
+            let (client, builder) = (client.clone(), env.builder.name.clone());
+            async move { Ok((build_jobs(&client, &builder, "gone").await? == 0).then_some(())) }
+        },
+    )
+    .await?;
     // The other projects are untouched; the shared instance stays, handed over to `twin`.
     assert!(current_instance(&client, &ns, "stays").await.is_ok());
     assert_eq!(current_instance(&client, &ns, "twin").await?.0, shared);

@@ -46,7 +46,7 @@ struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     policy_file: Option<PathBuf>,
     /// Kubeconfig to watch the cluster with; in a pod, the service account is used.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     kubeconfig: Option<PathBuf>,
     /// Base domain of project hosts (default deploy.agentops.ai).
     #[arg(long, env = "DEPLOYMENT_DOMAIN")]
@@ -128,6 +128,26 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
+    /// Run the build broker: answer tenants' BuildRequests with Kaniko builds in the builder
+    /// namespace, under this process's own identity (its own Deployment and service account,
+    /// see manifests/broker). The registry, images and builder role come from the environment
+    /// (IMAGE_REGISTRY, IMAGE_REPOSITORY_PREFIX, KANIKO_IMAGE, BASE_IMAGE, BUILDER_ROLE_ARN,
+    /// AWS_REGION), as for the plugin.
+    Broker {
+        /// The builder namespace (set up by `kubectl jockey setup-builder`).
+        #[arg(long, env = "BUILDER_NAMESPACE", default_value = "builder")]
+        builder_namespace: String,
+        /// Answer only the requests of this namespace (repeatable; default: every namespace).
+        #[arg(long = "request-namespace", value_name = "NAMESPACE")]
+        request_namespaces: Vec<String>,
+        /// Where the claims live (the webhook's namespace; default POD_NAMESPACE, then
+        /// jockey-system).
+        #[arg(long, env = "JOCKEY_CLAIMS_NAMESPACE", value_name = "NAMESPACE")]
+        claims_namespace: Option<String>,
+        /// How often builds whose request is gone are removed.
+        #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+        sweep_interval: std::time::Duration,
+    },
     /// Write a fresh CA and a serving certificate signed by it into DIR (ca.crt, tls.crt,
     /// tls.key; ca.key with --keep-ca-key), for running the webhook next to a cluster and
     /// registering it by URL.
@@ -269,6 +289,44 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("jockey-webhook registration: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Broker {
+            builder_namespace,
+            request_namespaces,
+            claims_namespace,
+            sweep_interval,
+        }) => {
+            init_logging();
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let settings = jockey_build::broker::Settings {
+                cfg: Config::from_lookup(|k| match k {
+                    "BUILDER_NAMESPACE" => Some(builder_namespace.clone()),
+                    _ => std::env::var(k).ok().filter(|v| !v.is_empty()),
+                }),
+                claims_namespace: claims_namespace.clone().unwrap_or_else(|| {
+                    std::env::var("POD_NAMESPACE")
+                        .ok()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or_else(|| "jockey-system".to_string())
+                }),
+                request_namespaces: request_namespaces.clone(),
+                sweep_interval: *sweep_interval,
+            };
+            let outcome = tokio::runtime::Runtime::new()
+                .context("starting the async runtime")
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        let client = kube_client(cli.kubeconfig.as_ref()).await?;
+                        jockey_build::broker::run(client, settings).await
+                    })
+                });
+            return match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("jockey-webhook broker: {e:#}");
                     ExitCode::FAILURE
                 }
             };

@@ -116,7 +116,7 @@ fn sdk_err<E>(err: elbv2::error::SdkError<E>, what: &str) -> anyhow::Error
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    anyhow::anyhow!(crate::aws::error_chain(&err)).context(format!(
+    anyhow::anyhow!(jockey_build::aws::error_chain(&err)).context(format!(
         "{what} through the ELBv2 API; check the AWS credentials and region \
          (they need elasticloadbalancing:Describe* permissions)"
     ))
@@ -411,8 +411,8 @@ fn action_of(actions: &[elbv2::types::Action]) -> Action {
 
 /// An ELBv2 client from the standard AWS configuration, or why there is none.
 pub async fn client(region: Option<&str>) -> Result<elbv2::Client, String> {
-    let sdk = crate::aws::sdk_config(region).await;
-    crate::aws::available(&sdk).await?;
+    let sdk = jockey_build::aws::sdk_config(region).await;
+    jockey_build::aws::available(&sdk).await?;
     Ok(elbv2::Client::new(&sdk))
 }
 

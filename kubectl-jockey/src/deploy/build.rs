@@ -1,18 +1,15 @@
 //! Step 2 of a deploy: the instance ConfigMap (named by its content, so an existing one is
-//! already right) and the image, built unless ECR has the tag or the ConfigMap recorded a
-//! finished build. The project's deploy Lease is taken here, right before the first write (and
-//! not at all by a deploy that writes nothing).
+//! already right) and the image, asked of jockey's build broker unless the ConfigMap recorded
+//! it (the broker itself finds an image already in ECR). The project's deploy Lease is taken
+//! here, right before the first write (and not at all by a deploy that writes nothing).
 
 use super::changes::Change;
 use super::journal::Journal;
 use super::package::Packaged;
-use crate::build_run;
+use crate::build::{image_record, request};
 use crate::cluster::apply_params;
-use crate::image_record;
-use crate::kaniko::BuildPlan;
 use anyhow::{Context, Result, bail};
 use jockey_core::names::ANNOTATION_CONTENT_SHA256;
-use jockey_core::{Config, ProjectId};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Patch;
@@ -57,25 +54,19 @@ pub async fn build(
         .get_opt(&cm_name)
         .await
         .with_context(|| format!("reading ConfigMap {ns}/{cm_name}"))?;
-    // A build that cannot start must be refused before the ConfigMap is written (nothing is
-    // written on bad input). With ECR the image may already be there, so the builder is only
-    // required once ECR says so (below).
-    let registry_is_ecr = cfg
-        .image_registry
-        .as_deref()
-        .is_some_and(|r| crate::ecr::parse_registry(r).is_some());
-    let image = cfg
-        .image_registry
-        .as_deref()
-        .map(|r| project.image(r, &cfg.image_repository_prefix, &bundle.hash));
-    let recorded = live_cm
-        .as_ref()
-        .map(image_record::recorded_images)
-        .unwrap_or_default();
-    let built = image.as_ref().is_some_and(|i| recorded.contains(i));
-    if !o.dry && !built && !registry_is_ecr {
-        build_run::check_builder(client, &cfg.builder_namespace).await?;
-    }
+    // The image the broker would build, when this plugin knows the registry; otherwise any image
+    // recorded for the project (named by the same content).
+    let recorded = match (&live_cm, cfg.image_registry.as_deref()) {
+        (None, _) => None,
+        (Some(cm), Some(r)) => {
+            let image = project.image(r, &cfg.image_repository_prefix, &bundle.hash);
+            image_record::recorded_images(cm)
+                .contains(&image)
+                .then_some(image)
+        }
+        (Some(cm), None) => image_record::recorded_image_of(cm, project),
+    };
+    let built = recorded.is_some();
     // Named by its content, so it is ours only if it says it holds this content; a same-named
     // ConfigMap made by hand would start the pods on the wrong files.
     if let Some(cm) = &live_cm {
@@ -123,67 +114,31 @@ pub async fn build(
         if !built {
             eprintln!("(dry run: the image would be built first)");
         }
-    } else if built {
-        eprintln!(
-            "image {} already built; skipping the build",
-            image.as_deref().unwrap_or_default()
-        );
+    } else if let Some(image) = &recorded {
+        eprintln!("image {image} already built; skipping the build");
     } else {
-        match crate::ecr::prepare(cfg, project, &bundle.hash).await? {
-            crate::ecr::Decision::Built { image } => {
-                eprintln!("image {image} exists in ECR; skipping the build");
-                image_written = image_record::record_image(client, ns, &cm_name, &image).await?;
-            }
-            other => {
-                if let crate::ecr::Decision::Unavailable(why) = &other {
-                    tracing::debug!("ECR check skipped: {why}");
-                }
-                build_run::check_builder(client, &cfg.builder_namespace).await?;
-                let plan = BuildPlan::new(cfg, project, bundle, o.timeout)?;
-                journal.doing(format!(
-                    "the build of {} (Job {}/{}, once created, runs on in the cluster; the next \
-                     deploy attaches to it or reuses its image); the Deployment was not changed",
-                    plan.image, cfg.builder_namespace, plan.name
-                ));
-                if matches!(other, crate::ecr::Decision::Build { .. }) {
-                    ensure_cache_repository(cfg, project).await?;
-                }
-                build_run::run_build(build_run::BuildRun {
-                    client,
-                    plan: &plan,
-                    bundle,
-                    follow: o.follow,
-                    deadline: o.deadline,
-                    timeout: o.timeout,
-                })
-                .await?;
-                image_record::record_image(client, ns, &cm_name, &plan.image).await?;
-                image_written = true;
-                journal.done(format!("image {} built", plan.image));
-            }
-        }
+        journal.doing(format!(
+            "the build of {project} (BuildRequest {ns}/{}, once created, runs on in the \
+             cluster; the next deploy attaches to it or reuses its image); the Deployment was not \
+             changed",
+            jockey_core::build_request::request_name(project, &bundle.hash)
+        ));
+        let image = request::build(request::Ask {
+            client,
+            namespace: ns,
+            project,
+            hash: &bundle.hash,
+            follow: o.follow,
+            deadline: o.deadline,
+            timeout: o.timeout,
+        })
+        .await?;
+        image_written = image_record::record_image(client, ns, &cm_name, &image).await?;
+        journal.done(format!("image {image} built"));
     }
     Ok(Built {
         configmap: (format!("configmap/{cm_name}"), change),
         printed,
         image_written,
     })
-}
-
-/// Kaniko pushes its layer cache to `<prefix>/PROJECT/cache`; ECR, unlike most registries,
-/// needs that repository to exist first. Called only when ECR is reachable (the image's own
-/// repository was just ensured by [`crate::ecr::prepare`]).
-async fn ensure_cache_repository(cfg: &Config, project: &ProjectId) -> Result<()> {
-    let Some(ecr) = cfg
-        .image_registry
-        .as_deref()
-        .and_then(crate::ecr::parse_registry)
-    else {
-        return Ok(());
-    };
-    let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
-    let client = aws_sdk_ecr::Client::new(&sdk);
-    let name = format!("{}/cache", project.repository(&cfg.image_repository_prefix));
-    crate::ecr::ensure_repository(&client, &ecr.account, &name, crate::ecr::Tags::Mutable).await?;
-    Ok(())
 }

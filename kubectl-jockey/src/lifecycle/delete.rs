@@ -8,14 +8,12 @@
 use super::instances::{instance_selector, referenced};
 use super::ownership::{LeftAlone, check_owner, project_label};
 use crate::cluster::{KubeArgs, api_message, is_not_found};
-use crate::kaniko::build_selector;
-use crate::settings::ConfigArgs;
+use jockey_core::build_request::BuildRequest;
 use anyhow::{Context, Result, bail};
 use jockey_core::ProjectId;
 use jockey_core::names::{LABEL_APP, LABEL_PROJECT};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, Preconditions, PropagationPolicy};
 use kube::runtime::wait::conditions;
@@ -35,13 +33,10 @@ pub struct DeleteArgs {
     /// Return once the deletions are accepted, without waiting for the Ingress or the pods to go.
     #[arg(long)]
     pub no_wait: bool,
-    #[command(flatten)]
-    pub config: ConfigArgs,
 }
 
 pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
     let project = ProjectId::parse(&args.project)?;
-    let cfg = args.config.resolve();
     let cluster = kube.connect().await?;
     let (client, ns) = (&cluster.client, cluster.namespace.as_str());
     let deadline = Instant::now() + args.timeout;
@@ -165,36 +160,21 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
         );
     }
 
-    // 5. Its builds in the builder namespace (selected by the project label): best effort, as
-    // the user may not read that namespace.
-    let bns = cfg.builder_namespace.as_str();
-    let jobs: Api<Job> = Api::namespaced(client.clone(), bns);
-    let sel = ListParams::default().labels(&build_selector(Some(project.as_str())));
-    if let Ok(list) = jobs.list(&sel).await {
-        for job in list.items {
-            let name = job.metadata.name.unwrap_or_default();
-            if jobs
+    // 5. Its build requests, in its own namespace; the build broker removes what they started in
+    // the builder namespace (which a tenant cannot touch, so a label planted here selects
+    // nothing there).
+    let requests: Api<BuildRequest> = Api::namespaced(client.clone(), ns);
+    let sel = ListParams::default().labels(&format!("{LABEL_PROJECT}={project}"));
+    if let Ok(list) = requests.list(&sel).await {
+        for r in list.items {
+            let name = r.metadata.name.unwrap_or_default();
+            if requests
                 .delete(&name, &DeleteParams::background())
                 .await
                 .is_ok()
             {
-                println!("job.batch/{name} deleted (namespace {bns})");
+                println!("buildrequest.jockey.agentops.ai/{name} deleted");
             }
-        }
-    }
-    let bcms: Api<ConfigMap> = Api::namespaced(client.clone(), bns);
-    if let Ok(list) = bcms.list(&sel).await {
-        for cm in list.items {
-            let name = cm.metadata.name.unwrap_or_default();
-            let _ = bcms.delete(&name, &DeleteParams::default()).await;
-        }
-    }
-    // A build's credentials Secret outlives its build only when the plugin was interrupted.
-    let bsecrets: Api<Secret> = Api::namespaced(client.clone(), bns);
-    if let Ok(list) = bsecrets.list_metadata(&sel).await {
-        for s in list.items {
-            let name = s.metadata.name.unwrap_or_default();
-            let _ = bsecrets.delete(&name, &DeleteParams::default()).await;
         }
     }
     if args.no_wait {

@@ -7,9 +7,9 @@ use super::instances::{Instance, instance_selector, instances_of, is_instance_na
 use super::ownership::LeftAlone;
 use crate::cluster::{KubeArgs, is_not_found};
 use anyhow::{Context, Result};
+use jockey_core::build_request::BuildRequest;
 use jockey_core::names::{LABEL_CONTENT_HASH, LABEL_PROJECT};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ListParams, Preconditions};
 use kube::{Api, Client};
@@ -91,25 +91,20 @@ pub fn collectable(
     out
 }
 
-/// (project, short hash) of the build Jobs in the builder namespace that have not finished. A
-/// user who may not read the builder namespace gets none: the age grace still holds.
-async fn running_builds(client: &Client, builder_ns: &str) -> BTreeSet<(String, String)> {
-    let jobs = Api::<Job>::namespaced(client.clone(), builder_ns)
-        .list(&ListParams::default().labels(&crate::kaniko::build_selector(None)))
-        .await;
-    let Ok(jobs) = jobs else {
+/// (project, short hash) of the namespace's builds that have not finished, from its build
+/// requests: their instance is the broker's input until the build is over.
+async fn running_builds(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
+    let Ok(list) = Api::<BuildRequest>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+    else {
         return BTreeSet::new();
     };
-    jobs.items
+    list.items
         .into_iter()
-        .filter(|j| {
-            !j.status
-                .iter()
-                .flat_map(|s| s.conditions.iter().flatten())
-                .any(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
-        })
-        .filter_map(|j| {
-            let l = j.metadata.labels?;
+        .filter(|r| !r.phase().is_final())
+        .filter_map(|r| {
+            let l = r.metadata.labels?;
             Some((
                 l.get(LABEL_PROJECT)?.clone(),
                 l.get(LABEL_CONTENT_HASH)?.clone(),
@@ -173,7 +168,7 @@ pub async fn run(kube: &KubeArgs, args: GcArgs) -> Result<()> {
     let grace = Grace {
         now: k8s_openapi::jiff::Timestamp::now().as_second(),
         min_age_seconds: args.min_age.as_secs() as i64,
-        building: running_builds(client, &args.config.resolve().builder_namespace).await,
+        building: running_builds(client, ns).await,
     };
     let garbage = collectable(&instances, &refs, args.keep, &grace);
     for i in &garbage {

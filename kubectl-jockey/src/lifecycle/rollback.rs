@@ -230,7 +230,7 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
             )
         })?;
     // The image that instance was built into; no rebuild.
-    let image = match crate::image_record::recorded_image_of(target, &project) {
+    let image = match crate::build::image_record::recorded_image_of(target, &project) {
         Some(i) => i,
         None => bail!(
             "instance {target_name} has no built image recorded (its build never finished); \

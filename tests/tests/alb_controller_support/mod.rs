@@ -50,6 +50,9 @@ pub struct Stage {
     pub webhook: Webhook,
     pub builder: TestNamespace,
     pub namespaces: Vec<String>,
+    /// Answers the builds of [`Stage::namespaces`] (restarted as one is added), claiming where
+    /// the webhook claims.
+    pub broker: Option<jockey_e2e::Broker>,
     pub elb: elbv2::Client,
     pub run: String,
     pub tag: String,
@@ -114,6 +117,7 @@ pub async fn stage_in(
         webhook,
         builder,
         namespaces: Vec::new(),
+        broker: None,
         run,
         tag: tag.to_string(),
         cleaned: false,
@@ -135,6 +139,14 @@ impl Stage {
         let ns = TestNamespace::create(&self.client, tag).await?;
         let name = ns.name.clone();
         self.namespaces.push(name.clone());
+        let all: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+        self.broker = None;
+        self.broker = Some(jockey_e2e::Broker::start(
+            &all,
+            &self.builder.name,
+            &self.webhook.claims_ns,
+            &[("IMAGE_REGISTRY", deploy_support::REGISTRY)],
+        )?);
         self.ctl.serve(&self.client, &name).await?;
         if webhook {
             self.webhook.scope(&self.client, &name, None).await?;

@@ -15,7 +15,7 @@
 pub mod served_logs;
 
 use anyhow::{Context, Result, bail};
-use jockey_e2e::{TestNamespace, kubeconfig_path, repo_root, wait_for};
+use jockey_e2e::{Broker, TestNamespace, kubeconfig_path, repo_root, wait_for};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
@@ -114,6 +114,12 @@ pub fn jockey_command(args: &[&str], builder_ns: &str, env: &[(&str, &str)]) -> 
     Ok(cmd)
 }
 
+fn start_broker(ns: &[&str], builder: &str, env: &[(&str, &str)]) -> Result<Broker> {
+    let mut all = vec![("IMAGE_REGISTRY", REGISTRY)];
+    all.extend_from_slice(env);
+    Broker::start(ns, builder, builder, &all)
+}
+
 /// A scratch directory removed on drop.
 pub struct Scratch(pub PathBuf);
 
@@ -178,11 +184,14 @@ pub fn example_copy(tag: &str) -> Result<Scratch> {
     Ok(s)
 }
 
-/// A project namespace and a builder namespace prepared with `setup-builder`.
+/// A project namespace, a builder namespace prepared with `setup-builder`, and a build broker
+/// answering the project namespace's requests (claims in the builder namespace, so that tests
+/// never see each other's).
 pub struct Env {
     pub client: Client,
     pub ns: TestNamespace,
     pub builder: TestNamespace,
+    pub broker: Broker,
     cleaned: bool,
 }
 
@@ -199,16 +208,32 @@ impl Drop for Env {
 
 impl Env {
     pub async fn new(client: &Client, tag: &str) -> Result<Self> {
+        Self::with_broker_env(client, tag, &[]).await
+    }
+
+    /// [`Env::new`] with `env` for the broker on top of the test registry.
+    pub async fn with_broker_env(client: &Client, tag: &str, env: &[(&str, &str)]) -> Result<Self> {
         let ns = TestNamespace::create(client, tag).await?;
         let builder = TestNamespace::create(client, &format!("{tag}-b")).await?;
         let run = jockey(&["setup-builder", "-n", &builder.name], &builder.name, &[])?;
         assert!(run.ok, "setup-builder failed: {}", run.all());
+        let broker = start_broker(&[&ns.name], &builder.name, env)?;
         Ok(Self {
             client: client.clone(),
             ns,
             builder,
+            broker,
             cleaned: false,
         })
+    }
+
+    /// Replaces the broker with one that also answers `more` namespaces (a second tenant's),
+    /// with `env` on top of the test registry.
+    pub fn restart_broker(&mut self, more: &[&str], env: &[(&str, &str)]) -> Result<()> {
+        let mut all = vec![self.ns.name.as_str()];
+        all.extend_from_slice(more);
+        self.broker = start_broker(&all, &self.builder.name, env)?;
+        Ok(())
     }
 
     /// `kubectl-jockey ARGS -n <ns>`.
@@ -250,7 +275,7 @@ impl Env {
 /// deploy Lease, the build's Job and credentials Secret, `setup-builder`'s service account) and
 /// what those writes make (ReplicaSets, pods): what "a redeploy writes nothing" is checked
 /// against.
-pub const WRITTEN_KINDS: [(&str, &str, &str, &str); 10] = [
+pub const WRITTEN_KINDS: [(&str, &str, &str, &str); 11] = [
     ("apps", "v1", "Deployment", "deployments"),
     ("apps", "v1", "ReplicaSet", "replicasets"),
     ("", "v1", "Service", "services"),
@@ -261,6 +286,7 @@ pub const WRITTEN_KINDS: [(&str, &str, &str, &str); 10] = [
     ("batch", "v1", "Job", "jobs"),
     ("coordination.k8s.io", "v1", "Lease", "leases"),
     ("", "v1", "ServiceAccount", "serviceaccounts"),
+    ("jockey.agentops.ai", "v1alpha1", "BuildRequest", "buildrequests"),
 ];
 
 /// `kind/name -> resourceVersion` of every object of [`WRITTEN_KINDS`] in `ns` and `builder_ns`,

@@ -32,7 +32,10 @@ pub struct RealEnv {
 
 impl RealEnv {
     pub async fn new(client: &Client, node: &RealNode, tag: &str) -> Result<Self> {
-        let env = Env::new(client, tag).await?;
+        let settings = node.plugin_env();
+        let broker_env: Vec<(&str, &str)> =
+            settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let env = Env::with_broker_env(client, tag, &broker_env).await?;
         node.place(client, &env.ns.name).await?;
         node.place(client, &env.builder.name).await?;
         Ok(Self {

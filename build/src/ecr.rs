@@ -1,8 +1,10 @@
-//! ECR for `deploy`: create a project's repository when it is missing, and tell whether the
-//! image tag `<h>` already exists so the build can be skipped.
+//! ECR for the broker: create a project's repository when it is missing (with immutable tags,
+//! and an existing one with mutable tags made immutable), and tell whether the image tag `<h>`
+//! already exists so the build can be skipped: with immutable tags and push credentials that
+//! only the broker's builds of that project hold, an existing tag was written by one of them.
 //!
-//! ECR is the source of truth for "is this image built" when jockey can reach it; without AWS
-//! access (or when `IMAGE_REGISTRY` is not an ECR registry) `deploy` falls back to the
+//! ECR is the source of truth for "is this image built" when the broker can reach it; without AWS
+//! access (or when `IMAGE_REGISTRY` is not an ECR registry) the broker falls back to the
 //! `jockey.agentops.ai/image` annotation on the instance ConfigMap, see [`Decision::Unavailable`].
 
 use anyhow::{Context, Result};
@@ -77,8 +79,8 @@ pub enum Tags {
 /// The warning for an image repository whose tags are mutable, with the fix. Pure.
 pub fn mutable_tags_warning(account: &str, name: &str) -> String {
     format!(
-        "warning: ECR repository {name} (account {account}) has mutable tags: a push under an \
-         existing tag would replace the image a Deployment runs; make them immutable: aws ecr \
+        "ECR repository {name} (account {account}) has mutable tags: a push under an existing \
+         tag would replace the image a Deployment runs; make them immutable: aws ecr \
          put-image-tag-mutability --registry-id {account} --repository-name {name} \
          --image-tag-mutability IMMUTABLE"
     )
@@ -186,7 +188,32 @@ pub async fn image_tag_exists(
     }
 }
 
-/// What `deploy` should do about the image of one instance.
+/// Makes an image repository's tags immutable: with mutable tags, whoever could push once could
+/// replace the image a Deployment runs under the same tag.
+pub async fn make_immutable(client: &Client, account: &str, name: &str) -> Result<()> {
+    client
+        .put_image_tag_mutability()
+        .registry_id(account)
+        .repository_name(name)
+        .image_tag_mutability(ImageTagMutability::Immutable)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::aws::error_chain(&e)))
+        .with_context(|| {
+            format!(
+                "{}; the broker could not do it itself (it needs ecr:PutImageTagMutability)",
+                mutable_tags_warning(account, name)
+            )
+        })?;
+    tracing::warn!(
+        repository = name,
+        account,
+        "ECR repository had mutable tags; made them immutable"
+    );
+    Ok(())
+}
+
+/// What the broker should do about the image of one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// The tag exists in ECR: skip the build.
@@ -236,7 +263,7 @@ pub async fn decide(
         Repository::Created => true,
         Repository::Existed { mutable } => {
             if mutable {
-                eprintln!("{}", mutable_tags_warning(account, repository));
+                make_immutable(client, account, repository).await?;
             }
             false
         }
@@ -252,9 +279,10 @@ pub async fn decide(
 mod tests {
     use super::*;
 
-    /// An existing repository is reported, never changed: a mutable one gets the fix.
+    /// An existing image repository with mutable tags is made immutable before a build may push
+    /// to it; the cache repository is created mutable on purpose.
     #[tokio::test]
-    async fn an_existing_mutable_repository_is_reported_with_the_fix() {
+    async fn an_existing_mutable_repository_is_made_immutable() {
         let moto = crate::moto::Moto::start();
         let client = Client::from_conf(
             aws_sdk_ecr::config::Builder::from(&moto.sdk_config().await)
@@ -274,6 +302,26 @@ mod tests {
                 .await
                 .unwrap(),
             Repository::Existed { mutable: true }
+        );
+        let d = decide(&client, account, "hosting/old", "abc", "i:abc".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            d,
+            Decision::Build {
+                image: "i:abc".into(),
+                created: false
+            }
+        );
+        let old = client
+            .describe_repositories()
+            .repository_names("hosting/old")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            old.repositories()[0].image_tag_mutability(),
+            Some(&ImageTagMutability::Immutable)
         );
         let w = mutable_tags_warning(account, "hosting/old");
         assert!(

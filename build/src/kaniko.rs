@@ -1,15 +1,15 @@
 //! The Kaniko build, rendered: what a build needs ([`BuildPlan`]), the copy of the instance it
 //! reads ([`builder_configmap`]), the built-in Dockerfile ([`python_dockerfile`]) and the Job
-//! ([`kaniko_job`]). Pure: running the Job is [`crate::build_run`]'s.
+//! ([`kaniko_job`]). Pure: running the Job is [`crate::broker`]'s.
 //!
 //! What never happens here: a credential in a ConfigMap or an image layer. The registry
 //! credentials reach Kaniko only as environment variables referencing the build's own Secret of
-//! short-lived credentials ([`crate::build_credentials`]), or through the service account's IAM
-//! role; the bundle was stripped of secret-looking files by the core before it got here.
+//! short-lived credentials ([`crate::credentials`]); the bundle was stripped of secret-looking
+//! files by the plugin before it got here.
 
-use crate::build_credentials::{self, BuildCredentials};
+use crate::credentials::{self, BuildCredentials};
 use anyhow::{Result, bail};
-use jockey_core::bundle::{Bundle, instance_labels};
+use jockey_core::build_request::{Admitted, build_labels, request_name};
 use jockey_core::names::{INSTANCE_TAR_KEY, LABEL_PROJECT};
 use jockey_core::{Config, ContentHash, ProjectId};
 use k8s_openapi::ByteString;
@@ -20,7 +20,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -94,34 +93,34 @@ pub struct BuildPlan {
     pub aws_region: Option<String>,
     /// Where the Kaniko pod's AWS credentials come from (none for a registry that is not ECR).
     pub credentials: BuildCredentials,
-    /// The Job's `activeDeadlineSeconds`: the cluster stops a build the plugin gave up on.
+    /// The Job's `activeDeadlineSeconds`: the cluster stops a build that runs too long.
     pub deadline_seconds: i64,
+    /// The namespace whose request this build answers.
+    pub request_namespace: String,
 }
 
 impl BuildPlan {
-    pub fn new(
-        cfg: &Config,
-        project: &ProjectId,
-        bundle: &Bundle,
-        timeout: Duration,
-    ) -> Result<Self> {
+    /// The build of `admitted`, asked for from `request_namespace`, with the broker's settings.
+    pub fn new(cfg: &Config, admitted: &Admitted, request_namespace: &str) -> Result<Self> {
+        let project = &admitted.project;
         let Some(registry) = cfg.image_registry.as_deref() else {
             bail!(
-                "cannot build the image of {project}: IMAGE_REGISTRY is not set; set it (or pass \
-                 --image-registry) to the registry to push to, e.g. \
+                "cannot build the image of {project}: IMAGE_REGISTRY is not set on the build \
+                 broker; set it to the registry to push to, e.g. \
                  123456789012.dkr.ecr.us-east-1.amazonaws.com"
             );
         };
-        if !bundle.has_dockerfile {
+        if !admitted.has_dockerfile {
             jockey_core::config::check_base_image(&cfg.base_image)
                 .map_err(|e| anyhow::anyhow!("cannot build the image of {project}: {e}"))?;
         }
         let prefix = &cfg.image_repository_prefix;
         let ecr = crate::ecr::parse_registry(registry);
-        let name = build_name(project, &bundle.hash);
-        let base_image = (!bundle.has_dockerfile).then_some(cfg.base_image.as_str());
+        let name = request_name(project, &admitted.hash);
+        let base_image = (!admitted.has_dockerfile).then_some(cfg.base_image.as_str());
+        let timeout = Duration::from_secs(admitted.timeout_seconds);
         let credentials =
-            build_credentials::plan(cfg, project, ecr.as_ref(), &name, base_image, timeout)?;
+            credentials::plan(cfg, project, ecr.as_ref(), &name, base_image, timeout)?;
         // The region of an ECR registry is part of its host name; it wins over AWS_REGION.
         let region = ecr
             .as_ref()
@@ -129,11 +128,12 @@ impl BuildPlan {
             .or_else(|| cfg.aws_region.clone());
         Ok(Self {
             project: project.clone(),
-            hash: bundle.hash.clone(),
+            hash: admitted.hash.clone(),
             namespace: cfg.builder_namespace.clone(),
             name,
-            image: project.image(registry, prefix, &bundle.hash),
-            // One cache repository per project: a tenant's layers are never offered to another.
+            image: project.image(registry, prefix, &admitted.hash),
+            // One cache repository per project, which only that project's build credentials can
+            // write: a tenant's layers are never offered to another.
             cache_repo: format!(
                 "{}/{}/cache",
                 registry.trim_end_matches('/'),
@@ -141,41 +141,32 @@ impl BuildPlan {
             ),
             kaniko_image: cfg.kaniko_image.clone(),
             base_image: cfg.base_image.clone(),
-            own_dockerfile: bundle.has_dockerfile,
+            own_dockerfile: admitted.has_dockerfile,
             ecr_registry: ecr.is_some().then(|| registry.to_string()),
             aws_region: region,
             credentials,
-            deadline_seconds: timeout.as_secs().max(60) as i64,
+            deadline_seconds: admitted.timeout_seconds.max(60) as i64,
+            request_namespace: request_namespace.to_string(),
         })
     }
 
     pub fn labels(&self) -> BTreeMap<String, String> {
-        let mut labels = instance_labels(&self.project, &self.hash);
+        let mut labels = build_labels(
+            &self.project,
+            &self.hash,
+            &self.request_namespace,
+            &self.name,
+        );
         labels.insert(LABEL_COMPONENT.to_string(), COMPONENT_BUILD.to_string());
         labels
     }
-}
-
-/// `<project>-build-<h>`, at most 63 characters: a project id longer than 40 characters is cut
-/// and suffixed with a digest of the whole id, so two projects never share a build name.
-pub fn build_name(project: &ProjectId, hash: &ContentHash) -> String {
-    const MAX_PROJECT_PART: usize = 63 - "-build-".len() - 16;
-    let p = project.as_str();
-    let part = if p.len() <= MAX_PROJECT_PART {
-        p.to_string()
-    } else {
-        let digest = hex::encode(Sha256::digest(p.as_bytes()));
-        let keep = MAX_PROJECT_PART - 9;
-        format!("{}-{}", p[..keep].trim_end_matches('-'), &digest[..8])
-    };
-    format!("{part}-build-{}", hash.short())
 }
 
 /// The copy of the instance in the builder namespace, plus what Kaniko needs besides the files:
 /// the built-in Dockerfile when the project has none, and a Docker config naming the ECR
 /// credential helper (no credential in it). Not immutable: it is a build input that lives as long
 /// as its Job, and the template may differ between plugin versions.
-pub fn builder_configmap(plan: &BuildPlan, bundle: &Bundle) -> ConfigMap {
+pub fn builder_configmap(plan: &BuildPlan, gz: &[u8]) -> ConfigMap {
     let mut data = BTreeMap::new();
     if !plan.own_dockerfile {
         data.insert(
@@ -202,7 +193,7 @@ pub fn builder_configmap(plan: &BuildPlan, bundle: &Bundle) -> ConfigMap {
         },
         binary_data: Some(BTreeMap::from([(
             INSTANCE_TAR_KEY.to_string(),
-            ByteString(bundle.gz.clone()),
+            ByteString(gz.to_vec()),
         )])),
         data: (!data.is_empty()).then_some(data),
         ..Default::default()
@@ -234,9 +225,9 @@ pub fn kaniko_job(plan: &BuildPlan) -> Job {
         // but this project's repositories; not optional: a build without it would fail later
         // with a worse message.
         for key in [
-            build_credentials::ACCESS_KEY_ID,
-            build_credentials::SECRET_ACCESS_KEY,
-            build_credentials::SESSION_TOKEN,
+            credentials::ACCESS_KEY_ID,
+            credentials::SECRET_ACCESS_KEY,
+            credentials::SESSION_TOKEN,
         ] {
             env.push(EnvVar {
                 name: key.to_string(),
@@ -383,8 +374,19 @@ pub fn build_selector(project: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jockey_core::bundle::{Collected, Entry};
+    use jockey_core::build_request::LABEL_REQUEST_NAMESPACE;
+    use jockey_core::bundle::{Bundle, Collected, Entry};
     use jockey_core::names::LABEL_CONTENT_HASH;
+
+    fn admitted(p: &ProjectId, b: &Bundle, timeout_seconds: u64) -> Admitted {
+        Admitted {
+            project: p.clone(),
+            hash: b.hash.clone(),
+            gz: b.gz.clone(),
+            has_dockerfile: b.has_dockerfile,
+            timeout_seconds,
+        }
+    }
 
     fn bundle(with_dockerfile: bool) -> Bundle {
         let mut entries = vec![Entry::file("server.py", "print()", false)];
@@ -405,43 +407,16 @@ mod tests {
     #[test]
     fn plan_needs_a_registry() {
         let p = ProjectId::parse("demo").unwrap();
-        let err = BuildPlan::new(
-            &Config::default(),
-            &p,
-            &bundle(false),
-            Duration::from_secs(60),
-        )
+        let err = BuildPlan::new(&Config::default(), &admitted(&p, &bundle(false), 60), "tenant")
         .unwrap_err();
         assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");
-    }
-
-    #[test]
-    fn build_names_fit_and_never_collide() {
-        let h = ContentHash::from_digest(&[0xab; 32]);
-        let short = ProjectId::parse("demo").unwrap();
-        assert_eq!(build_name(&short, &h), "demo-build-abababababababab");
-        let a = ProjectId::parse(&format!("{}a", "x".repeat(47))).unwrap();
-        let b = ProjectId::parse(&format!("{}b", "x".repeat(47))).unwrap();
-        let (na, nb) = (build_name(&a, &h), build_name(&b, &h));
-        assert!(na.len() <= 63 && nb.len() <= 63, "{na} {nb}");
-        assert_ne!(na, nb);
-        let uuid = ProjectId::parse("0b6a1c9e-1b2c-4d5e-8f90-123456789abc").unwrap();
-        assert_eq!(
-            build_name(&uuid, &h),
-            "0b6a1c9e-1b2c-4d5e-8f90-123456789abc-build-abababababababab"
-        );
     }
 
     #[test]
     fn job_builds_from_the_tar_with_destination_cache_and_limits() {
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(false);
-        let plan = BuildPlan::new(
-            &cfg("registry.local:5000"),
-            &p,
-            &b,
-            Duration::from_secs(300),
-        )
+        let plan = BuildPlan::new(&cfg("registry.local:5000"), &admitted(&p, &b, 300), "tenant")
         .unwrap();
         let job = kaniko_job(&plan);
         let spec = job.spec.as_ref().unwrap();
@@ -466,6 +441,7 @@ mod tests {
         let labels = job.metadata.labels.clone().unwrap();
         assert_eq!(labels[LABEL_PROJECT], "demo");
         assert_eq!(labels[LABEL_CONTENT_HASH], b.hash.short());
+        assert_eq!(labels[LABEL_REQUEST_NAMESPACE], "tenant");
         assert_eq!(
             pod.service_account_name.as_deref(),
             Some(BUILDER_SERVICE_ACCOUNT)
@@ -501,7 +477,7 @@ mod tests {
     fn an_ecr_build_references_only_its_own_short_lived_credentials_secret() {
         let p = ProjectId::parse("demo").unwrap();
         let plan =
-            BuildPlan::new(&ecr_cfg(&[]), &p, &bundle(false), Duration::from_secs(60)).unwrap();
+            BuildPlan::new(&ecr_cfg(&[]), &admitted(&p, &bundle(false), 60), "tenant").unwrap();
         let BuildCredentials::AssumedRole(a) = &plan.credentials else {
             panic!("{:?}", plan.credentials)
         };
@@ -546,26 +522,20 @@ mod tests {
     }
 
     #[test]
-    fn with_the_service_accounts_role_a_build_gets_no_secret_at_all() {
+    fn the_builder_role_itself_is_never_given_to_a_build_pod() {
         let p = ProjectId::parse("demo").unwrap();
         let cfg = ecr_cfg(&[("BUILDER_CREDENTIALS", "service-account")]);
-        let plan = BuildPlan::new(&cfg, &p, &bundle(false), Duration::from_secs(60)).unwrap();
-        assert_eq!(plan.credentials, BuildCredentials::ServiceAccount);
-        let pod = kaniko_job(&plan).spec.unwrap().template.spec.unwrap();
-        assert_eq!(
-            pod.service_account_name.as_deref(),
-            Some(BUILDER_SERVICE_ACCOUNT)
-        );
-        let env = pod.containers[0].env.clone().unwrap_or_default();
-        assert!(env.iter().all(|e| e.value_from.is_none()), "{env:?}");
-        assert!(env.iter().any(|e| e.name == "AWS_REGION"));
+        let err = BuildPlan::new(&cfg, &admitted(&p, &bundle(false), 60), "tenant")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no longer supported"), "{err}");
     }
 
     #[test]
     fn an_ecr_build_without_a_role_is_refused_with_the_fix() {
         let p = ProjectId::parse("demo").unwrap();
         let cfg = Config::from_lookup(|k| (k == "IMAGE_REGISTRY").then(|| ECR.to_string()));
-        let err = BuildPlan::new(&cfg, &p, &bundle(false), Duration::from_secs(60))
+        let err = BuildPlan::new(&cfg, &admitted(&p, &bundle(false), 60), "tenant")
             .unwrap_err()
             .to_string();
         assert!(err.contains("BUILDER_ROLE_ARN"), "{err}");
@@ -575,14 +545,14 @@ mod tests {
     fn own_dockerfile_is_used_from_the_context() {
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(true);
-        let plan = BuildPlan::new(&cfg("r.example"), &p, &b, Duration::from_secs(60)).unwrap();
+        let plan = BuildPlan::new(&cfg("r.example"), &admitted(&p, &b, 60), "tenant").unwrap();
         let job = kaniko_job(&plan);
         let args = job.spec.unwrap().template.spec.unwrap().containers[0]
             .args
             .clone()
             .unwrap();
         assert!(args.contains(&"--dockerfile=Dockerfile".to_string()));
-        let cm = builder_configmap(&plan, &b);
+        let cm = builder_configmap(&plan, &b.gz);
         assert!(
             cm.data.is_none(),
             "no template when the project has a Dockerfile"
@@ -593,9 +563,9 @@ mod tests {
     fn builder_configmap_holds_the_tar_the_template_and_no_credentials() {
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(false);
-        let plan = BuildPlan::new(&ecr_cfg(&[]), &p, &b, Duration::from_secs(60)).unwrap();
+        let plan = BuildPlan::new(&ecr_cfg(&[]), &admitted(&p, &b, 60), "tenant").unwrap();
         assert_eq!(plan.aws_region.as_deref(), Some("eu-west-1"));
-        let cm = builder_configmap(&plan, &b);
+        let cm = builder_configmap(&plan, &b.gz);
         assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
         let data = cm.data.clone().unwrap();
         assert_eq!(
@@ -637,8 +607,8 @@ mod tests {
         );
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(false);
-        let plan = BuildPlan::new(&cfg("r.example"), &p, &b, Duration::from_secs(60)).unwrap();
-        let cm = builder_configmap(&plan, &b);
+        let plan = BuildPlan::new(&cfg("r.example"), &admitted(&p, &b, 60), "tenant").unwrap();
+        let cm = builder_configmap(&plan, &b.gz);
         let default = from(&cm.data.unwrap()[TEMPLATE_DOCKERFILE_KEY]);
         assert_eq!(
             default,
@@ -651,8 +621,8 @@ mod tests {
             "BASE_IMAGE" => Some(mirror.into()),
             _ => None,
         });
-        let plan = BuildPlan::new(&with_env, &p, &b, Duration::from_secs(60)).unwrap();
-        let cm = builder_configmap(&plan, &b);
+        let plan = BuildPlan::new(&with_env, &admitted(&p, &b, 60), "tenant").unwrap();
+        let cm = builder_configmap(&plan, &b.gz);
         assert_eq!(
             from(&cm.data.unwrap()[TEMPLATE_DOCKERFILE_KEY]),
             vec![format!("FROM {mirror}")]
@@ -667,7 +637,7 @@ mod tests {
             "BASE_IMAGE" => Some("python:latest".into()),
             _ => None,
         });
-        let err = BuildPlan::new(&latest, &p, &bundle(false), Duration::from_secs(60))
+        let err = BuildPlan::new(&latest, &admitted(&p, &bundle(false), 60), "tenant")
             .unwrap_err()
             .to_string();
         assert!(
@@ -675,6 +645,6 @@ mod tests {
             "{err}"
         );
         // Its own Dockerfile names its own base: the setting is not used.
-        assert!(BuildPlan::new(&latest, &p, &bundle(true), Duration::from_secs(60)).is_ok());
+        assert!(BuildPlan::new(&latest, &admitted(&p, &bundle(true), 60), "tenant").is_ok());
     }
 }

@@ -1,13 +1,14 @@
 //! `kubectl jockey setup-builder`: the builder namespace and its service account. Here the global
 //! `-n/--namespace` names the builder namespace (default: `$BUILDER_NAMESPACE`, then `builder`).
 //!
-//! No AWS keys are stored: a build that pushes to ECR gets short-lived credentials scoped to its
-//! project when `deploy` starts it ([`crate::build_credentials`]), or the service account's IAM
-//! role (IRSA / EKS Pod Identity). An `aws-credentials` Secret left by an earlier version holds
+//! An operator's command (it writes a namespace and a service account: cluster-admin, or a role
+//! that may). No AWS keys are stored: a build that pushes to ECR gets short-lived credentials
+//! scoped to its project from the build broker ([`jockey_build::credentials`]); the build pods'
+//! service account carries no role. An `aws-credentials` Secret left by an earlier version holds
 //! long-lived keys no build uses any more; `setup-builder` says so and how to remove it.
 
 use crate::cluster::{KubeArgs, apply_params};
-use crate::kaniko::{BUILDER_SERVICE_ACCOUNT, LEGACY_AWS_CREDENTIALS_SECRET};
+use jockey_build::kaniko::{BUILDER_SERVICE_ACCOUNT, LEGACY_AWS_CREDENTIALS_SECRET};
 use anyhow::{Context, Result, bail};
 use jockey_core::{BuilderCredentials, Config};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -16,7 +17,8 @@ use kube::Api;
 use kube::api::Patch;
 use std::collections::BTreeMap;
 
-/// The annotation through which IRSA gives a service account's pods an IAM role.
+/// The annotation through which IRSA gives a service account's pods an IAM role: never on the
+/// build pods' service account (any `RUN` step could use the role), on the broker's.
 pub const IRSA_ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
 
 #[derive(clap::Args, Debug, Clone)]
@@ -32,9 +34,8 @@ fn managed_labels() -> BTreeMap<String, String> {
     )])
 }
 
-/// The objects `setup-builder` applies. With `BUILDER_CREDENTIALS=service-account` and a role,
-/// the service account carries IRSA's role annotation. Pure.
-pub fn builder_objects(namespace: &str, cfg: &Config) -> (Namespace, ServiceAccount) {
+/// The objects `setup-builder` applies. Pure.
+pub fn builder_objects(namespace: &str) -> (Namespace, ServiceAccount) {
     let meta = |name: &str, ns: Option<&str>| ObjectMeta {
         name: Some(name.to_string()),
         namespace: ns.map(str::to_string),
@@ -53,19 +54,9 @@ pub fn builder_objects(namespace: &str, cfg: &Config) -> (Namespace, ServiceAcco
         metadata: ns_meta,
         ..Default::default()
     };
-    let mut sa_meta = meta(BUILDER_SERVICE_ACCOUNT, Some(namespace));
-    if cfg.builder_credentials == BuilderCredentials::ServiceAccount
-        && let Some(role) = &cfg.builder_role_arn
-    {
-        sa_meta.annotations = Some(BTreeMap::from([(
-            IRSA_ROLE_ANNOTATION.to_string(),
-            role.clone(),
-        )]));
-    }
     let sa = ServiceAccount {
-        metadata: sa_meta,
-        // Kaniko needs no API access; no token is mounted (IRSA and EKS Pod Identity inject
-        // their own, audience-bound token for STS).
+        metadata: meta(BUILDER_SERVICE_ACCOUNT, Some(namespace)),
+        // Kaniko needs no API access and no AWS identity of its own: no token is mounted.
         automount_service_account_token: Some(false),
         ..Default::default()
     };
@@ -73,11 +64,11 @@ pub fn builder_objects(namespace: &str, cfg: &Config) -> (Namespace, ServiceAcco
 }
 
 /// One line on where builds get their AWS credentials under `cfg`. Pure.
-pub fn credentials_model(namespace: &str, cfg: &Config) -> String {
+pub fn credentials_model(cfg: &Config) -> String {
     let ecr = cfg
         .image_registry
         .as_deref()
-        .and_then(crate::ecr::parse_registry);
+        .and_then(jockey_build::ecr::parse_registry);
     let prefix = &cfg.image_repository_prefix;
     match (&ecr, &cfg.builder_credentials) {
         (None, _) if cfg.image_registry.is_some() => format!(
@@ -85,32 +76,22 @@ pub fn credentials_model(namespace: &str, cfg: &Config) -> String {
             cfg.image_registry.as_deref().unwrap_or_default()
         ),
         (_, BuilderCredentials::Invalid(v)) => format!(
-            "BUILDER_CREDENTIALS is {v:?}: builds to ECR will be refused; use assume-role or \
-             service-account"
+            "BUILDER_CREDENTIALS is {v:?}: builds to ECR will be refused; unset it"
         ),
-        (_, BuilderCredentials::ServiceAccount) => match &cfg.builder_role_arn {
-            Some(role) => format!(
-                "builds use the IAM role of serviceaccount {namespace}/{BUILDER_SERVICE_ACCOUNT} \
-                 ({IRSA_ROLE_ANNOTATION}: {role}); with EKS Pod Identity instead, associate it: \
-                 aws eks create-pod-identity-association --cluster-name <cluster> --namespace \
-                 {namespace} --service-account {BUILDER_SERVICE_ACCOUNT} --role-arn {role}; \
-                 that role may push to {prefix}/* for every project"
-            ),
-            None => format!(
-                "builds use the IAM role of serviceaccount {namespace}/{BUILDER_SERVICE_ACCOUNT}: \
-                 annotate it ({IRSA_ROLE_ANNOTATION}, or set BUILDER_ROLE_ARN and run \
-                 setup-builder again) or create an EKS Pod Identity association for it"
-            ),
-        },
+        (_, BuilderCredentials::ServiceAccount) => format!(
+            "BUILDER_CREDENTIALS=service-account is no longer supported (it gave build pods the \
+             builder role itself): unset it, set BUILDER_ROLE_ARN, and give the broker's service \
+             account a role ({IRSA_ROLE_ANNOTATION}) that may assume it"
+        ),
         (_, BuilderCredentials::AssumeRole) => match &cfg.builder_role_arn {
             Some(role) => format!(
                 "each build to ECR gets short-lived credentials from {role}, limited to its own \
                  project's repositories ({prefix}/PROJECT and its cache), in a Secret deleted \
-                 with the build; whoever deploys needs sts:AssumeRole on that role"
+                 with the build; the build broker's service account (not the tenants) needs \
+                 sts:AssumeRole on that role"
             ),
-            None => "builds to ECR need BUILDER_ROLE_ARN (a role each build's short-lived, \
-                     project-scoped credentials are assumed from), or \
-                     BUILDER_CREDENTIALS=service-account"
+            None => "builds to ECR need BUILDER_ROLE_ARN on the build broker (a role each \
+                     build's short-lived, project-scoped credentials are assumed from)"
                 .to_string(),
         },
     }
@@ -123,10 +104,10 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| cfg.builder_namespace.clone());
     if let BuilderCredentials::Invalid(v) = &cfg.builder_credentials {
-        bail!("BUILDER_CREDENTIALS is {v:?}; use `assume-role` or `service-account`");
+        bail!("BUILDER_CREDENTIALS is {v:?}; unset it (builds always use BUILDER_ROLE_ARN)");
     }
     if let Some(role) = &cfg.builder_role_arn
-        && !crate::build_credentials::is_role_arn(role)
+        && !jockey_build::credentials::is_role_arn(role)
     {
         bail!(
             "BUILDER_ROLE_ARN {role:?} is not an IAM role ARN; expected \
@@ -134,7 +115,7 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
         );
     }
     let client = kube.connect().await?.client;
-    let (namespace, sa) = builder_objects(&ns, &cfg);
+    let (namespace, sa) = builder_objects(&ns);
     Api::<Namespace>::all(client.clone())
         .patch(&ns, &apply_params(false), &Patch::Apply(&namespace))
         .await
@@ -149,7 +130,7 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
         .await
         .with_context(|| format!("applying service account {ns}/{BUILDER_SERVICE_ACCOUNT}"))?;
     println!("serviceaccount/{BUILDER_SERVICE_ACCOUNT} ready");
-    println!("{}", credentials_model(&ns, &cfg));
+    println!("{}", credentials_model(&cfg));
     // Reading Secrets may be forbidden to whoever runs this: then there is nothing to say.
     if let Ok(Some(_)) = Api::<Secret>::namespaced(client.clone(), &ns)
         .get_opt(LEGACY_AWS_CREDENTIALS_SECRET)
@@ -163,7 +144,10 @@ pub async fn run(kube: &KubeArgs, args: SetupBuilderArgs) -> Result<()> {
              --access-key-id <id>`): any build that ran with it could have read it"
         );
     }
-    println!("builder namespace {ns} is ready for `kubectl jockey deploy`");
+    println!(
+        "builder namespace {ns} is ready for the build broker (jockey-webhook broker \
+         --builder-namespace {ns})"
+    );
     Ok(())
 }
 
@@ -183,7 +167,7 @@ mod tests {
 
     #[test]
     fn objects_are_labelled_and_carry_no_credentials() {
-        let (ns, sa) = builder_objects("builder", &cfg(&[("BUILDER_ROLE_ARN", ROLE)]));
+        let (ns, sa) = builder_objects("builder");
         assert_eq!(ns.metadata.name.as_deref(), Some("builder"));
         assert_eq!(
             ns.metadata.labels.clone().unwrap()["pod-security.kubernetes.io/enforce"],
@@ -191,47 +175,30 @@ mod tests {
         );
         assert_eq!(sa.metadata.name.as_deref(), Some(BUILDER_SERVICE_ACCOUNT));
         assert_eq!(sa.automount_service_account_token, Some(false));
-        // assume-role: the role is assumed per build, the service account carries nothing.
+        // The role is assumed per build by the broker: the build pods' account carries none.
         assert_eq!(sa.metadata.annotations, None);
         assert!(sa.secrets.is_none() && sa.image_pull_secrets.is_none());
     }
 
     #[test]
-    fn with_the_service_account_mode_it_carries_the_irsa_role() {
-        let c = cfg(&[
-            ("BUILDER_ROLE_ARN", ROLE),
-            ("BUILDER_CREDENTIALS", "service-account"),
-        ]);
-        let (_, sa) = builder_objects("builder", &c);
-        assert_eq!(sa.metadata.annotations.unwrap()[IRSA_ROLE_ANNOTATION], ROLE);
-    }
-
-    #[test]
     fn the_credentials_model_is_said_in_one_line() {
         let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-        let local = credentials_model("b", &cfg(&[("IMAGE_REGISTRY", "registry.local:5000")]));
+        let local = credentials_model(&cfg(&[("IMAGE_REGISTRY", "registry.local:5000")]));
         assert!(local.contains("without AWS credentials"), "{local}");
-        let missing = credentials_model("b", &cfg(&[("IMAGE_REGISTRY", ecr)]));
+        let missing = credentials_model(&cfg(&[("IMAGE_REGISTRY", ecr)]));
         assert!(missing.contains("BUILDER_ROLE_ARN"), "{missing}");
-        let assumed = credentials_model(
-            "b",
-            &cfg(&[("IMAGE_REGISTRY", ecr), ("BUILDER_ROLE_ARN", ROLE)]),
+        let assumed = credentials_model(&cfg(&[("IMAGE_REGISTRY", ecr), ("BUILDER_ROLE_ARN", ROLE)]),
         );
         assert!(
             assumed.contains("short-lived") && assumed.contains("hosting/PROJECT"),
             "{assumed}"
         );
-        let sa = credentials_model(
-            "b",
-            &cfg(&[
+        let sa = credentials_model(&cfg(&[
                 ("IMAGE_REGISTRY", ecr),
                 ("BUILDER_ROLE_ARN", ROLE),
                 ("BUILDER_CREDENTIALS", "service-account"),
             ]),
         );
-        assert!(
-            sa.contains(IRSA_ROLE_ANNOTATION) && sa.contains("create-pod-identity-association"),
-            "{sa}"
-        );
+        assert!(sa.contains("no longer supported"), "{sa}");
     }
 }

@@ -2,19 +2,20 @@
 //! `pip install`) as root, so whatever credentials it holds, tenant code can read: it must never
 //! hold long-lived keys, nor anything that can push another project's image.
 //!
-//! - ECR with `BUILDER_CREDENTIALS=assume-role` (the default): `deploy` calls STS AssumeRole on
-//!   `BUILDER_ROLE_ARN` with a session policy that allows only what a push needs on
-//!   `<prefix>/PROJECT` and its cache repository (plus `ecr:GetAuthorizationToken`, which has no
-//!   resource), for 15 minutes or the build's timeout. The result goes into a per-build Secret
-//!   owned by the Job, which `deploy` deletes as soon as the build ends, whatever the outcome.
-//! - ECR with `BUILDER_CREDENTIALS=service-account`: the builder service account carries an IAM
-//!   role (IRSA / EKS Pod Identity); the Job gets no Secret at all.
+//! - ECR: the broker, with its own AWS identity (IRSA / EKS Pod Identity on its service account,
+//!   never the tenant's), calls STS AssumeRole on `BUILDER_ROLE_ARN` with a session policy that
+//!   allows only what a push needs on `<prefix>/PROJECT` and its cache repository (plus
+//!   `ecr:GetAuthorizationToken`, which has no resource), for 15 minutes or the build's timeout.
+//!   The result goes into a per-build Secret owned by the Job, which the broker deletes as soon
+//!   as the build ends, whatever the outcome.
+//! - `BUILDER_CREDENTIALS=service-account` (the build pod's service account carrying the role
+//!   itself) is refused: any `RUN` step could read that role's token and push to every project.
 //! - Any other registry (a local one): no AWS credentials.
 //!
 //! The decisions ([`plan`], [`session_policy`], [`session_name`], [`session_duration`],
 //! [`credentials_secret`]) are pure; [`issue`] and [`remove`] are the thin I/O around them.
 
-use crate::cluster::is_not_found;
+use crate::is_not_found;
 use crate::ecr::EcrRegistry;
 use anyhow::{Context, Result, bail};
 use jockey_core::{BuilderCredentials, Config, ProjectId};
@@ -65,8 +66,6 @@ pub const PULL_ACTIONS: &[&str] = &[
 pub enum BuildCredentials {
     /// The registry is not ECR: the build pushes without AWS credentials.
     None,
-    /// The builder service account's IAM role (IRSA / EKS Pod Identity).
-    ServiceAccount,
     /// Short-lived credentials from AssumeRole, in the Secret `secret`.
     AssumedRole(AssumeRolePlan),
 }
@@ -202,11 +201,16 @@ pub fn plan(
         return Ok(BuildCredentials::None);
     };
     match &cfg.builder_credentials {
-        BuilderCredentials::ServiceAccount => Ok(BuildCredentials::ServiceAccount),
+        BuilderCredentials::ServiceAccount => bail!(
+            "BUILDER_CREDENTIALS=service-account gave the build pod the builder role itself, which \
+             any RUN step of a tenant's Dockerfile could use to push every project's image; it is \
+             no longer supported: give the broker's service account (IRSA / EKS Pod Identity) a \
+             role that may assume BUILDER_ROLE_ARN, set BUILDER_ROLE_ARN, and unset \
+             BUILDER_CREDENTIALS"
+        ),
         BuilderCredentials::Invalid(v) => bail!(
-            "BUILDER_CREDENTIALS is {v:?}; use `assume-role` (per-build credentials from \
-             BUILDER_ROLE_ARN) or `service-account` (the builder service account's IAM role, \
-             IRSA or EKS Pod Identity)"
+            "BUILDER_CREDENTIALS is {v:?}; unset it (or set `assume-role`): every build gets \
+             per-build credentials assumed from BUILDER_ROLE_ARN"
         ),
         BuilderCredentials::AssumeRole => {
             let prefix = &cfg.image_repository_prefix;
@@ -214,10 +218,9 @@ pub fn plan(
                 bail!(
                     "cannot build the image of {project}: IMAGE_REGISTRY is ECR, and each build \
                      gets short-lived credentials assumed from an IAM role, but BUILDER_ROLE_ARN \
-                     is not set; set it (or pass --builder-role-arn) to a role that may push to \
-                     {prefix}/* in account {}, which you may assume; or set \
-                     BUILDER_CREDENTIALS=service-account when the builder service account \
-                     carries that role (IRSA / EKS Pod Identity)",
+                     is not set on the build broker; set it to a role that may push to \
+                     {prefix}/* in account {}, which the broker's service account may assume \
+                     (IRSA / EKS Pod Identity)",
                     ecr.account
                 );
             };
@@ -339,9 +342,9 @@ pub async fn issue(plan: &AssumeRolePlan) -> Result<Issued> {
         && let Err(e) = &answer
         && crate::aws::error_chain(e).contains("DurationSeconds")
     {
-        eprintln!(
-            "warning: role {} does not allow {seconds}s sessions; the build gets 1-hour \
-             credentials (raise the role's MaxSessionDuration for longer builds)",
+        tracing::warn!(
+            "role {} does not allow {seconds}s sessions; the build gets 1-hour credentials \
+             (raise the role's MaxSessionDuration for longer builds)",
             plan.role_arn
         );
         seconds = DEFAULT_ROLE_MAX_SECONDS;
@@ -349,8 +352,8 @@ pub async fn issue(plan: &AssumeRolePlan) -> Result<Issued> {
     }
     let out = answer.map_err(|e| {
         anyhow::anyhow!(
-            "STS AssumeRole on {} failed: {}; check that your AWS identity may assume it \
-             (sts:AssumeRole in its trust policy) and that the role may push to ECR",
+            "STS AssumeRole on {} failed: {}; check that the broker's AWS identity may \
+             assume it (sts:AssumeRole in its trust policy) and that the role may push to ECR",
             plan.role_arn,
             crate::aws::error_chain(&e)
         )
@@ -527,15 +530,15 @@ mod tests {
             BuildCredentials::None
         );
         let sa = cfg(&[("BUILDER_CREDENTIALS", "service-account")]);
-        assert_eq!(
-            plan(&sa, &p, Some(&ecr()), "b", None, t).unwrap(),
-            BuildCredentials::ServiceAccount
-        );
+        let err = plan(&sa, &p, Some(&ecr()), "b", None, t)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no longer supported") && err.contains("broker"), "{err}");
         let err = plan(&cfg(&[]), &p, Some(&ecr()), "b", None, t)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("BUILDER_ROLE_ARN") && err.contains("service-account"),
+            err.contains("BUILDER_ROLE_ARN") && err.contains("broker"),
             "{err}"
         );
         let bad = cfg(&[("BUILDER_ROLE_ARN", "arn:aws:iam::123456789012:user/me")]);

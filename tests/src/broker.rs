@@ -1,0 +1,96 @@
+//! A build broker (`jockey-webhook broker`) for one test: it answers only the BuildRequests of the
+//! test's project namespace and builds in the test's builder namespace, so tests running side by
+//! side never answer each other's requests. It runs as a child process, as in a cluster it runs
+//! as its own Deployment, and is killed when dropped; its log goes to a file whose path a failing
+//! test can print.
+
+use crate::{kubeconfig_path, repo_root};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Broker {
+    child: Child,
+    pub log: PathBuf,
+}
+
+/// The variables a broker must not take from the developer's machine.
+const SCRUBBED: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "IMAGE_REPOSITORY_PREFIX",
+    "KANIKO_IMAGE",
+    "BASE_IMAGE",
+    "BUILDER_ROLE_ARN",
+    "BUILDER_CREDENTIALS",
+];
+
+impl Broker {
+    /// Starts a broker for requests of `namespaces`, building in `builder_namespace`, claiming in
+    /// `claims_namespace`, with `env` (IMAGE_REGISTRY, KANIKO_IMAGE, AWS_*...).
+    pub fn start(
+        namespaces: &[&str],
+        builder_namespace: &str,
+        claims_namespace: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let bin = repo_root().join("target/debug/jockey-webhook");
+        if !bin.exists() {
+            bail!(
+                "{} is missing: run `cargo build --workspace --bins` first (tests/e2e.sh does)",
+                bin.display()
+            );
+        }
+        let log = std::env::temp_dir().join(format!("jockey-broker-{}.log", namespaces.join("+")));
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("creating {}", log.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["broker", "--kubeconfig"])
+            .arg(kubeconfig_path())
+            .args(namespaces.iter().flat_map(|n| ["--request-namespace", n]))
+            .args([
+                "--builder-namespace",
+                builder_namespace,
+                "--claims-namespace",
+                claims_namespace,
+                "--sweep-interval",
+                "3s",
+            ]);
+        for var in SCRUBBED {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_CONFIG_FILE", "/nonexistent/jockey-e2e/aws-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/jockey-e2e/aws-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .context("starting jockey-webhook broker")?;
+        Ok(Self { child, log })
+    }
+
+    /// The broker's log so far (for a failing test's message).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
