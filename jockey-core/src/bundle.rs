@@ -4,8 +4,9 @@
 //! Two halves, so that everything that decides the hash is pure and testable:
 //!
 //! - [`collect`] is the only I/O in the core: it walks DIR, applies the default ignores and
-//!   `.jockeyignore` (gitignore syntax), leaves out secret-looking files (and lists them), follows
-//!   symlinks that stay inside DIR, and refuses what cannot be packaged faithfully.
+//!   `.jockeyignore` (gitignore syntax), leaves out secret-looking files (and lists them; what
+//!   counts as a secret is [`secrets`]), follows symlinks that stay inside DIR, and refuses what
+//!   cannot be packaged faithfully.
 //! - [`Bundle::from_collected`], [`canonical_tar`], [`gzip`] and [`instance_configmap`] turn the
 //!   collected entries into bytes and the ConfigMap, with no I/O.
 //!
@@ -27,54 +28,16 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub mod secrets;
+/// What [`collect`] leaves out by name; defined with the rest of what counts as a secret.
+pub use secrets::SECRET_PATTERNS;
+
 /// The ignore file read from the root of DIR (gitignore syntax; `!pattern` re-includes).
 pub const IGNORE_FILE: &str = ".jockeyignore";
 
 /// Never worth packaging: VCS metadata, caches, virtualenvs, dependency trees. Listed before the
 /// user's `.jockeyignore`, so a `!pattern` there can bring one back on purpose.
 pub const DEFAULT_IGNORES: &[&str] = &[".git/", "__pycache__/", "*.pyc", ".venv/", "node_modules/"];
-
-/// Environment files, keys, keystores and credential stores: never packaged (they would end up
-/// in a ConfigMap and an image layer, readable by anyone who can read either); left out and
-/// listed instead, whatever `.jockeyignore` says. gitignore syntax, matched case-insensitively at
-/// any depth on a file's or directory's own name (a trailing `/` matches directories only, with
-/// everything in them). A symlink is left out when either its own path or the path it resolves
-/// to matches, so `config.txt -> .env` does not smuggle the file in under another name.
-pub const SECRET_PATTERNS: &[&str] = &[
-    // Environment files: `.env`, `.env.local`, `.env.production`, ...
-    ".env*",
-    // Private keys and keystores.
-    "*.pem",
-    "*.key",
-    "*.p8",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "*.ppk",
-    // SSH keys (private and public: a public key names its private one) and whole key stores.
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".ssh/",
-    ".gnupg/",
-    // Cloud and cluster credentials.
-    "credentials*",
-    ".aws/",
-    ".kube/",
-    "kubeconfig",
-    "*.kubeconfig",
-    "service-account*.json",
-    "**/.docker/config.json",
-    // Package-registry and git tokens, database passwords.
-    ".netrc",
-    "_netrc",
-    ".pypirc",
-    ".npmrc",
-    ".git-credentials",
-    ".pgpass",
-];
 
 /// Kubernetes refuses a ConfigMap whose data and binaryData together exceed 1 MiB.
 pub const CONFIGMAP_LIMIT_BYTES: usize = 1024 * 1024;
@@ -539,12 +502,6 @@ fn default_ignores() -> &'static ignore::gitignore::Gitignore {
     static_matcher(&CELL, DEFAULT_IGNORES, false)
 }
 
-/// `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
-fn secret_matcher() -> &'static ignore::gitignore::Gitignore {
-    static CELL: std::sync::OnceLock<ignore::gitignore::Gitignore> = std::sync::OnceLock::new();
-    static_matcher(&CELL, SECRET_PATTERNS, true)
-}
-
 /// The project's `.jockeyignore`, if it has one.
 fn user_ignores(root: &Path) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
     let file = root.join(IGNORE_FILE);
@@ -602,7 +559,7 @@ impl Walker {
         if relative.as_os_str().is_empty() {
             return None;
         }
-        secret_matcher()
+        secrets::name_matcher()
             .matched_path_or_any_parents(&relative, is_dir)
             .is_ignore()
             .then(|| {
@@ -653,7 +610,7 @@ impl Walker {
                 continue;
             }
             let display = rel_os.to_string_lossy().replace('\\', "/");
-            if secret_matcher().matched(&rel_os, is_dir).is_ignore() {
+            if secrets::name_matcher().matched(&rel_os, is_dir).is_ignore() {
                 out.secrets_left_out.push(if is_dir {
                     format!("{display}/")
                 } else {
@@ -1012,7 +969,7 @@ mod tests {
             default_ignores().num_ignores(),
             DEFAULT_IGNORES.len() as u64
         );
-        assert_eq!(secret_matcher().num_ignores(), SECRET_PATTERNS.len() as u64);
+        assert_eq!(secrets::name_matcher().num_ignores(), SECRET_PATTERNS.len() as u64);
     }
 
     #[test]
@@ -1099,8 +1056,16 @@ mod tests {
             "prod.kubeconfig",
             "service-account-prod.json",
             "home/.docker/config.json",
+            "client_secret.json",
+            "auth/client_secret_123-abc.apps.googleusercontent.com.json",
+            "token.json",
+            ".streamlit/secrets.toml",
+            "terraform.tfstate",
+            "infra/prod.tfstate",
+            "infra/terraform.tfstate.backup",
             ".ENV",
             "ID_RSA",
+            "Token.JSON",
         ];
         for f in secrets {
             write(t.path(), f, b"SECRET=1");
@@ -1121,6 +1086,12 @@ mod tests {
             "docker/config.json",
             "service.json",
             "monkey.txt",
+            "tokenizer.json",
+            "tokens.json",
+            "secrets.py",
+            ".streamlit/config.toml",
+            "client_secret_loader.py",
+            "infra/main.tf",
         ] {
             write(t.path(), f, b"kept");
         }
@@ -1128,12 +1099,18 @@ mod tests {
         assert_eq!(
             b.files,
             vec![
+                ".streamlit/config.toml",
+                "client_secret_loader.py",
                 "docker/config.json",
+                "infra/main.tf",
                 "keys.py",
                 "monkey.txt",
                 "providers/keyring.py",
+                "secrets.py",
                 "server.py",
                 "service.json",
+                "tokenizer.json",
+                "tokens.json",
             ]
         );
         let mut expected: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
