@@ -29,8 +29,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub mod secrets;
-/// What [`collect`] leaves out by name; defined with the rest of what counts as a secret.
-pub use secrets::SECRET_PATTERNS;
+/// What [`collect`] leaves out by name, what it refuses by content and how a file is exempted
+/// from the latter; defined with the rest of what counts as a secret.
+pub use secrets::{Finding, SECRET_PATTERNS, SECRETS_OK_FILE};
 
 /// The ignore file read from the root of DIR (gitignore syntax; `!pattern` re-includes).
 pub const IGNORE_FILE: &str = ".jockeyignore";
@@ -128,8 +129,9 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{IGNORE_FILE}: {message}; fix the pattern (gitignore syntax)")]
-    BadIgnoreFile { message: String },
+    /// `.jockeyignore` or [`SECRETS_OK_FILE`].
+    #[error("{file}: {message}; fix the pattern (gitignore syntax)")]
+    BadIgnoreFile { file: &'static str, message: String },
     #[error(
         "{path}: the path is not valid UTF-8 and cannot be named in a portable bundle; \
          rename it or add it to {IGNORE_FILE}"
@@ -160,9 +162,21 @@ pub enum BundleError {
     SpecialFile { path: String, kind: &'static str },
     #[error(
         "{}: no files to package (after the default ignores, {IGNORE_FILE} and leaving out \
-         secrets); point deploy at the directory holding server.py", .dir.display()
+         secrets{}); point deploy at the directory holding server.py",
+        .dir.display(), format_left_out(.left_out)
     )]
-    Empty { dir: PathBuf },
+    Empty { dir: PathBuf, left_out: Vec<String> },
+    #[error(
+        "what looks like a secret in the files to package: {}. The instance files are readable \
+         in the builder namespace and in the image, so none is packaged: move each value out of \
+         the file into the project's Secret, read by the server from its environment, with \
+         `kubectl jockey deploy DIR --secret-env-file FILE` (a dotenv file such as DIR/.env, \
+         which is never packaged) or `kubectl jockey secrets set PROJECT KEY=VALUE`; if one is \
+         not a real secret (a test fixture, a documented example), list its file in \
+         {SECRETS_OK_FILE} (gitignore syntax) to skip that file's content check",
+        format_findings(.findings)
+    )]
+    SecretFound { findings: Vec<Finding> },
     #[error(
         "the instance bundle is {} compressed, more than the {} a ConfigMap may hold \
          (Kubernetes' 1 MiB limit, less room for the build); largest files: {}; \
@@ -409,6 +423,32 @@ fn largest_files(entries: &[Entry], n: usize) -> Vec<(String, u64)> {
     sizes
 }
 
+/// `: .env, id_rsa` after "leaving out secrets", so an empty bundle says what was left out.
+fn format_left_out(left_out: &[String]) -> String {
+    if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", left_out.join(", "))
+    }
+}
+
+/// Findings shown in a refusal: enough to fix a project in one pass, not a screenful.
+const FINDINGS_SHOWN: usize = 10;
+
+fn format_findings(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for (i, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        let _ = write!(out, "{finding}");
+    }
+    if findings.len() > FINDINGS_SHOWN {
+        let _ = write!(out, "; and {} more", findings.len() - FINDINGS_SHOWN);
+    }
+    out
+}
+
 fn format_largest(largest: &[(String, u64)]) -> String {
     let mut out = String::new();
     for (i, (path, size)) in largest.iter().enumerate() {
@@ -438,6 +478,8 @@ pub fn human_bytes(n: u64) -> String {
 /// Order of decisions for each path: ignored (default ignores, then `.jockeyignore`) paths are
 /// skipped before anything else, so a problem file can always be fixed by ignoring it; then
 /// secrets are left out and listed; then anything that cannot be packaged faithfully is refused.
+/// Last, the content of what is to be packaged is checked for secrets ([`secrets`]), except the
+/// files [`SECRETS_OK_FILE`] lists: one found refuses the whole directory.
 pub fn collect(dir: &Path) -> Result<Collected, BundleError> {
     collect_within(dir, &Limits::KUBERNETES)
 }
@@ -455,8 +497,9 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
         });
     }
     let root = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let exempt_from_content_check = root_patterns(&root, SECRETS_OK_FILE)?;
     let walker = Walker {
-        user_ignores: user_ignores(&root)?,
+        user_ignores: root_patterns(&root, IGNORE_FILE)?,
         root: root.clone(),
         raw_limit: limits.raw,
     };
@@ -470,7 +513,14 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
     {
         return Err(BundleError::Empty {
             dir: dir.to_path_buf(),
+            left_out: out.secrets_left_out,
         });
+    }
+    // Only what is packaged: an ignored or left-out file cannot leak, and a refusal for one
+    // would have no fix worth giving.
+    let findings = secrets::scan(&out.entries, exempt_from_content_check.as_ref());
+    if !findings.is_empty() {
+        return Err(BundleError::SecretFound { findings });
     }
     Ok(out)
 }
@@ -502,24 +552,24 @@ fn default_ignores() -> &'static ignore::gitignore::Gitignore {
     static_matcher(&CELL, DEFAULT_IGNORES, false)
 }
 
-/// The project's `.jockeyignore`, if it has one.
-fn user_ignores(root: &Path) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
-    let file = root.join(IGNORE_FILE);
+/// The project's `.jockeyignore` or [`SECRETS_OK_FILE`] (`name`), if it has one.
+fn root_patterns(
+    root: &Path,
+    name: &'static str,
+) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
+    let file = root.join(name);
     if !file.is_file() {
         return Ok(None);
     }
+    let bad = |e: ignore::Error| BundleError::BadIgnoreFile {
+        file: name,
+        message: e.to_string(),
+    };
     let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
     if let Some(e) = builder.add(&file) {
-        return Err(BundleError::BadIgnoreFile {
-            message: e.to_string(),
-        });
+        return Err(bad(e));
     }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| BundleError::BadIgnoreFile {
-            message: e.to_string(),
-        })
+    builder.build().map(Some).map_err(bad)
 }
 
 struct Walker {
@@ -969,7 +1019,10 @@ mod tests {
             default_ignores().num_ignores(),
             DEFAULT_IGNORES.len() as u64
         );
-        assert_eq!(secrets::name_matcher().num_ignores(), SECRET_PATTERNS.len() as u64);
+        assert_eq!(
+            secrets::name_matcher().num_ignores(),
+            SECRET_PATTERNS.len() as u64
+        );
     }
 
     #[test]
@@ -1412,14 +1465,18 @@ mod tests {
         assert!(matches!(err, BundleError::Empty { .. }), "{err}");
         assert!(err.to_string().contains("no files to package"), "{err}");
 
-        // Only ignored files and secrets: still nothing to package.
+        // Only ignored files and secrets: still nothing to package, and it says what it left out.
         write(t.path(), "__pycache__/x.pyc", b"x");
         write(t.path(), ".env", b"x");
+        write(t.path(), "infra/terraform.tfstate", b"x");
         fs::create_dir(t.path().join("emptydir")).unwrap();
-        assert!(matches!(
-            bundle_dir(t.path()).unwrap_err(),
-            BundleError::Empty { .. }
-        ));
+        let err = bundle_dir(t.path()).unwrap_err();
+        assert!(matches!(err, BundleError::Empty { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("leaving out secrets: .env, infra/terraform.tfstate)"),
+            "{err}"
+        );
 
         let missing = t.path().join("nope");
         let err = bundle_dir(&missing).unwrap_err();
