@@ -113,8 +113,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, d) in dotenvs.iter().enumerate() {
         std::fs::write(dir.join(format!("seed-{i}")), d)?;
     }
-    // Bundle recipes: op, path (depth, names), arguments; see src/bundle.rs.
-    let recipes: [&[u8]; 8] = [
+    // Bundle recipes: op, path (depth, names), arguments; see src/bundle.rs. From seed-8 on, the
+    // content check: a write with 0x08 plants one of PLANTS (index, then offset), names 32-36 are
+    // secret by name, and op 5 with 0x08 writes `.jockeysecretsok`.
+    let recipes: [&[u8]; 16] = [
         b"",
         &[0, 0, 1, 0x10, 0, 2, 1, 0, 3, 0, 5, 0],
         &[2, 1, 1, 0, 0, 2, 1, 1, 0x10, 0x20, 0],
@@ -123,6 +125,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &[5, 0, 0, 8, b'*', b'.', b'p', b'y', b'\n', b'!', b'a', b'\n'],
         &[7, 0, 3, 0, 7, 0, 4, 1, 20, 0],
         &[0, 2, 31, 31, 31, 0, 1, 0, 0, 23, 0, 1],
+        // An AWS key id in server.py: refused.
+        &[0x18, 0, 0, 64, 0, 0, 10, 0],
+        // A private key in providers/a: refused.
+        &[0x18, 1, 1, 3, 100, 0, 2, 0, 0],
+        // Placeholders in server.py and a: packaged.
+        &[0x18, 0, 0, 32, 0, 8, 0, 0, 0x18, 0, 3, 32, 0, 11, 5, 0],
+        // A key in a, which .jockeysecretsok exempts: packaged.
+        &[0x18, 0, 3, 32, 0, 1, 0, 0, 0x0d, 0, 0, 2, b'a', b'\n'],
+        // A key in a binary file (the filler holds a NUL): not read.
+        &[0x28, 0, 3, 200, 0, 3, 50, 0],
+        // token.json, secrets.toml, terraform.tfstate, *.tfstate.backup, client_secret*.json:
+        // left out by name.
+        &[
+            0, 0, 32, 10, 0, 0, 0, 33, 10, 0, 0, 0, 34, 10, 0, 0, 0, 35, 10, 0, 0, 0, 36, 10, 0,
+        ],
+        // A key in a file .jockeyignore leaves out: not read.
+        &[0x18, 0, 3, 32, 0, 3, 0, 0, 5, 0, 0, 2, b'a', b'\n'],
+        // A key in a and in the link A -> a: refused for both.
+        &[0x18, 0, 3, 32, 0, 5, 0, 0, 3, 0, 4, 1],
     ];
     let dir = root.join("bundle");
     std::fs::create_dir_all(&dir)?;

@@ -1,10 +1,14 @@
 //! Raw bytes as a recipe for a project directory (names, nesting, symlinks, sizes, modes,
-//! special files, a `.jockeyignore`), then the bundle builder over it.
+//! special files, a `.jockeyignore` and a `.jockeysecretsok`, keys and placeholders planted in
+//! file content), then the bundle builder over it.
 //!
 //! Invariants: never a panic; a refusal names the path and the fix, and a size refusal is past
-//! its limit; an accepted bundle is within its limits, holds only relative, `..`-free paths
-//! inside the directory, never a secret-looking file, its hash is the SHA-256 of its tar, its
-//! gzip holds that tar, and the tar reads back to entries that pack again to the same bytes.
+//! its limit; a refusal for a secret names, for each finding, a text file whose line holds the
+//! finding's marker, and never shows a planted secret; an accepted bundle is within its limits,
+//! holds only relative, `..`-free paths inside the directory, never a secret-looking file, never
+//! a planted key in a text file unless `.jockeysecretsok` exempts files, its hash is the SHA-256
+//! of its tar, its gzip holds that tar, and the tar reads back to entries that pack again to the
+//! same bytes.
 //!
 //! Speed is coverage here: the tree lives on a tmpfs when there is one, file contents are a few
 //! hundred bytes, and the size refusals are reached through small [`LIMITS`] (the same code
@@ -15,6 +19,7 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 /// Names the recipe picks from: the ones the builder treats specially, and awkward ones.
 const NAMES: &[&[u8]] = &[
@@ -50,7 +55,104 @@ const NAMES: &[&[u8]] = &[
     b"new\nline",
     b"back\\slash",
     b"averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongnamepastonehundredbytes_for_gnu_longname_records",
+    b"token.json",
+    b"secrets.toml",
+    b"terraform.tfstate",
+    b"prod.tfstate.backup",
+    b"client_secret_1.apps.googleusercontent.com.json",
+    b".jockeysecretsok",
 ];
+
+/// Text planted in a file (`op & 0x08` on a write): a key of each kind the content check knows,
+/// or a placeholder of one. `secret` is what must never reach a message and, for a real key,
+/// what an accepted bundle must not hold in a text file.
+pub struct Plant {
+    pub text: String,
+    pub secret: String,
+    pub real: bool,
+}
+
+/// Deterministic key characters: the keys are made at run time, so the repository holds none.
+fn key_chars(alphabet: &str, n: usize, seed: u64) -> String {
+    let a = alphabet.as_bytes();
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            a[(x % a.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+pub static PLANTS: LazyLock<Vec<Plant>> = LazyLock::new(|| {
+    const ALNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const BASE32: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let urlsafe = format!("{ALNUM}-_");
+    let base64 = format!("{ALNUM}+/");
+    let real = |marker: &str, secret: String, before: &str, after: &str| Plant {
+        text: format!("{before}{marker}{secret}{after}"),
+        secret,
+        real: true,
+    };
+    let placeholder = |text: &str, secret: &str| Plant {
+        text: text.to_string(),
+        secret: secret.to_string(),
+        real: false,
+    };
+    let material = key_chars(&base64, 128, 7);
+    let pem = format!("{}\n{}", &material[..64], &material[64..]);
+    vec![
+        real("AKIA", key_chars(BASE32, 16, 1), "KEY_ID = '", "'"),
+        real(
+            "sk-proj-",
+            key_chars(&urlsafe, 100, 2),
+            "OPENAI_API_KEY = \"",
+            "\"",
+        ),
+        real(
+            &format!("-----BEGIN {} PRIVATE KEY-----\n", "RSA"),
+            pem,
+            "",
+            "\n-----END RSA PRIVATE KEY-----",
+        ),
+        real("ghp_", key_chars(ALNUM, 36, 3), "token: ", ""),
+        real("AIza", key_chars(&urlsafe, 35, 4), "{\"key\": \"", "\"}"),
+        real(
+            "xoxb-",
+            format!(
+                "{}-{}",
+                key_chars("0123456789", 12, 5),
+                key_chars(ALNUM, 24, 6)
+            ),
+            "SLACK=",
+            "",
+        ),
+        real(
+            "aws_secret_access_key = ",
+            key_chars(&base64, 40, 8),
+            "[default]\n",
+            "",
+        ),
+        real(
+            "sk_live_",
+            key_chars(ALNUM, 24, 9),
+            "stripe.api_key = '",
+            "'",
+        ),
+        placeholder("KEY_ID = 'AKIAIOSFODNN7EXAMPLE'", "IOSFODNN7EXAMPLE"),
+        placeholder(
+            "OPENAI_API_KEY = 'sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
+            "xxxxxxxxxxxxxxxx",
+        ),
+        placeholder("KEY = '-----BEGIN PRIVATE KEY-----\n...'", "..."),
+        placeholder(
+            "OPENAI_API_KEY = 'sk-your-openai-api-key-goes-here'",
+            "your-openai-api-key",
+        ),
+    ]
+});
 
 /// Symlink targets: inside, outside, up, absolute, dangling, into secrets, loops.
 const TARGETS: &[&str] = &[
@@ -144,7 +246,15 @@ fn build_tree(root: &Path, recipe: &mut Recipe) {
         match op % 8 {
             0 | 1 => {
                 let size = recipe.u16() as usize % 640;
-                let _ = std::fs::write(&path, filler(size, op, op & 0x10 != 0));
+                let mut data = filler(size, op, op & 0x10 != 0);
+                if op & 0x08 != 0 {
+                    // On a line of its own somewhere in the filler (binary or text).
+                    let plant = &PLANTS[recipe.byte() as usize % PLANTS.len()];
+                    let at = recipe.u16() as usize % (data.len() + 1);
+                    let text = format!("\n{}\n", plant.text);
+                    data.splice(at..at, text.into_bytes());
+                }
+                let _ = std::fs::write(&path, data);
                 set_mode(&path, op);
             }
             2 => {
@@ -161,7 +271,12 @@ fn build_tree(root: &Path, recipe: &mut Recipe) {
                 let _ = std::os::unix::fs::symlink(t, &path);
             }
             5 => {
-                let _ = std::fs::write(root.join(bundle::IGNORE_FILE), recipe.text(64));
+                let file = if op & 0x08 != 0 {
+                    bundle::SECRETS_OK_FILE
+                } else {
+                    bundle::IGNORE_FILE
+                };
+                let _ = std::fs::write(root.join(file), recipe.text(64));
             }
             6 => {
                 let _ = std::fs::remove_file(&path);
@@ -230,7 +345,21 @@ fn is_secret_name(name: &str, is_dir: bool) -> bool {
         || n.starts_with("id_ed25519")
         || n.ends_with(".pem")
         || n.starts_with("credentials")
+        || n == "token.json"
+        || n == "secrets.toml"
+        || n.ends_with(".tfstate")
+        || n.ends_with(".tfstate.backup")
+        || (n.starts_with("client_secret") && n.ends_with(".json"))
         || (is_dir && (n == ".ssh" || n == ".aws"))
+}
+
+/// Git's test, as the content check applies it: a NUL byte in the first 8 KiB.
+fn is_binary(data: &[u8]) -> bool {
+    data.iter().take(8 * 1024).any(|b| *b == 0)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 pub fn run(data: &[u8]) {
@@ -253,12 +382,12 @@ pub fn run(data: &[u8]) {
         assert!(raw as u64 <= LIMITS.raw, "{raw} raw bytes collected");
     }
     match collected.and_then(|c| Bundle::from_collected_within(c, &LIMITS)) {
-        Err(e) => check_refusal(&e),
-        Ok(b) => check_bundle(&b),
+        Err(e) => check_refusal(&root, &e),
+        Ok(b) => check_bundle(&root, &b),
     }
 }
 
-fn check_refusal(e: &BundleError) {
+fn check_refusal(root: &Path, e: &BundleError) {
     let msg = e.to_string();
     // Every refusal says what to do about it.
     let fix = [
@@ -268,6 +397,7 @@ fn check_refusal(e: &BundleError) {
         "remove",
         "copy",
         "check",
+        "move",
         "point deploy",
         "pass the project",
     ];
@@ -276,6 +406,39 @@ fn check_refusal(e: &BundleError) {
         "a refusal without a fix: {msg}"
     );
     match e {
+        BundleError::SecretFound { findings } => {
+            assert!(!findings.is_empty(), "a secret refusal without a finding");
+            // Not a planted secret, nor its first characters. (Other refusals may quote a bad
+            // `.jockeyignore` pattern, whatever the recipe wrote there.)
+            for plant in PLANTS.iter().filter(|p| p.real) {
+                assert!(
+                    !msg.contains(&plant.secret) && !msg.contains(&plant.secret[..8]),
+                    "a refusal shows a planted secret: {msg}"
+                );
+            }
+            for f in findings.iter().take(10) {
+                assert!(
+                    msg.contains(&format!("{}:{}: ", f.path, f.line)),
+                    "{}:{} is not named: {msg}",
+                    f.path,
+                    f.line
+                );
+                // The file is a text file of DIR whose line holds the marker that told.
+                let data = std::fs::read(root.join(&f.path)).expect("a finding's file reads");
+                assert!(!is_binary(&data), "{}: binary, yet read", f.path);
+                let line = data
+                    .split(|b| *b == b'\n')
+                    .nth(f.line - 1)
+                    .unwrap_or_else(|| panic!("{}:{} is past the end", f.path, f.line));
+                assert!(
+                    contains(line, f.marker.as_bytes()),
+                    "{}:{} does not hold {:?}",
+                    f.path,
+                    f.line,
+                    f.marker
+                );
+            }
+        }
         BundleError::TooLarge {
             size,
             limit,
@@ -297,7 +460,9 @@ fn check_refusal(e: &BundleError) {
     }
 }
 
-fn check_bundle(b: &Bundle) {
+fn check_bundle(root: &Path, b: &Bundle) {
+    // Without an exemption, no planted key is packaged in a text file.
+    let exempting = root.join(bundle::SECRETS_OK_FILE).exists();
     assert!(
         b.gz.len() + jockey_core::names::INSTANCE_TAR_KEY.len() <= LIMITS.compressed,
         "accepted at {} bytes",
@@ -346,6 +511,14 @@ fn check_bundle(b: &Bundle) {
         if header.entry_type().is_file() {
             let mut data = Vec::new();
             entry.read_to_end(&mut data).expect("file data reads back");
+            if !exempting && !is_binary(&data) {
+                for plant in PLANTS.iter().filter(|p| p.real) {
+                    assert!(
+                        !contains(&data, plant.text.as_bytes()),
+                        "{path}: a planted key was packaged"
+                    );
+                }
+            }
             files.push(path.clone());
             entries.push(Entry::file(path, data, mode == 0o755));
         } else {
@@ -362,4 +535,20 @@ fn check_bundle(b: &Bundle) {
         bundle::canonical_tar(&entries) == b.tar,
         "the tar does not round-trip"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PLANTS;
+    use jockey_core::bundle::secrets::find_secrets;
+
+    /// The recipe's plants do what they are for: each real key is found, no placeholder is.
+    #[test]
+    fn plants_hit_the_content_check() {
+        for plant in PLANTS.iter() {
+            let found = find_secrets("f", format!("\n{}\n", plant.text).as_bytes());
+            assert_eq!(found.len(), usize::from(plant.real), "{}", plant.text);
+            assert!(plant.secret.len() >= 3);
+        }
+    }
 }

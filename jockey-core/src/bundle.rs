@@ -4,8 +4,9 @@
 //! Two halves, so that everything that decides the hash is pure and testable:
 //!
 //! - [`collect`] is the only I/O in the core: it walks DIR, applies the default ignores and
-//!   `.jockeyignore` (gitignore syntax), leaves out secret-looking files (and lists them), follows
-//!   symlinks that stay inside DIR, and refuses what cannot be packaged faithfully.
+//!   `.jockeyignore` (gitignore syntax), leaves out secret-looking files (and lists them; what
+//!   counts as a secret is [`secrets`]), follows symlinks that stay inside DIR, and refuses what
+//!   cannot be packaged faithfully.
 //! - [`Bundle::from_collected`], [`canonical_tar`], [`gzip`] and [`instance_configmap`] turn the
 //!   collected entries into bytes and the ConfigMap, with no I/O.
 //!
@@ -27,54 +28,17 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub mod secrets;
+/// What [`collect`] leaves out by name, what it refuses by content and how a file is exempted
+/// from the latter; defined with the rest of what counts as a secret.
+pub use secrets::{Finding, SECRET_PATTERNS, SECRETS_OK_FILE};
+
 /// The ignore file read from the root of DIR (gitignore syntax; `!pattern` re-includes).
 pub const IGNORE_FILE: &str = ".jockeyignore";
 
 /// Never worth packaging: VCS metadata, caches, virtualenvs, dependency trees. Listed before the
 /// user's `.jockeyignore`, so a `!pattern` there can bring one back on purpose.
 pub const DEFAULT_IGNORES: &[&str] = &[".git/", "__pycache__/", "*.pyc", ".venv/", "node_modules/"];
-
-/// Environment files, keys, keystores and credential stores: never packaged (they would end up
-/// in a ConfigMap and an image layer, readable by anyone who can read either); left out and
-/// listed instead, whatever `.jockeyignore` says. gitignore syntax, matched case-insensitively at
-/// any depth on a file's or directory's own name (a trailing `/` matches directories only, with
-/// everything in them). A symlink is left out when either its own path or the path it resolves
-/// to matches, so `config.txt -> .env` does not smuggle the file in under another name.
-pub const SECRET_PATTERNS: &[&str] = &[
-    // Environment files: `.env`, `.env.local`, `.env.production`, ...
-    ".env*",
-    // Private keys and keystores.
-    "*.pem",
-    "*.key",
-    "*.p8",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "*.ppk",
-    // SSH keys (private and public: a public key names its private one) and whole key stores.
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".ssh/",
-    ".gnupg/",
-    // Cloud and cluster credentials.
-    "credentials*",
-    ".aws/",
-    ".kube/",
-    "kubeconfig",
-    "*.kubeconfig",
-    "service-account*.json",
-    "**/.docker/config.json",
-    // Package-registry and git tokens, database passwords.
-    ".netrc",
-    "_netrc",
-    ".pypirc",
-    ".npmrc",
-    ".git-credentials",
-    ".pgpass",
-];
 
 /// Kubernetes refuses a ConfigMap whose data and binaryData together exceed 1 MiB.
 pub const CONFIGMAP_LIMIT_BYTES: usize = 1024 * 1024;
@@ -165,8 +129,9 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{IGNORE_FILE}: {message}; fix the pattern (gitignore syntax)")]
-    BadIgnoreFile { message: String },
+    /// `.jockeyignore` or [`SECRETS_OK_FILE`].
+    #[error("{file}: {message}; fix the pattern (gitignore syntax)")]
+    BadIgnoreFile { file: &'static str, message: String },
     #[error(
         "{path}: the path is not valid UTF-8 and cannot be named in a portable bundle; \
          rename it or add it to {IGNORE_FILE}"
@@ -197,9 +162,21 @@ pub enum BundleError {
     SpecialFile { path: String, kind: &'static str },
     #[error(
         "{}: no files to package (after the default ignores, {IGNORE_FILE} and leaving out \
-         secrets); point deploy at the directory holding server.py", .dir.display()
+         secrets{}); point deploy at the directory holding server.py",
+        .dir.display(), format_left_out(.left_out)
     )]
-    Empty { dir: PathBuf },
+    Empty { dir: PathBuf, left_out: Vec<String> },
+    #[error(
+        "what looks like a secret in the files to package: {}. The instance files are readable \
+         in the builder namespace and in the image, so none is packaged: move each value out of \
+         the file into the project's Secret, read by the server from its environment, with \
+         `kubectl jockey deploy DIR --secret-env-file FILE` (a dotenv file such as DIR/.env, \
+         which is never packaged) or `kubectl jockey secrets set PROJECT KEY=VALUE`; if one is \
+         not a real secret (a test fixture, a documented example), list its file in \
+         {SECRETS_OK_FILE} (gitignore syntax) to skip that file's content check",
+        format_findings(.findings)
+    )]
+    SecretFound { findings: Vec<Finding> },
     #[error(
         "the instance bundle is {} compressed, more than the {} a ConfigMap may hold \
          (Kubernetes' 1 MiB limit, less room for the build); largest files: {}; \
@@ -446,6 +423,32 @@ fn largest_files(entries: &[Entry], n: usize) -> Vec<(String, u64)> {
     sizes
 }
 
+/// `: .env, id_rsa` after "leaving out secrets", so an empty bundle says what was left out.
+fn format_left_out(left_out: &[String]) -> String {
+    if left_out.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", left_out.join(", "))
+    }
+}
+
+/// Findings shown in a refusal: enough to fix a project in one pass, not a screenful.
+const FINDINGS_SHOWN: usize = 10;
+
+fn format_findings(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for (i, finding) in findings.iter().take(FINDINGS_SHOWN).enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        let _ = write!(out, "{finding}");
+    }
+    if findings.len() > FINDINGS_SHOWN {
+        let _ = write!(out, "; and {} more", findings.len() - FINDINGS_SHOWN);
+    }
+    out
+}
+
 fn format_largest(largest: &[(String, u64)]) -> String {
     let mut out = String::new();
     for (i, (path, size)) in largest.iter().enumerate() {
@@ -475,6 +478,8 @@ pub fn human_bytes(n: u64) -> String {
 /// Order of decisions for each path: ignored (default ignores, then `.jockeyignore`) paths are
 /// skipped before anything else, so a problem file can always be fixed by ignoring it; then
 /// secrets are left out and listed; then anything that cannot be packaged faithfully is refused.
+/// Last, the content of what is to be packaged is checked for secrets ([`secrets`]), except the
+/// files [`SECRETS_OK_FILE`] lists: one found refuses the whole directory.
 pub fn collect(dir: &Path) -> Result<Collected, BundleError> {
     collect_within(dir, &Limits::KUBERNETES)
 }
@@ -492,8 +497,9 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
         });
     }
     let root = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let exempt_from_content_check = root_patterns(&root, SECRETS_OK_FILE)?;
     let walker = Walker {
-        user_ignores: user_ignores(&root)?,
+        user_ignores: root_patterns(&root, IGNORE_FILE)?,
         root: root.clone(),
         raw_limit: limits.raw,
     };
@@ -507,7 +513,14 @@ pub fn collect_within(dir: &Path, limits: &Limits) -> Result<Collected, BundleEr
     {
         return Err(BundleError::Empty {
             dir: dir.to_path_buf(),
+            left_out: out.secrets_left_out,
         });
+    }
+    // Only what is packaged: an ignored or left-out file cannot leak, and a refusal for one
+    // would have no fix worth giving.
+    let findings = secrets::scan(&out.entries, exempt_from_content_check.as_ref());
+    if !findings.is_empty() {
+        return Err(BundleError::SecretFound { findings });
     }
     Ok(out)
 }
@@ -539,30 +552,24 @@ fn default_ignores() -> &'static ignore::gitignore::Gitignore {
     static_matcher(&CELL, DEFAULT_IGNORES, false)
 }
 
-/// `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
-fn secret_matcher() -> &'static ignore::gitignore::Gitignore {
-    static CELL: std::sync::OnceLock<ignore::gitignore::Gitignore> = std::sync::OnceLock::new();
-    static_matcher(&CELL, SECRET_PATTERNS, true)
-}
-
-/// The project's `.jockeyignore`, if it has one.
-fn user_ignores(root: &Path) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
-    let file = root.join(IGNORE_FILE);
+/// The project's `.jockeyignore` or [`SECRETS_OK_FILE`] (`name`), if it has one.
+fn root_patterns(
+    root: &Path,
+    name: &'static str,
+) -> Result<Option<ignore::gitignore::Gitignore>, BundleError> {
+    let file = root.join(name);
     if !file.is_file() {
         return Ok(None);
     }
+    let bad = |e: ignore::Error| BundleError::BadIgnoreFile {
+        file: name,
+        message: e.to_string(),
+    };
     let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
     if let Some(e) = builder.add(&file) {
-        return Err(BundleError::BadIgnoreFile {
-            message: e.to_string(),
-        });
+        return Err(bad(e));
     }
-    builder
-        .build()
-        .map(Some)
-        .map_err(|e| BundleError::BadIgnoreFile {
-            message: e.to_string(),
-        })
+    builder.build().map(Some).map_err(bad)
 }
 
 struct Walker {
@@ -602,7 +609,7 @@ impl Walker {
         if relative.as_os_str().is_empty() {
             return None;
         }
-        secret_matcher()
+        secrets::name_matcher()
             .matched_path_or_any_parents(&relative, is_dir)
             .is_ignore()
             .then(|| {
@@ -653,7 +660,7 @@ impl Walker {
                 continue;
             }
             let display = rel_os.to_string_lossy().replace('\\', "/");
-            if secret_matcher().matched(&rel_os, is_dir).is_ignore() {
+            if secrets::name_matcher().matched(&rel_os, is_dir).is_ignore() {
                 out.secrets_left_out.push(if is_dir {
                     format!("{display}/")
                 } else {
@@ -1012,7 +1019,10 @@ mod tests {
             default_ignores().num_ignores(),
             DEFAULT_IGNORES.len() as u64
         );
-        assert_eq!(secret_matcher().num_ignores(), SECRET_PATTERNS.len() as u64);
+        assert_eq!(
+            secrets::name_matcher().num_ignores(),
+            SECRET_PATTERNS.len() as u64
+        );
     }
 
     #[test]
@@ -1099,8 +1109,16 @@ mod tests {
             "prod.kubeconfig",
             "service-account-prod.json",
             "home/.docker/config.json",
+            "client_secret.json",
+            "auth/client_secret_123-abc.apps.googleusercontent.com.json",
+            "token.json",
+            ".streamlit/secrets.toml",
+            "terraform.tfstate",
+            "infra/prod.tfstate",
+            "infra/terraform.tfstate.backup",
             ".ENV",
             "ID_RSA",
+            "Token.JSON",
         ];
         for f in secrets {
             write(t.path(), f, b"SECRET=1");
@@ -1121,6 +1139,12 @@ mod tests {
             "docker/config.json",
             "service.json",
             "monkey.txt",
+            "tokenizer.json",
+            "tokens.json",
+            "secrets.py",
+            ".streamlit/config.toml",
+            "client_secret_loader.py",
+            "infra/main.tf",
         ] {
             write(t.path(), f, b"kept");
         }
@@ -1128,12 +1152,18 @@ mod tests {
         assert_eq!(
             b.files,
             vec![
+                ".streamlit/config.toml",
+                "client_secret_loader.py",
                 "docker/config.json",
+                "infra/main.tf",
                 "keys.py",
                 "monkey.txt",
                 "providers/keyring.py",
+                "secrets.py",
                 "server.py",
                 "service.json",
+                "tokenizer.json",
+                "tokens.json",
             ]
         );
         let mut expected: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
@@ -1435,14 +1465,18 @@ mod tests {
         assert!(matches!(err, BundleError::Empty { .. }), "{err}");
         assert!(err.to_string().contains("no files to package"), "{err}");
 
-        // Only ignored files and secrets: still nothing to package.
+        // Only ignored files and secrets: still nothing to package, and it says what it left out.
         write(t.path(), "__pycache__/x.pyc", b"x");
         write(t.path(), ".env", b"x");
+        write(t.path(), "infra/terraform.tfstate", b"x");
         fs::create_dir(t.path().join("emptydir")).unwrap();
-        assert!(matches!(
-            bundle_dir(t.path()).unwrap_err(),
-            BundleError::Empty { .. }
-        ));
+        let err = bundle_dir(t.path()).unwrap_err();
+        assert!(matches!(err, BundleError::Empty { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("leaving out secrets: .env, infra/terraform.tfstate)"),
+            "{err}"
+        );
 
         let missing = t.path().join("nope");
         let err = bundle_dir(&missing).unwrap_err();

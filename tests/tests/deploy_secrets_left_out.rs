@@ -71,6 +71,11 @@ async fn planted_secrets_and_links_to_them_never_reach_a_configmap() -> Result<(
         ".kube/config",
         ".git-credentials",
         "service-account-prod.json",
+        "client_secret_1234-abc.apps.googleusercontent.com.json",
+        "token.json",
+        ".streamlit/secrets.toml",
+        "infra/terraform.tfstate",
+        "infra/terraform.tfstate.backup",
     ];
     for f in planted {
         plant(d, f)?;
@@ -103,6 +108,11 @@ async fn planted_secrets_and_links_to_them_never_reach_a_configmap() -> Result<(
         ".kube/",
         ".git-credentials",
         "service-account-prod.json",
+        "client_secret_1234-abc.apps.googleusercontent.com.json",
+        "token.json",
+        ".streamlit/secrets.toml",
+        "infra/terraform.tfstate",
+        "infra/terraform.tfstate.backup",
         "config.txt -> .env",
         "providers/settings.ini -> .aws/credentials",
         "cluster -> .kube",
