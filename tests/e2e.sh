@@ -16,7 +16,8 @@ fi
 cd "$root"
 # `make demo`'s webhook registration (admission policy included) covers every namespace; the
 # tests register their own, scoped to their namespaces, so the demo's is taken down first.
-if "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get validatingadmissionpolicy jockey-local-shared-alb >/dev/null 2>&1; then
+if "$root/.cache/bin/kubectl" --kubeconfig "$kubeconfig" get validatingadmissionpolicy jockey-local-shared-alb >/dev/null 2>&1 ||
+  [ -f "$root/.cluster/webhook/broker.pid" ]; then
   echo ">> stopping make demo's jockey-webhook registration (tests/webhook-local.sh stop) for the tests" >&2
   "$root/tests/webhook-local.sh" stop
 fi

@@ -3,7 +3,9 @@
 # end-to-end tests do (the cluster's nodes are fake, so it cannot run as a pod there).
 #   tests/webhook-local.sh start   # (re)start it and register Mutating/ValidatingWebhookConfigurations
 #                                  # for namespaces labelled jockey.agentops.ai/webhook=local
-#   tests/webhook-local.sh stop    # unregister and stop it
+#                                  # and the build broker (`jockey-webhook broker`) for namespace
+#                                  # default (the demo's; the tests run brokers of their own)
+#   tests/webhook-local.sh stop    # unregister and stop both
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 state=$root/.cluster/webhook
@@ -21,6 +23,7 @@ stop() {
   kubectl delete validatingadmissionpolicybinding jockey-local-shared-alb --ignore-not-found >/dev/null 2>&1 || true
   kubectl delete validatingadmissionpolicy jockey-local-shared-alb --ignore-not-found >/dev/null 2>&1 || true
   if [ -f "$state/pid" ]; then kill "$(cat "$state/pid")" 2>/dev/null || true; rm -f "$state/pid"; fi
+  if [ -f "$state/broker.pid" ]; then kill "$(cat "$state/broker.pid")" 2>/dev/null || true; rm -f "$state/broker.pid"; fi
 }
 
 start() {
@@ -57,6 +60,13 @@ start() {
     --name jockey-local --namespace-label jockey.agentops.ai/webhook=local \
     --policy-file "$state/policy.yaml" | kubectl apply -f - >/dev/null
   echo ">> jockey-webhook serving https://127.0.0.1:$port (log: $state/webhook.log), registered as jockey-local"
+  # The build broker, with the registry, Kaniko and base images of the environment (make demo
+  # exports the real node's); claims where the webhook claims.
+  nohup "$bin" broker --kubeconfig "$kubeconfig" --builder-namespace "${BUILDER_NAMESPACE:-builder}" \
+    --claims-namespace jockey-system --request-namespace "${JOCKEY_BROKER_NAMESPACE:-default}" \
+    > "$state/broker.log" 2>&1 &
+  echo $! > "$state/broker.pid"
+  echo ">> build broker answering namespace ${JOCKEY_BROKER_NAMESPACE:-default} (log: $state/broker.log)"
 }
 
 case "${1:-start}" in

@@ -15,8 +15,8 @@
 //! The decisions ([`plan`], [`session_policy`], [`session_name`], [`session_duration`],
 //! [`credentials_secret`]) are pure; [`issue`] and [`remove`] are the thin I/O around them.
 
-use crate::is_not_found;
 use crate::ecr::EcrRegistry;
+use crate::is_not_found;
 use anyhow::{Context, Result, bail};
 use jockey_core::{BuilderCredentials, Config, ProjectId};
 use k8s_openapi::api::core::v1::Secret;
@@ -533,7 +533,10 @@ mod tests {
         let err = plan(&sa, &p, Some(&ecr()), "b", None, t)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no longer supported") && err.contains("broker"), "{err}");
+        assert!(
+            err.contains("no longer supported") && err.contains("broker"),
+            "{err}"
+        );
         let err = plan(&cfg(&[]), &p, Some(&ecr()), "b", None, t)
             .unwrap_err()
             .to_string();

@@ -407,7 +407,11 @@ mod tests {
     #[test]
     fn plan_needs_a_registry() {
         let p = ProjectId::parse("demo").unwrap();
-        let err = BuildPlan::new(&Config::default(), &admitted(&p, &bundle(false), 60), "tenant")
+        let err = BuildPlan::new(
+            &Config::default(),
+            &admitted(&p, &bundle(false), 60),
+            "tenant",
+        )
         .unwrap_err();
         assert!(err.to_string().contains("IMAGE_REGISTRY"), "{err}");
     }
@@ -416,7 +420,11 @@ mod tests {
     fn job_builds_from_the_tar_with_destination_cache_and_limits() {
         let p = ProjectId::parse("demo").unwrap();
         let b = bundle(false);
-        let plan = BuildPlan::new(&cfg("registry.local:5000"), &admitted(&p, &b, 300), "tenant")
+        let plan = BuildPlan::new(
+            &cfg("registry.local:5000"),
+            &admitted(&p, &b, 300),
+            "tenant",
+        )
         .unwrap();
         let job = kaniko_job(&plan);
         let spec = job.spec.as_ref().unwrap();

@@ -34,7 +34,7 @@ pub const STATUS_LOG_LINES: usize = 40;
 /// prints.
 pub const STATUS_LOG_LINE_CHARS: usize = 400;
 /// The broker refuses a build asked to run longer than this.
-pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
+pub const MAX_TIMEOUT_SECONDS: u64 = 10_800;
 /// What a request asks when it says nothing.
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 900;
 

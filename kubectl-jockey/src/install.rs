@@ -78,7 +78,10 @@ const BUILD_REQUEST_CRD: &str = include_str!("../../manifests/base/buildrequest-
 /// The build broker: its identity (cluster-wide, in the builder namespace, on the claims) and its
 /// Deployment; `manifests/broker` as kustomize reads it, minus the config generator.
 const BROKER: [(&str, &str); 2] = [
-    ("broker/rbac.yaml", include_str!("../../manifests/broker/rbac.yaml")),
+    (
+        "broker/rbac.yaml",
+        include_str!("../../manifests/broker/rbac.yaml"),
+    ),
     (
         "broker/deployment.yaml",
         include_str!("../../manifests/broker/deployment.yaml"),
@@ -426,7 +429,10 @@ fn broker_objects(o: &Options) -> Result<Vec<Value>> {
     }));
     for (file, text) in BROKER {
         let text = text
-            .replace("namespace: jockey-system", &format!("namespace: {}", o.namespace))
+            .replace(
+                "namespace: jockey-system",
+                &format!("namespace: {}", o.namespace),
+            )
             .replace("namespace: builder", &format!("namespace: {builder}"));
         objects.extend(parse_multi_yaml(file, &text)?);
     }
@@ -1098,7 +1104,10 @@ mod tests {
         let bc = &broker["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(bc["image"], "reg/jockey-webhook:1");
         assert_eq!(bc["args"], json!(["broker"]));
-        assert_eq!(broker["spec"]["template"]["spec"]["serviceAccountName"], BROKER_NAME);
+        assert_eq!(
+            broker["spec"]["template"]["spec"]["serviceAccountName"],
+            BROKER_NAME
+        );
         for o in &objs {
             assert_eq!(o["metadata"]["labels"][MANAGED_BY], MANAGED_BY_VALUE, "{o}");
             api_resource(o).unwrap();

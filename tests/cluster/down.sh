@@ -9,6 +9,7 @@ name=${JOCKEY_CLUSTER_NAME:-jockey}
 export KWOK_WORKDIR=$state/kwok
 # The webhook make demo runs next to the cluster goes with it.
 if [ -f "$state/webhook/pid" ]; then kill "$(cat "$state/webhook/pid")" 2>/dev/null || true; fi
+if [ -f "$state/webhook/broker.pid" ]; then kill "$(cat "$state/webhook/broker.pid")" 2>/dev/null || true; fi
 # The AWS Load Balancer Controller and its moto server go first, while the API server still runs.
 "$here/alb-controller.sh" stop || true
 # Then the real node, while the API server still runs: its kubelet and kube-proxy talk to the API server.

@@ -46,8 +46,8 @@ impl Broker {
             );
         }
         let log = std::env::temp_dir().join(format!("jockey-broker-{}.log", namespaces.join("+")));
-        let file = std::fs::File::create(&log)
-            .with_context(|| format!("creating {}", log.display()))?;
+        let file =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(bin);
         cmd.args(["broker", "--kubeconfig"])
             .arg(kubeconfig_path())

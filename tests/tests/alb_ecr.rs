@@ -1,15 +1,23 @@
-//! ECR in `deploy`, against moto (endpoint from `AWS_ENDPOINT_URL`) and the local control plane:
-//! the build is skipped when ECR already has the tag `<h>`, and a missing repository is created
-//! before anything is built.
+//! ECR for the build broker, against moto (endpoint from `AWS_ENDPOINT_URL`, given to the broker
+//! only: the deployer holds no AWS credentials) and the local control plane: the build is skipped
+//! when ECR already has the tag `<h>`, a missing repository is created before anything is built,
+//! and an existing one whose tags are mutable is made immutable before a build may push to it.
 
 mod alb_support;
+mod deploy_support;
 
 use alb_support::{Moto, jockey, run_id, text};
 use anyhow::{Context, Result};
 use aws_sdk_ecr as ecr;
-use jockey_e2e::{TestNamespace, client, repo_root};
+use aws_sdk_ecr::types::ImageTagMutability;
+use deploy_support::Env;
+use jockey_e2e::{client, repo_root};
+use k8s_openapi::api::batch::v1::Job;
+use kube::Api;
+use kube::api::ListParams;
 
 const ACCOUNT: &str = "123456789012";
+const ROLE: &str = "arn:aws:iam::123456789012:role/jockey-builder";
 
 fn registry() -> String {
     format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com")
@@ -40,24 +48,63 @@ async fn ecr_client(moto: &Moto) -> ecr::Client {
     ecr::Client::new(&moto.sdk_config().await)
 }
 
-#[tokio::test]
-async fn deploy_skips_the_build_when_ecr_has_the_tag() -> Result<()> {
-    let moto = Moto::start()?;
+/// A test namespace whose broker reaches moto as ECR and STS.
+async fn env_with_ecr(moto: &Moto, tag: &str) -> Result<Env> {
     let client = client().await?;
-    let ns = TestNamespace::create(&client, "alb-ecr-skip").await?;
+    let registry = registry();
+    let moto_env = moto.env();
+    let mut broker: Vec<(&str, &str)> = moto_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    broker.push(("IMAGE_REGISTRY", &registry));
+    broker.push(("BUILDER_ROLE_ARN", ROLE));
+    Env::with_broker_env(&client, tag, &broker).await
+}
+
+fn deploy(env: &Env, project: &str) -> Result<std::process::Output> {
+    let dir = repo_root().join("examples/agent");
+    let registry = registry();
+    jockey(
+        &[
+            "-n",
+            &env.ns.name,
+            "deploy",
+            &dir.to_string_lossy(),
+            "--project",
+            project,
+            "--no-wait",
+            "--timeout",
+            "120s",
+        ],
+        &[
+            ("IMAGE_REGISTRY", registry.as_str()),
+            ("BUILDER_NAMESPACE", env.builder.name.as_str()),
+        ],
+    )
+}
+
+async fn build_jobs(env: &Env) -> Result<usize> {
+    Ok(
+        Api::<Job>::namespaced(env.client.clone(), &env.builder.name)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .len(),
+    )
+}
+
+#[tokio::test]
+async fn the_broker_skips_the_build_when_ecr_has_the_tag() -> Result<()> {
+    let moto = Moto::start()?;
+    let env = env_with_ecr(&moto, "alb-ecr-skip").await?;
     let project = format!("ecr-skip-{}", run_id());
     let registry = registry();
-    let mut env: Vec<(&str, &str)> = Vec::new();
-    let moto_env = moto.env();
-    env.extend(moto_env.iter().map(|(k, v)| (*k, v.as_str())));
-    env.push(("IMAGE_REGISTRY", &registry));
-    let hash = content_hash(&env)?;
+    let hash = content_hash(&[("IMAGE_REGISTRY", &registry)])?;
 
-    // What a finished Kaniko push leaves in ECR.
+    // What a finished push of these files leaves in ECR.
     let ecr = ecr_client(&moto).await;
     let repo = format!("hosting/{project}");
     ecr.create_repository()
         .repository_name(&repo)
+        .image_tag_mutability(ImageTagMutability::Immutable)
         .send()
         .await?;
     ecr.put_image()
@@ -69,84 +116,50 @@ async fn deploy_skips_the_build_when_ecr_has_the_tag() -> Result<()> {
         .send()
         .await?;
 
-    let dir = repo_root().join("examples/agent");
-    // A builder namespace that does not exist: any attempt to build would fail.
-    let builder = format!("no-builder-{}", run_id());
-    let out = jockey(
-        &[
-            "-n",
-            &ns.name,
-            "deploy",
-            &dir.to_string_lossy(),
-            "--project",
-            &project,
-            "--no-wait",
-            "--builder-namespace",
-            &builder,
-        ],
-        &env,
-    )?;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = deploy(&env, &project)?;
+    assert!(
+        out.status.success(),
+        "{}\nbroker:\n{}",
+        text(&out),
+        env.broker.log_text()
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "{registry}/{repo}:{hash} exists in ECR; skipping the build"
+            "image {registry}/{repo}:{hash} exists in ECR; nothing to build"
         )),
         "{}",
         text(&out)
     );
-
-    ns.cleanup().await?;
-    Ok(())
+    assert_eq!(build_jobs(&env).await?, 0, "nothing was built");
+    env.cleanup().await
 }
 
 #[tokio::test]
-async fn deploy_creates_the_missing_repository_before_building() -> Result<()> {
+async fn the_broker_creates_the_missing_repository_and_makes_a_mutable_one_immutable() -> Result<()>
+{
     let moto = Moto::start()?;
-    let client = client().await?;
-    let ns = TestNamespace::create(&client, "alb-ecr-create").await?;
-    let project = format!("ecr-create-{}", run_id());
-    let registry = registry();
-    let mut env: Vec<(&str, &str)> = Vec::new();
-    let moto_env = moto.env();
-    env.extend(moto_env.iter().map(|(k, v)| (*k, v.as_str())));
-    env.push(("IMAGE_REGISTRY", &registry));
-
+    let env = env_with_ecr(&moto, "alb-ecr-create").await?;
     let ecr = ecr_client(&moto).await;
-    let repo = format!("hosting/{project}");
-    let before = ecr
-        .describe_repositories()
-        .repository_names(&repo)
-        .send()
-        .await;
-    assert!(before.is_err(), "the repository must not exist yet");
+    let registry = registry();
 
-    // No builder namespace: the deploy stops at the build, after the repository step.
-    let builder = format!("no-builder-{}", run_id());
-    let dir = repo_root().join("examples/agent");
-    let out = jockey(
-        &[
-            "-n",
-            &ns.name,
-            "deploy",
-            &dir.to_string_lossy(),
-            "--project",
-            &project,
-            "--no-wait",
-            "--builder-namespace",
-            &builder,
-        ],
-        &env,
-    )?;
+    // A project new to ECR: its repository is created, with immutable tags.
+    let project = format!("ecr-create-{}", run_id());
+    let repo = format!("hosting/{project}");
     assert!(
-        !out.status.success(),
-        "without a builder the deploy cannot build: {}",
-        text(&out)
+        ecr.describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_err(),
+        "the repository must not exist yet"
     );
+    let out = deploy(&env, &project)?;
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(&builder),
-        "the error names the builder namespace: {}",
-        text(&out)
+        out.status.success(),
+        "{}\nbroker:\n{}",
+        text(&out),
+        env.broker.log_text()
     );
     let after = ecr
         .describe_repositories()
@@ -154,11 +167,42 @@ async fn deploy_creates_the_missing_repository_before_building() -> Result<()> {
         .send()
         .await
         .with_context(|| format!("repository {repo} was not created\n{}", text(&out)))?;
+    let created = &after.repositories()[0];
     assert_eq!(
-        after.repositories()[0].repository_uri(),
+        created.repository_uri(),
         Some(format!("{registry}/{repo}").as_str())
     );
+    assert_eq!(
+        created.image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable)
+    );
 
-    ns.cleanup().await?;
-    Ok(())
+    // A repository someone made with mutable tags: a push under an existing tag would replace
+    // the image a Deployment runs. The broker makes it immutable before building.
+    let old = format!("ecr-old-{}", run_id());
+    let old_repo = format!("hosting/{old}");
+    ecr.create_repository()
+        .repository_name(&old_repo)
+        .image_tag_mutability(ImageTagMutability::Mutable)
+        .send()
+        .await?;
+    let out = deploy(&env, &old)?;
+    assert!(
+        out.status.success(),
+        "{}\nbroker:\n{}",
+        text(&out),
+        env.broker.log_text()
+    );
+    let now = ecr
+        .describe_repositories()
+        .repository_names(&old_repo)
+        .send()
+        .await?;
+    assert_eq!(
+        now.repositories()[0].image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable),
+        "{}",
+        env.broker.log_text()
+    );
+    env.cleanup().await
 }

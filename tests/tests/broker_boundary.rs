@@ -8,10 +8,10 @@ mod deploy_support;
 
 use anyhow::{Context, Result, ensure};
 use deploy_support::{Env, example_copy, jockey};
+use jockey_core::ProjectId;
 use jockey_core::build_request::{self, BuildRequest, Phase};
 use jockey_core::bundle::{bundle_dir, instance_configmap};
 use jockey_core::names::LABEL_PROJECT;
-use jockey_core::ProjectId;
 use jockey_e2e::{TestNamespace, client, wait_for};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -115,14 +115,10 @@ async fn a_tenant_cannot_build_read_or_remove_another_tenants_project_through_th
     let mut forged: ConfigMap = instance_configmap(&own, &b_bundle);
     forged.metadata.name = Some(a_bundle.hash.configmap_name());
     forged.metadata.namespace = Some(b.name.clone());
-    forged
-        .metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(
-            jockey_core::names::ANNOTATION_CONTENT_SHA256.into(),
-            a_bundle.hash.full().into(),
-        );
+    forged.metadata.annotations.get_or_insert_default().insert(
+        jockey_core::names::ANNOTATION_CONTENT_SHA256.into(),
+        a_bundle.hash.full().into(),
+    );
     Api::<ConfigMap>::namespaced(client.clone(), &b.name)
         .create(&PostParams::default(), &forged)
         .await?;
@@ -154,7 +150,11 @@ async fn a_tenant_cannot_build_read_or_remove_another_tenants_project_through_th
     Api::<ConfigMap>::namespaced(client.clone(), &b.name)
         .create(&PostParams::default(), &planted)
         .await?;
-    let _ = jockey(&["delete", "victim", "-n", &b.name, "--no-wait"], &builder, &[])?;
+    let _ = jockey(
+        &["delete", "victim", "-n", &b.name, "--no-wait"],
+        &builder,
+        &[],
+    )?;
     // Give the broker's sweep (every 3 s here) time to act, if it were going to.
     tokio::time::sleep(Duration::from_secs(8)).await;
 

@@ -1,8 +1,9 @@
-//! The build's short-lived AWS credentials (moto standing in for ECR and STS), beyond the
-//! successful build `deploy_ecr` covers: the Secret `<build>-aws` is deleted by `deploy` as soon
-//! as the build ends *whatever the outcome* (a failed build, a build that outlives
-//! `--timeout`); and a build timeout past the role's maximum session gets one hour and a
-//! warning, from an STS that refuses the longer session as AWS does (a role's
+//! The build's short-lived AWS credentials (moto standing in for ECR and STS, reached by the build
+//! broker only), beyond the successful build `deploy_ecr` covers: the Secret `<build>-aws` is
+//! deleted by the broker as soon as the build ends *whatever the outcome* (a failed build, a
+//! build that runs past its deadline after `deploy` stopped waiting); and a build timeout past
+//! the role's maximum session gets one hour and a warning in the broker's log, from an STS that
+//! refuses the longer session as AWS does (a role's
 //! MaxSessionDuration, 1 hour by default; moto does not check it, so STS is reached through a
 //! relay that answers AWS's refusal and passes everything else to moto).
 
@@ -35,14 +36,13 @@ const TOO_LONG: &str =
 /// The role's MaxSessionDuration in the relay: IAM's default.
 const ROLE_MAX_SECONDS: u64 = 3600;
 
-/// `deploy` of the example agent to ECR (moto) on a blocking thread, with `extra` environment.
-fn spawn_deploy(
-    env: &Env,
+/// A test namespace whose broker reaches moto (ECR, and STS unless `extra` says otherwise).
+async fn env_with_ecr(
+    client: &Client,
+    tag: &str,
     moto: &Moto,
-    project: &str,
-    timeout: &str,
     extra: &[(&str, String)],
-) -> tokio::task::JoinHandle<Result<Run>> {
+) -> Result<Env> {
     let mut vars: Vec<(String, String)> = moto
         .env()
         .into_iter()
@@ -51,6 +51,12 @@ fn spawn_deploy(
     vars.push(("IMAGE_REGISTRY".into(), REGISTRY.into()));
     vars.push(("BUILDER_ROLE_ARN".into(), ROLE.into()));
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Env::with_broker_env(client, tag, &vars).await
+}
+
+/// `deploy` of the example agent on a blocking thread; the deployer has no AWS settings at all.
+fn spawn_deploy(env: &Env, project: &str, timeout: &str) -> tokio::task::JoinHandle<Result<Run>> {
     let args: Vec<String> = [
         "deploy",
         &repo_root().join("examples/agent").to_string_lossy(),
@@ -67,8 +73,7 @@ fn spawn_deploy(
     let builder = env.builder.name.clone();
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        jockey(&args, &builder, &vars)
+        jockey(&args, &builder, &[("IMAGE_REGISTRY", REGISTRY)])
     })
 }
 
@@ -100,7 +105,7 @@ async fn build_and_secret(client: &Client, builder: &str, project: &str) -> Resu
     .await
 }
 
-/// The Secret held credentials, and `deploy` (which has returned) deleted it.
+/// The Secret held credentials, and the broker deletes it once the build is over.
 async fn credentials_gone(
     client: &Client,
     builder: &str,
@@ -114,14 +119,19 @@ async fn credentials_gone(
         data.keys()
     );
     let name = secret.metadata.name.clone().unwrap_or_default();
-    let left = Api::<Secret>::namespaced(client.clone(), builder)
-        .get_opt(&name)
-        .await?;
-    ensure!(
-        left.is_none(),
-        "Secret {builder}/{name} with the build's credentials outlived the build:\n{}",
-        run.all()
-    );
+    let secrets = Api::<Secret>::namespaced(client.clone(), builder);
+    // The build's deadline (the Job's activeDeadlineSeconds, at least a minute) ends a build the
+    // deployer stopped waiting for; the broker then removes its credentials.
+    wait_for(
+        &format!("Secret {builder}/{name} to go with its build"),
+        Duration::from_secs(150),
+        || {
+            let (secrets, name) = (secrets.clone(), name.clone());
+            async move { Ok(secrets.get_opt(&name).await?.is_none().then_some(())) }
+        },
+    )
+    .await
+    .with_context(|| format!("after deploy:\n{}", run.all()))?;
     Ok(())
 }
 
@@ -129,10 +139,10 @@ async fn credentials_gone(
 async fn a_failed_build_leaves_no_credentials_secret() -> Result<()> {
     let moto = Moto::start()?;
     let client = client().await?;
-    let env = Env::new(&client, "creds-failed").await?;
+    let env = env_with_ecr(&client, "creds-failed", &moto, &[]).await?;
     let pin = NoKubelet::pin(&client, &env.builder.name).await?;
     let outcome = async {
-        let deploy = spawn_deploy(&env, &moto, "creds-failed", "180s", &[]);
+        let deploy = spawn_deploy(&env, "creds-failed", "180s");
         let (_, secret) = build_and_secret(&client, &env.builder.name, "creds-failed").await?;
         play_kubelet(
             &client,
@@ -172,11 +182,11 @@ async fn a_failed_build_leaves_no_credentials_secret() -> Result<()> {
 async fn a_build_that_outlives_the_timeout_leaves_no_credentials_secret() -> Result<()> {
     let moto = Moto::start()?;
     let client = client().await?;
-    let env = Env::new(&client, "creds-slow").await?;
+    let env = env_with_ecr(&client, "creds-slow", &moto, &[]).await?;
     // The build pod never runs: no kubelet plays it.
     let pin = NoKubelet::pin(&client, &env.builder.name).await?;
     let outcome = async {
-        let deploy = spawn_deploy(&env, &moto, "creds-slow", "25s", &[]);
+        let deploy = spawn_deploy(&env, "creds-slow", "25s");
         let (_, secret) = build_and_secret(&client, &env.builder.name, "creds-slow").await?;
         let run = deploy.await??;
         ensure!(!run.ok, "an unfinished build must fail: {}", run.all());
@@ -329,17 +339,16 @@ async fn sts_with_role_maximum(moto_port: u16, asked: Asked) -> Result<u16> {
 async fn a_timeout_past_the_roles_maximum_gets_one_hour_credentials_and_a_warning() -> Result<()> {
     let moto = Moto::start()?;
     let client = client().await?;
-    let env = Env::new(&client, "creds-hour").await?;
     let asked: Asked = Arc::new(Mutex::new(Vec::new()));
     let sts = sts_with_role_maximum(moto.port, asked.clone()).await?;
-    let run = spawn_deploy(
-        &env,
-        &moto,
+    let env = env_with_ecr(
+        &client,
         "creds-hour",
-        "2h",
+        &moto,
         &[("AWS_ENDPOINT_URL_STS", format!("http://127.0.0.1:{sts}"))],
     )
-    .await??;
+    .await?;
+    let run = spawn_deploy(&env, "creds-hour", "2h").await??;
     let asked = asked.lock().map(|a| a.clone()).unwrap_or_default();
     if !run.ok {
         bail!("deploy failed (AssumeRole calls {asked:?}):\n{}", run.all());
@@ -350,12 +359,12 @@ async fn a_timeout_past_the_roles_maximum_gets_one_hour_credentials_and_a_warnin
         "AssumeRole calls (DurationSeconds, refused): {asked:?}\n{}",
         run.all()
     );
+    let log = env.broker.log_text();
     ensure!(
-        run.stderr.contains(&format!(
-            "warning: role {ROLE} does not allow 7200s sessions; the build gets 1-hour credentials"
+        log.contains(&format!(
+            "role {ROLE} does not allow 7200s sessions; the build gets 1-hour credentials"
         )),
-        "{}",
-        run.all()
+        "the broker's log:\n{log}"
     );
     env.cleanup().await
 }

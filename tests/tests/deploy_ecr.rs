@@ -105,10 +105,7 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     let project = "ecr-agent";
     // Whatever AWS the deployer would reach, if it called any, is the sentinel.
     let sentinel_env = sentinel.env();
-    let mut vars: Vec<(&str, &str)> = sentinel_env
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
+    let mut vars: Vec<(&str, &str)> = sentinel_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     vars.push(("IMAGE_REGISTRY", REGISTRY));
     let example = repo_root()
         .join("examples/agent")

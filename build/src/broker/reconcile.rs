@@ -109,7 +109,11 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
             ctx.logs.finish(&ns, &plan.name).await;
             remove_credentials(client, &plan).await;
             report
-                .done(Phase::Succeeded, &format!("pushed {}", plan.image), Some(&plan))
+                .done(
+                    Phase::Succeeded,
+                    &format!("pushed {}", plan.image),
+                    Some(&plan),
+                )
                 .await
         }
         // Asking again after a failure is a new request: the old Job goes, a new one comes.
@@ -189,7 +193,13 @@ async fn start(
         }
     }
     report.progress("creating the build Job", plan).await?;
-    if let Err(e) = create_job(client, plan, admitted, &report.req.uid().unwrap_or_default()).await
+    if let Err(e) = create_job(
+        client,
+        plan,
+        admitted,
+        &report.req.uid().unwrap_or_default(),
+    )
+    .await
     {
         remove_credentials(client, plan).await;
         return report.done(Phase::Failed, &format!("{e:#}"), None).await;
@@ -265,13 +275,23 @@ async fn create_job(
 
 /// Kaniko pushes its layer cache to `<prefix>/PROJECT/cache`; ECR, unlike most registries,
 /// needs that repository to exist first.
-async fn ensure_cache_repository(cfg: &jockey_core::Config, plan: &BuildPlan) -> anyhow::Result<()> {
-    let Some(ecr) = plan.ecr_registry.as_deref().and_then(crate::ecr::parse_registry) else {
+async fn ensure_cache_repository(
+    cfg: &jockey_core::Config,
+    plan: &BuildPlan,
+) -> anyhow::Result<()> {
+    let Some(ecr) = plan
+        .ecr_registry
+        .as_deref()
+        .and_then(crate::ecr::parse_registry)
+    else {
         return Ok(());
     };
     let sdk = crate::aws::sdk_config(Some(&ecr.region)).await;
     let client = aws_sdk_ecr::Client::new(&sdk);
-    let name = format!("{}/cache", plan.project.repository(&cfg.image_repository_prefix));
+    let name = format!(
+        "{}/cache",
+        plan.project.repository(&cfg.image_repository_prefix)
+    );
     crate::ecr::ensure_repository(&client, &ecr.account, &name, crate::ecr::Tags::Mutable).await?;
     Ok(())
 }
@@ -329,7 +349,12 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    async fn write(&self, phase: Phase, message: &str, plan: Option<&BuildPlan>) -> Result<(), Error> {
+    async fn write(
+        &self,
+        phase: Phase,
+        message: &str,
+        plan: Option<&BuildPlan>,
+    ) -> Result<(), Error> {
         let status = self.req.status.clone().unwrap_or_default();
         let image = plan
             .filter(|_| phase == Phase::Succeeded)
@@ -368,7 +393,12 @@ impl Report<'_> {
         self.write(Phase::Building, message, Some(plan)).await
     }
 
-    async fn done(&self, phase: Phase, message: &str, plan: Option<&BuildPlan>) -> Result<Action, Error> {
+    async fn done(
+        &self,
+        phase: Phase,
+        message: &str,
+        plan: Option<&BuildPlan>,
+    ) -> Result<Action, Error> {
         self.write(phase, message, plan).await?;
         let ns = self.req.namespace().unwrap_or_default();
         tracing::info!(request = %format!("{ns}/{}", self.req.name_any()), ?phase, "{message}");

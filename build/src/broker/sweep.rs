@@ -31,7 +31,11 @@ pub async fn once(ctx: &Ctx) -> Result<usize, kube::Error> {
         ));
     }
     let mut removed = 0;
-    for job in jobs.list(&ListParams::default().labels(&selector)).await?.items {
+    for job in jobs
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
         let labels = job.labels();
         let (Some(ns), Some(name)) = (
             labels.get(LABEL_REQUEST_NAMESPACE),

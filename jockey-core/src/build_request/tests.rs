@@ -41,7 +41,10 @@ fn refusals_name_the_object_and_the_fix() {
     let req = request(&project(), &b.hash, "ns", 120);
 
     let missing = check(&req, "ns", None, MAX).unwrap_err();
-    assert!(missing.contains("does not exist") && missing.contains("deploy again"), "{missing}");
+    assert!(
+        missing.contains("does not exist") && missing.contains("deploy again"),
+        "{missing}"
+    );
 
     // Another project of the namespace with the same files shares the instance; its request
     // is named for it.
@@ -71,10 +74,15 @@ fn refusals_name_the_object_and_the_fix() {
 
     let mut long = req.clone();
     long.spec.timeout_seconds = Some(MAX_TIMEOUT_SECONDS + 1);
-    assert!(check(&long, "ns", Some(&cm), MAX).unwrap_err().contains("at most"));
+    assert!(
+        check(&long, "ns", Some(&cm), MAX)
+            .unwrap_err()
+            .contains("at most")
+    );
 
     let mut bomb = cm.clone();
-    bomb.binary_data = instance_configmap(&project(), &bundle(&[("a", &"x".repeat(100_000))])).binary_data;
+    bomb.binary_data =
+        instance_configmap(&project(), &bundle(&[("a", &"x".repeat(100_000))])).binary_data;
     let e = check(&req, "ns", Some(&bomb), 1000).unwrap_err();
     assert!(e.contains("inflates past"), "{e}");
 
@@ -83,7 +91,11 @@ fn refusals_name_the_object_and_the_fix() {
         INSTANCE_TAR_KEY.to_string(),
         k8s_openapi::ByteString(b"not gzip".to_vec()),
     )]));
-    assert!(check(&req, "ns", Some(&garbage), MAX).unwrap_err().contains("not gzip"));
+    assert!(
+        check(&req, "ns", Some(&garbage), MAX)
+            .unwrap_err()
+            .contains("not gzip")
+    );
 }
 
 #[test]
@@ -107,7 +119,10 @@ fn the_status_log_keeps_the_newest_lines_and_a_follower_sees_each_line_once() {
     append_log(&mut s, &lines[10..]);
     assert_eq!(s.log.len(), STATUS_LOG_LINES);
     assert_eq!(s.log_lines, 100);
-    assert_eq!(unseen(&s, 10).first(), Some(&format!("line {}", 100 - STATUS_LOG_LINES)));
+    assert_eq!(
+        unseen(&s, 10).first(),
+        Some(&format!("line {}", 100 - STATUS_LOG_LINES))
+    );
     assert_eq!(unseen(&s, 98), &lines[98..]);
     assert!(unseen(&s, 100).is_empty());
     append_log(&mut s, &["x".repeat(10_000)]);

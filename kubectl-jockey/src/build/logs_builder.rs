@@ -9,11 +9,11 @@
 
 use crate::cluster::{KubeArgs, api_message};
 use anyhow::{Context, Result, bail};
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use jockey_build::kaniko::{KANIKO_CONTAINER, build_selector};
+use jockey_core::Config;
 use jockey_core::build_request::{BuildRequest, Phase, unseen};
 use jockey_core::names::LABEL_PROJECT;
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
-use jockey_core::Config;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, LogParams};

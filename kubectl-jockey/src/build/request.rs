@@ -61,7 +61,10 @@ pub async fn build(ask: Ask<'_>) -> Result<String> {
         Some(_) => progress.phase("attaching to the running build"),
         None => create(&api, ns, project, hash, timeout).await?,
     }
-    follow_request(&api, &name, ns, project, follow, deadline, timeout, progress).await
+    follow_request(
+        &api, &name, ns, project, follow, deadline, timeout, progress,
+    )
+    .await
 }
 
 async fn create(

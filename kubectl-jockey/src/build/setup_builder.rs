@@ -8,8 +8,8 @@
 //! long-lived keys no build uses any more; `setup-builder` says so and how to remove it.
 
 use crate::cluster::{KubeArgs, apply_params};
-use jockey_build::kaniko::{BUILDER_SERVICE_ACCOUNT, LEGACY_AWS_CREDENTIALS_SECRET};
 use anyhow::{Context, Result, bail};
+use jockey_build::kaniko::{BUILDER_SERVICE_ACCOUNT, LEGACY_AWS_CREDENTIALS_SECRET};
 use jockey_core::{BuilderCredentials, Config};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -75,9 +75,9 @@ pub fn credentials_model(cfg: &Config) -> String {
             "builds push to {} without AWS credentials (not an ECR registry)",
             cfg.image_registry.as_deref().unwrap_or_default()
         ),
-        (_, BuilderCredentials::Invalid(v)) => format!(
-            "BUILDER_CREDENTIALS is {v:?}: builds to ECR will be refused; unset it"
-        ),
+        (_, BuilderCredentials::Invalid(v)) => {
+            format!("BUILDER_CREDENTIALS is {v:?}: builds to ECR will be refused; unset it")
+        }
         (_, BuilderCredentials::ServiceAccount) => format!(
             "BUILDER_CREDENTIALS=service-account is no longer supported (it gave build pods the \
              builder role itself): unset it, set BUILDER_ROLE_ARN, and give the broker's service \
@@ -187,18 +187,17 @@ mod tests {
         assert!(local.contains("without AWS credentials"), "{local}");
         let missing = credentials_model(&cfg(&[("IMAGE_REGISTRY", ecr)]));
         assert!(missing.contains("BUILDER_ROLE_ARN"), "{missing}");
-        let assumed = credentials_model(&cfg(&[("IMAGE_REGISTRY", ecr), ("BUILDER_ROLE_ARN", ROLE)]),
-        );
+        let assumed =
+            credentials_model(&cfg(&[("IMAGE_REGISTRY", ecr), ("BUILDER_ROLE_ARN", ROLE)]));
         assert!(
             assumed.contains("short-lived") && assumed.contains("hosting/PROJECT"),
             "{assumed}"
         );
         let sa = credentials_model(&cfg(&[
-                ("IMAGE_REGISTRY", ecr),
-                ("BUILDER_ROLE_ARN", ROLE),
-                ("BUILDER_CREDENTIALS", "service-account"),
-            ]),
-        );
+            ("IMAGE_REGISTRY", ecr),
+            ("BUILDER_ROLE_ARN", ROLE),
+            ("BUILDER_CREDENTIALS", "service-account"),
+        ]));
         assert!(sa.contains("no longer supported"), "{sa}");
     }
 }

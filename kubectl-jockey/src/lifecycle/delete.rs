@@ -8,9 +8,9 @@
 use super::instances::{instance_selector, referenced};
 use super::ownership::{LeftAlone, check_owner, project_label};
 use crate::cluster::{KubeArgs, api_message, is_not_found};
-use jockey_core::build_request::BuildRequest;
 use anyhow::{Context, Result, bail};
 use jockey_core::ProjectId;
+use jockey_core::build_request::BuildRequest;
 use jockey_core::names::{LABEL_APP, LABEL_PROJECT};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};

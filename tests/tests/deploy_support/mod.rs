@@ -286,7 +286,12 @@ pub const WRITTEN_KINDS: [(&str, &str, &str, &str); 11] = [
     ("batch", "v1", "Job", "jobs"),
     ("coordination.k8s.io", "v1", "Lease", "leases"),
     ("", "v1", "ServiceAccount", "serviceaccounts"),
-    ("jockey.agentops.ai", "v1alpha1", "BuildRequest", "buildrequests"),
+    (
+        "jockey.agentops.ai",
+        "v1alpha1",
+        "BuildRequest",
+        "buildrequests",
+    ),
 ];
 
 /// `kind/name -> resourceVersion` of every object of [`WRITTEN_KINDS`] in `ns` and `builder_ns`,
