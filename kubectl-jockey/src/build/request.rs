@@ -86,13 +86,14 @@ async fn create(
             build_request::PLURAL,
             build_request::GROUP
         ),
-        Err(e) => Err(e).with_context(|| {
-            format!(
-                "creating BuildRequest {ns}/{}; a tenant needs the jockey-tenant role in its \
-                 namespace (kubectl jockey tenant grant)",
-                req.name_any()
-            )
-        }),
+        Err(kube::Error::Api(s)) if s.code == 403 => bail!(
+            "creating BuildRequest {ns}/{} is forbidden: {}; a tenant needs the jockey-tenant \
+             role in its namespace (an operator runs `kubectl jockey tenant grant {ns} --user \
+             <you>`)",
+            req.name_any(),
+            s.message
+        ),
+        Err(e) => Err(e).with_context(|| format!("creating BuildRequest {ns}/{}", req.name_any())),
     }
 }
 
