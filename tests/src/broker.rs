@@ -4,9 +4,9 @@
 //! as its own Deployment, and is killed when dropped; its log goes to a file whose path a failing
 //! test can print.
 
-use crate::{kubeconfig_path, repo_root};
+use crate::{kubeconfig_path, kubectl, repo_root};
 use anyhow::{Context, Result, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 pub struct Broker {
@@ -38,6 +38,23 @@ impl Broker {
         claims_namespace: &str,
         env: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::start_as(
+            &kubeconfig_path(),
+            namespaces,
+            builder_namespace,
+            claims_namespace,
+            env,
+        )
+    }
+
+    /// [`Broker::start`] with the identity of `kubeconfig` (see [`identity`]).
+    pub fn start_as(
+        kubeconfig: &Path,
+        namespaces: &[&str],
+        builder_namespace: &str,
+        claims_namespace: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let bin = repo_root().join("target/debug/jockey-webhook");
         if !bin.exists() {
             bail!(
@@ -50,7 +67,7 @@ impl Broker {
             std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let mut cmd = Command::new(bin);
         cmd.args(["broker", "--kubeconfig"])
-            .arg(kubeconfig_path())
+            .arg(kubeconfig)
             .args(namespaces.iter().flat_map(|n| ["--request-namespace", n]))
             .args([
                 "--builder-namespace",
@@ -93,4 +110,66 @@ impl Drop for Broker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The broker's identity as an installation gives it: the service account `jockey-broker` in
+/// `claims_namespace` with the RBAC of `manifests/broker/rbac.yaml` (its namespaces made the
+/// test's, its cluster-wide binding named for them), and a kubeconfig holding a token of that
+/// service account: a broker started with it can do exactly what an installed one can.
+pub fn identity(claims_namespace: &str, builder_namespace: &str) -> Result<PathBuf> {
+    let rbac = std::fs::read_to_string(repo_root().join("manifests/broker/rbac.yaml"))?
+        .replace("namespace: jockey-system", &format!("namespace: {claims_namespace}"))
+        .replace("namespace: builder", &format!("namespace: {builder_namespace}"));
+    // The ClusterRole is the same for every test; its binding is this test's.
+    let rbac = rbac.replacen(
+        "kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker",
+        &format!("kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker-{claims_namespace}"),
+        1,
+    );
+    let file = std::env::temp_dir().join(format!("jockey-broker-rbac-{claims_namespace}.yaml"));
+    std::fs::write(&file, rbac)?;
+    let out = kubectl(&["apply", "-f", &file.to_string_lossy()])?;
+    if !out.status.success() {
+        bail!(
+            "applying the broker's RBAC: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let token = kubectl(&[
+        "create",
+        "token",
+        "jockey-broker",
+        "-n",
+        claims_namespace,
+        "--duration=2h",
+    ])?;
+    if !token.status.success() {
+        bail!(
+            "a token of the broker's service account: {}",
+            String::from_utf8_lossy(&token.stderr)
+        );
+    }
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let view = |path: &str| -> Result<String> {
+        let out = kubectl(&[
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let server = view("{.clusters[0].cluster.server}")?;
+    let ca = view("{.clusters[0].cluster.certificate-authority}")?;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    \
+         certificate-authority: {ca}\nusers:\n- name: broker\n  user:\n    token: {token}\n\
+         contexts:\n- name: broker\n  context:\n    cluster: c\n    user: broker\n\
+         current-context: broker\n"
+    );
+    let path = std::env::temp_dir().join(format!("jockey-broker-{claims_namespace}.kubeconfig"));
+    std::fs::write(&path, kubeconfig)?;
+    Ok(path)
 }

@@ -3,8 +3,9 @@
 //! plugin's requests told apart by its User-Agent. The build pod and the server pod sit on a node
 //! without a kubelet, so the test decides how long each wait lasts: during two waits of
 //! [`QUIET`] each the plugin may renew its deploy Lease and nothing else; it must not GET or LIST
-//! anything (a poll at any interval shorter than the wait shows), and it must hold watches on the
-//! build's Job and pods and on the Deployment, its ReplicaSets and pods.
+//! anything (a poll at any interval shorter than the wait shows), and it must hold watches on its
+//! BuildRequest (the build broker reports the build there) and on the Deployment, its ReplicaSets
+//! and pods. It asks nothing at all in the builder namespace: that is the broker's.
 
 mod deploy_support;
 #[allow(dead_code)]
@@ -203,10 +204,20 @@ async fn a_deploy_watches_its_build_and_rollout_and_polls_nothing_while_it_waits
         "no request of the plugin in the audit log"
     );
 
-    // Watched: the build's Job and pods, the Deployment, its ReplicaSets and pods.
+    // Nothing in the builder namespace: a tenant holds no access there.
+    let in_builder: Vec<String> = requests
+        .iter()
+        .filter(|r| r.uri.contains(&format!("/namespaces/{builder}/")))
+        .map(|r| format!("{} {}", r.verb, r.uri))
+        .collect();
+    ensure!(
+        in_builder.is_empty(),
+        "the plugin asked the builder namespace:\n{}",
+        in_builder.join("\n")
+    );
+    // Watched: the build's request, the Deployment, its ReplicaSets and pods.
     for (namespace, resource) in [
-        (&builder, "jobs"),
-        (&builder, "pods"),
+        (&ns, "buildrequests"),
         (&ns, "deployments"),
         (&ns, "replicasets"),
         (&ns, "pods"),

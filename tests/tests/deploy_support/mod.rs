@@ -236,6 +236,22 @@ impl Env {
         Ok(())
     }
 
+    /// Replaces the broker with one holding only the identity an installation gives it (its
+    /// service account and `manifests/broker/rbac.yaml`), with `env` on top of the test registry.
+    pub fn run_broker_as_installed(&mut self, env: &[(&str, &str)]) -> Result<()> {
+        let identity = jockey_e2e::broker::identity(&self.builder.name, &self.builder.name)?;
+        let mut all = vec![("IMAGE_REGISTRY", REGISTRY)];
+        all.extend_from_slice(env);
+        self.broker = Broker::start_as(
+            &identity,
+            &[&self.ns.name],
+            &self.builder.name,
+            &self.builder.name,
+            &all,
+        )?;
+        Ok(())
+    }
+
     /// `kubectl-jockey ARGS -n <ns>`.
     pub fn jockey(&self, args: &[&str]) -> Result<Run> {
         let mut all: Vec<&str> = args.to_vec();
