@@ -166,11 +166,18 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
     }
 
     // 5. Its builds in the builder namespace (selected by the project label): best effort, as
-    // the user may not read that namespace.
+    // the user may not read that namespace (a tenant never does; it is said, not failed).
     let bns = cfg.builder_namespace.as_str();
     let jobs: Api<Job> = Api::namespaced(client.clone(), bns);
     let sel = ListParams::default().labels(&build_selector(Some(project.as_str())));
-    if let Ok(list) = jobs.list(&sel).await {
+    let listed = jobs.list(&sel).await;
+    if let Err(e) = &listed {
+        eprintln!(
+            "builds of {project} in namespace {bns} skipped ({}); they end on their own",
+            api_message(e)
+        );
+    }
+    if let Ok(list) = listed {
         for job in list.items {
             let name = job.metadata.name.unwrap_or_default();
             if jobs

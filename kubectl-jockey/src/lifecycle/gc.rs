@@ -92,13 +92,22 @@ pub fn collectable(
 }
 
 /// (project, short hash) of the build Jobs in the builder namespace that have not finished. A
-/// user who may not read the builder namespace gets none: the age grace still holds.
+/// user who may not read the builder namespace (a tenant) gets none, and is told so: the age
+/// grace (`--min-age`) still holds.
 async fn running_builds(client: &Client, builder_ns: &str) -> BTreeSet<(String, String)> {
     let jobs = Api::<Job>::namespaced(client.clone(), builder_ns)
         .list(&ListParams::default().labels(&crate::kaniko::build_selector(None)))
         .await;
-    let Ok(jobs) = jobs else {
-        return BTreeSet::new();
+    let jobs = match jobs {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            eprintln!(
+                "gc: running builds in namespace {builder_ns} skipped ({}); instances younger \
+                 than --min-age are kept all the same",
+                crate::cluster::api_message(&e)
+            );
+            return BTreeSet::new();
+        }
     };
     jobs.items
         .into_iter()
