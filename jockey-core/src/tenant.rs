@@ -495,7 +495,7 @@ mod tests {
         stored_c.api_group = None;
         let (all, added) = with_subjects(&[a.clone(), stored_c.clone()], &[b.clone(), c.clone()]);
         assert_eq!(all, [a.clone(), stored_c.clone(), b.clone()]);
-        assert_eq!(added, [b.clone()]);
+        assert_eq!(added, std::slice::from_ref(&b));
         let (kept, removed, absent) =
             without_subjects(&all, &[c.clone(), user_subject("z").unwrap()]);
         assert_eq!(kept, [a.clone(), b.clone()]);

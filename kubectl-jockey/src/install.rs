@@ -13,6 +13,10 @@
 //! `install` is no outage; its Role may read the CA Secret and update the serving Secret, by
 //! name, and nothing else of Secrets.
 //!
+//! It also installs the `jockey-tenant` ClusterRole ([`jockey_core::tenant`]): what a tenant's
+//! commands need in its own namespace, granted per namespace by `kubectl jockey tenant grant`
+//! (a RoleBinding). One object for every tenant, kept current by running `install` again.
+//!
 //! `uninstall` deletes every object `install` made (they carry
 //! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else.
 
@@ -36,7 +40,9 @@ use std::time::Duration;
 
 pub const DEFAULT_NAME: &str = "jockey-webhook";
 pub const DEFAULT_NAMESPACE: &str = "jockey-system";
-const FIELD_MANAGER: &str = "kubectl-jockey-install";
+/// The field manager of what install writes (`tenant grant` writes the tenant ClusterRole as
+/// install does, so the two never take its fields from each other).
+pub const FIELD_MANAGER: &str = "kubectl-jockey-install";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 const MANAGED_BY_VALUE: &str = "kubectl-jockey";
 // Shared with the webhook, which writes them when it renews the serving certificate itself.
@@ -291,6 +297,13 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             }),
         );
     }
+    // The tenant role, after the webhook's own RBAC (manifests/base/tenant-role.yaml is the
+    // same rendering).
+    let after_rbac = objects
+        .iter()
+        .rposition(|o| o["kind"] == "RoleBinding")
+        .map_or(objects.len(), |i| i + 1);
+    objects.insert(after_rbac, tenant_cluster_role()?);
     objects.extend(
         registration(o, ca_bundle_b64)
             .objects()
@@ -302,17 +315,7 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
         if api_resource(obj).is_ok_and(|(_, namespaced)| namespaced) {
             obj["metadata"]["namespace"] = json!(o.namespace);
         }
-        let labels = obj
-            .pointer_mut("/metadata")
-            .and_then(|m| m.as_object_mut())
-            .map(|m| m.entry("labels").or_insert_with(|| json!({})));
-        if let Some(Value::Object(labels)) = labels {
-            labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
-            labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
-            labels
-                .entry("app.kubernetes.io/name")
-                .or_insert_with(|| json!(o.name));
-        }
+        label(obj, &o.name);
         if kind == "Role" {
             // The webhook renews its serving certificate itself: read the CA, rewrite the
             // serving Secret, these two by name only.
@@ -377,6 +380,34 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
         }
     }
     Ok(objects)
+}
+
+/// What kustomize's `labels:` and install add to every object: made by install (so uninstall
+/// removes it), part of jockey, named after the install.
+fn label(obj: &mut Value, name: &str) {
+    let labels = obj
+        .pointer_mut("/metadata")
+        .and_then(|m| m.as_object_mut())
+        .map(|m| m.entry("labels").or_insert_with(|| json!({})));
+    if let Some(Value::Object(labels)) = labels {
+        labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
+        labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
+        labels
+            .entry("app.kubernetes.io/name")
+            .or_insert_with(|| json!(name));
+    }
+}
+
+/// The `jockey-tenant` ClusterRole as install applies it (labelled like the default install),
+/// for `tenant grant` to write when it is missing or older than this plugin.
+pub fn tenant_cluster_role() -> Result<Value> {
+    let mut obj = serde_json::to_value(jockey_core::tenant::tenant_cluster_role())?;
+    obj["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    obj["kind"] = json!("ClusterRole");
+    // One object for every install, whatever its --name: its labels do not follow the name, so
+    // that installs and grants apply the same.
+    label(&mut obj, jockey_core::tenant::TENANT_ROLE);
+    Ok(obj)
 }
 
 /// The webhooks (reached through the Service, trusting `ca_bundle_b64`) and the admission policy
@@ -817,6 +848,33 @@ pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
     Ok(())
 }
 
+/// Says which tenants' RoleBindings the removed tenant ClusterRole leaves granting nothing (they
+/// are the grants' records, so uninstall leaves them; best effort).
+async fn orphaned_tenant_bindings(client: &Client) {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let name = jockey_core::tenant::TENANT_ROLE;
+    let Ok(list) = Api::<RoleBinding>::all(client.clone())
+        .list(&kube::api::ListParams::default().fields(&format!("metadata.name={name}")))
+        .await
+    else {
+        return;
+    };
+    let namespaces: Vec<String> = list
+        .items
+        .iter()
+        .filter(|b| jockey_core::tenant::is_tenant_binding(b))
+        .filter_map(|b| b.metadata.namespace.clone())
+        .collect();
+    if !namespaces.is_empty() {
+        println!(
+            "note: rolebinding/{name} in {} now grants nothing (its ClusterRole is gone): \
+             `kubectl jockey install` brings it back, `kubectl jockey tenant revoke NAMESPACE \
+             ...` removes a grant",
+            namespaces.join(", ")
+        );
+    }
+}
+
 /// Replicas wanted and available, when every wanted replica is available. Pure.
 fn available(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<(i32, i32)> {
     let want = d.spec.replicas.unwrap_or(1);
@@ -922,6 +980,9 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
             .with_context(|| format!("deleting {}", describe(obj)))?;
         println!("{} deleted", describe(obj));
         removed += 1;
+        if obj["kind"] == "ClusterRole" && name == jockey_core::tenant::TENANT_ROLE {
+            orphaned_tenant_bindings(&client).await;
+        }
     }
     if removed == 0 {
         println!(
@@ -968,6 +1029,30 @@ mod tests {
         }
     }
 
+    /// The tenant role install applies is the core's rendering (which the manifest is too), one
+    /// for every install whatever its name.
+    #[test]
+    fn install_applies_the_tenant_cluster_role() {
+        let mut o = opts();
+        o.name = "jw-test".into();
+        let objs = render(&o, "").unwrap();
+        let role = objs
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "jockey-tenant")
+            .unwrap();
+        assert_eq!(
+            role["rules"],
+            serde_json::to_value(jockey_core::tenant::tenant_cluster_role()).unwrap()["rules"]
+        );
+        assert_eq!(role["metadata"]["labels"][MANAGED_BY], MANAGED_BY_VALUE);
+        assert_eq!(
+            role["metadata"]["labels"]["app.kubernetes.io/name"],
+            "jockey-tenant"
+        );
+        assert_eq!(role, &tenant_cluster_role().unwrap());
+        assert!(role["metadata"].get("namespace").is_none());
+    }
+
     #[test]
     fn renders_the_base_with_ca_bundle_image_and_labels() {
         let objs = render(&opts(), "Q0E=").unwrap();
@@ -983,6 +1068,7 @@ mod tests {
                 "ClusterRoleBinding",
                 "Role",
                 "RoleBinding",
+                "ClusterRole",
                 "Service",
                 "NetworkPolicy",
                 "PodDisruptionBudget",
