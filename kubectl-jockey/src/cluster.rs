@@ -245,7 +245,7 @@ pub fn needs_role(err: anyhow::Error, role: &str) -> anyhow::Error {
         return err;
     }
     anyhow::anyhow!(
-        "{}; this command needs {role}: ask your cluster admin for it, or run it as an operator \
+        "{}; this command needs {role}. Ask your cluster admin for it, or run it as an operator \
          (--context, --as)",
         error_chain(&err)
     )
@@ -414,7 +414,7 @@ mod tests {
             e.starts_with(
                 "listing build pods in namespace builder: pods is forbidden: User \"tenant-b\""
             ) && e.contains("this command needs list on pods in the builder namespace")
-                && e.contains("ask your cluster admin"),
+                && e.contains("Ask your cluster admin"),
             "{e}"
         );
         let other = anyhow::anyhow!("no such thing");

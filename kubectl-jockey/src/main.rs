@@ -132,8 +132,8 @@ enum Command {
 }
 
 /// What a command needs, for the message of a 403 ([`cluster::needs_role`]).
-const TENANT: &str = "the jockey-tenant role in the namespace (a cluster admin grants it: \
-                      `kubectl jockey tenant grant NAMESPACE --user USER`)";
+const TENANT: &str = "the jockey-tenant role in the namespace, which a cluster admin grants \
+                      with `kubectl jockey tenant grant NAMESPACE --user USER`";
 const CLUSTER_ADMIN: &str = "cluster-admin";
 
 fn needs(command: &Command) -> &'static str {
@@ -168,8 +168,8 @@ fn needs(command: &Command) -> &'static str {
              ServiceAccounts and get on Secrets there (an operator's role)"
         }
         Command::LogsBuilder(_) => {
-            "list on Pods and get on pods/log in the builder namespace (an operator's role; a \
-             tenant holds nothing there)"
+            "list on Pods and get on pods/log in the builder namespace (an operator's role, which \
+             a tenant never holds)"
         }
         Command::AlbStatus(_) => {
             "list on Ingresses, Events and Pods in all namespaces (an operator's role, e.g. the \
