@@ -644,9 +644,9 @@ async fn a_tenant_is_refused_everything_outside_its_namespace() -> Result<()> {
 }
 
 /// A tenant runs the tenant commands on a project the admin deployed into its namespace:
-/// `status`, `list`, `logs`, `secrets set/list/unset`, `rollback`, `gc` and `delete`, with the
-/// jockey-tenant role alone (what they would read in the builder namespace is skipped, and said
-/// to be).
+/// `status`, `list`, `logs`, `secrets set/list/unset`, a `deploy` that needs no build, `rollback`,
+/// `gc` and `delete`, with the jockey-tenant role alone (what they would read in the builder
+/// namespace is skipped, and said to be); a deploy that needs a build is refused naming the role.
 #[tokio::test]
 async fn a_tenant_runs_the_tenant_commands_on_its_project() -> Result<()> {
     let admin = client().await?;
@@ -699,6 +699,46 @@ async fn a_tenant_runs_the_tenant_commands_on_its_project() -> Result<()> {
         tenant.ok(&["secrets", "unset", "p", "API_KEY", "--timeout", "120s"])?;
         let run = tenant.ok(&["secrets", "list", "p"])?;
         ensure!(!run.stdout.contains("API_KEY"), "{}", run.all());
+
+        // deploy without a build: files whose image is built (v2, the admin's) with a runtime
+        // setting needs nothing outside the namespace. (--no-wait: the tenant cannot read the
+        // IngressClasses that say no controller serves this namespace, so it would wait for an
+        // address.)
+        let path = dir.path().to_string_lossy().to_string();
+        let run = tenant.ok(&[
+            "deploy",
+            &path,
+            "--project",
+            "p",
+            "--replicas",
+            "2",
+            "--no-wait",
+        ])?;
+        ensure!(
+            run.stderr.contains("already built; skipping the build"),
+            "{}",
+            run.all()
+        );
+        let replicas = Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(admin.clone(), ns)
+            .get("p")
+            .await?
+            .spec
+            .replicas;
+        ensure!(
+            replicas == Some(2),
+            "replicas {replicas:?} after the tenant's deploy"
+        );
+        // New files need a build, which the tenant role does not reach (until the broker): refused
+        // before anything is written, naming the role.
+        deploy_support::write_version(dir.path(), 3)?;
+        let run = tenant.run(&["deploy", &path, "--project", "p", "--timeout", "60s"])?;
+        ensure!(
+            !run.ok
+                && run.stderr.contains("User \"tenant-a\"")
+                && run.stderr.contains("for a build"),
+            "{}",
+            run.all()
+        );
 
         let run = tenant.ok(&["rollback", "p", "--timeout", "120s"])?;
         ensure!(run.all().contains("instance-"), "{}", run.all());
