@@ -18,7 +18,8 @@
 //! (a RoleBinding). One object for every tenant, kept current by running `install` again.
 //!
 //! `uninstall` deletes every object `install` made (they carry
-//! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else.
+//! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else; the tenant ClusterRole only
+//! once no RoleBinding grants it (it names those).
 
 use crate::cluster::KubeArgs;
 use anyhow::{Context, Result, bail};
@@ -848,31 +849,25 @@ pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
     Ok(())
 }
 
-/// Says which tenants' RoleBindings the removed tenant ClusterRole leaves granting nothing (they
-/// are the grants' records, so uninstall leaves them; best effort).
-async fn orphaned_tenant_bindings(client: &Client) {
+/// The namespaces whose RoleBinding `jockey-tenant` binds the tenant ClusterRole: uninstall
+/// leaves the ClusterRole to them rather than cut every tenant off (or another install's; the
+/// ClusterRole is one for all). Best effort: none when they cannot be listed.
+async fn tenant_bindings(client: &Client) -> Vec<String> {
     use k8s_openapi::api::rbac::v1::RoleBinding;
     let name = jockey_core::tenant::TENANT_ROLE;
     let Ok(list) = Api::<RoleBinding>::all(client.clone())
         .list(&kube::api::ListParams::default().fields(&format!("metadata.name={name}")))
         .await
     else {
-        return;
+        return Vec::new();
     };
-    let namespaces: Vec<String> = list
-        .items
+    list.items
         .iter()
-        .filter(|b| jockey_core::tenant::is_tenant_binding(b))
+        .filter(|b| {
+            jockey_core::tenant::is_tenant_binding(b) && b.metadata.deletion_timestamp.is_none()
+        })
         .filter_map(|b| b.metadata.namespace.clone())
-        .collect();
-    if !namespaces.is_empty() {
-        println!(
-            "note: rolebinding/{name} in {} now grants nothing (its ClusterRole is gone): \
-             `kubectl jockey install` brings it back, `kubectl jockey tenant revoke NAMESPACE \
-             ...` removes a grant",
-            namespaces.join(", ")
-        );
-    }
+        .collect()
 }
 
 /// Replicas wanted and available, when every wanted replica is available. Pure.
@@ -975,14 +970,24 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
             );
             continue;
         }
+        if obj["kind"] == "ClusterRole" && name == jockey_core::tenant::TENANT_ROLE {
+            let bound = tenant_bindings(&client).await;
+            if !bound.is_empty() {
+                println!(
+                    "{} left in place: RoleBinding {name} in {} still grants it to tenants (and \
+                     another install may share it); `kubectl jockey tenant revoke NAMESPACE ...` \
+                     each, then uninstall again, or delete it with kubectl",
+                    describe(obj),
+                    bound.join(", ")
+                );
+                continue;
+            }
+        }
         api.delete(name, &DeleteParams::background())
             .await
             .with_context(|| format!("deleting {}", describe(obj)))?;
         println!("{} deleted", describe(obj));
         removed += 1;
-        if obj["kind"] == "ClusterRole" && name == jockey_core::tenant::TENANT_ROLE {
-            orphaned_tenant_bindings(&client).await;
-        }
     }
     if removed == 0 {
         println!(
