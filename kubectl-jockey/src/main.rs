@@ -81,8 +81,8 @@ enum Command {
     /// project-scoped credentials when they start).
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
     ///
-    /// Needs (an operator's): cluster-admin, or get/create/patch on the namespace (cluster-
-    /// scoped) and create/patch on ServiceAccounts and get on Secrets in the builder namespace.
+    /// Needs (an operator's): cluster-admin, or create/patch on the builder Namespace (a
+    /// cluster-scoped object) and create/patch on ServiceAccounts and get on Secrets in it.
     SetupBuilder(setup_builder::SetupBuilderArgs),
     /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
@@ -164,8 +164,8 @@ fn needs(command: &Command) -> &'static str {
         }
         Command::ListAlbIngresses(_) => TENANT,
         Command::SetupBuilder(_) => {
-            "cluster-admin, or get/create/patch on the builder namespace and create/patch on \
-             ServiceAccounts and get on Secrets there (an operator's role)"
+            "cluster-admin, or create/patch on the builder Namespace and create/patch on \
+             ServiceAccounts and get on Secrets in it (an operator's role)"
         }
         Command::LogsBuilder(_) => {
             "list on Pods and get on pods/log in the builder namespace (an operator's role, which \
@@ -184,7 +184,8 @@ fn needs(command: &Command) -> &'static str {
             "create, update and delete on RoleBindings in the tenant's namespace, holding the \
              jockey-tenant ClusterRole's permissions or `bind` on it (an operator's role)"
         }
-        Command::Completion { .. } | Command::Version => CLUSTER_ADMIN,
+        // They make no request.
+        Command::Completion { .. } | Command::Version => "nothing of the cluster",
     }
 }
 
