@@ -22,6 +22,7 @@ pub mod policy;
 pub mod registration;
 pub mod runtime;
 pub mod sharding;
+pub mod tenant;
 pub mod verdict;
 
 pub use config::{BuilderCredentials, Config};

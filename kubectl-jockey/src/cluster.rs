@@ -1,5 +1,6 @@
-//! Client setup from kubectl's global flags (`--kubeconfig`, `--context`, `-n/--namespace`), so
-//! `kubectl jockey ... --context prod -n team-a` means what it means to kubectl.
+//! Client setup from kubectl's global flags (`--kubeconfig`, `--context`, `-n/--namespace`,
+//! `--as`, `--as-group`), so `kubectl jockey ... --context prod -n team-a --as alice` means what
+//! it means to kubectl.
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -21,6 +22,14 @@ pub struct KubeArgs {
     /// The namespace to work in (default: the context's namespace, then `default`).
     #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// User to impersonate for the command, as kubectl's --as (e.g. a tenant's user, or
+    /// system:serviceaccount:NS:NAME): what a tenant may do, checked from an admin's kubeconfig.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Group to impersonate (repeatable), as kubectl's --as-group; needs --as (or a kubeconfig
+    /// user that impersonates).
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_groups: Vec<String>,
 }
 
 /// A connected client plus the namespace the command works in.
@@ -75,12 +84,33 @@ impl KubeArgs {
             )?,
         };
         let mut config = config;
+        self.impersonate(&mut config)?;
         // The API server's audit log then tells the plugin's requests from everyone else's.
         config.headers.push((
             http::header::USER_AGENT,
             http::HeaderValue::from_static(USER_AGENT),
         ));
         Ok(config)
+    }
+
+    /// `--as` and `--as-group` over the kubeconfig's own `as`/`as-groups`, as kubectl does: the
+    /// API server then authorises every request as that user (the kubeconfig's user needs the
+    /// `impersonate` verb). Groups without a user are refused, as kubectl refuses them.
+    pub fn impersonate(&self, config: &mut Config) -> Result<()> {
+        if let Some(user) = &self.as_user {
+            config.auth_info.impersonate = Some(user.clone());
+        }
+        if !self.as_groups.is_empty() {
+            config.auth_info.impersonate_groups = Some(self.as_groups.clone());
+        }
+        if config.auth_info.impersonate_groups.is_some() && config.auth_info.impersonate.is_none() {
+            anyhow::bail!(
+                "--as-group {:?} without a user to impersonate; add --as USER (the groups are \
+                 that user's)",
+                self.as_groups.join(",")
+            );
+        }
+        Ok(())
     }
 
     /// Connects (lazily: no request is made until the first API call).
@@ -193,6 +223,34 @@ impl<Res>
     }
 }
 
+/// The API server's 403 in an error's chain, if that is what it is.
+pub fn forbidden(err: &anyhow::Error) -> Option<&kube::core::Status> {
+    err.chain()
+        .find_map(|c| match c.downcast_ref::<kube::Error>() {
+            Some(kube::Error::Api(status)) if status.code == 403 => Some(&**status),
+            _ => None,
+        })
+}
+
+/// Whether a kube error is the API server's 403.
+pub fn is_forbidden(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == 403)
+}
+
+/// A 403 turned into what to do about it: the API server's refusal (which names the user and
+/// what was refused), then the role the command needs and who gives it. Other errors pass
+/// unchanged.
+pub fn needs_role(err: anyhow::Error, role: &str) -> anyhow::Error {
+    if forbidden(&err).is_none() {
+        return err;
+    }
+    anyhow::anyhow!(
+        "{}; this command needs {role}. Ask your cluster admin for it, or run it as an operator \
+         (--context, --as)",
+        error_chain(&err)
+    )
+}
+
 /// Whether a kube error is the API server's 404.
 pub fn is_not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 404)
@@ -269,6 +327,98 @@ mod tests {
             total >= Duration::from_secs(25) && total <= Duration::from_secs(40),
             "{total:?}"
         );
+    }
+
+    fn kubeconfig(dir: &std::path::Path, user_extra: &str) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  \
+                 cluster:\n    server: https://127.0.0.1:6443\ncontexts:\n- name: c\n  context:\n    \
+                 cluster: k\n    user: u\n    namespace: team-a\nusers:\n- name: u\n  user:\n    \
+                 token: t\n{user_extra}"
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// `--as` and `--as-group` land in the client's configuration (kube turns them into the
+    /// Impersonate-User and Impersonate-Group headers), over the kubeconfig's own.
+    #[tokio::test]
+    async fn impersonation_flags_land_in_the_config() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kube: KubeArgs,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = kubeconfig(dir.path(), "    as: from-kubeconfig\n");
+        let p = path.to_string_lossy().to_string();
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["t", "--kubeconfig", &p].iter().chain(args).copied())
+                .unwrap()
+                .kube
+        };
+        let c = parse(&["--as", "tenant-a", "--as-group", "g1", "--as-group", "g2"])
+            .config()
+            .await
+            .unwrap();
+        assert_eq!(c.auth_info.impersonate.as_deref(), Some("tenant-a"));
+        assert_eq!(
+            c.auth_info.impersonate_groups,
+            Some(vec!["g1".to_string(), "g2".to_string()])
+        );
+        assert_eq!(c.default_namespace, "team-a");
+        // Without the flags, the kubeconfig's own impersonation stays.
+        let c = parse(&[]).config().await.unwrap();
+        assert_eq!(c.auth_info.impersonate.as_deref(), Some("from-kubeconfig"));
+        assert_eq!(c.auth_info.impersonate_groups, None);
+        // Groups need a user.
+        let plain = kubeconfig(dir.path(), "");
+        let args = KubeArgs {
+            kubeconfig: Some(plain),
+            as_groups: vec!["g1".into()],
+            ..Default::default()
+        };
+        let e = format!("{:#}", args.config().await.unwrap_err());
+        assert!(
+            e.contains("--as-group") && e.contains("add --as USER"),
+            "{e}"
+        );
+        let args = KubeArgs {
+            as_user: Some("system:serviceaccount:team-a:ci".into()),
+            ..args
+        };
+        let c = args.config().await.unwrap();
+        assert_eq!(
+            c.auth_info.impersonate.as_deref(),
+            Some("system:serviceaccount:team-a:ci")
+        );
+    }
+
+    #[test]
+    fn a_403_says_which_role_the_command_needs_and_other_errors_pass() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 403, "reason": "Forbidden",
+            "message": "pods is forbidden: User \"tenant-b\" cannot list resource \"pods\" in API group \"\" in the namespace \"builder\""
+        }))
+        .unwrap();
+        let err = anyhow::Error::new(kube::Error::Api(Box::new(status)))
+            .context("listing build pods in namespace builder");
+        assert!(forbidden(&err).is_some());
+        let e = needs_role(err, "list on pods in the builder namespace").to_string();
+        assert!(
+            e.starts_with(
+                "listing build pods in namespace builder: pods is forbidden: User \"tenant-b\""
+            ) && e.contains("this command needs list on pods in the builder namespace")
+                && e.contains("Ask your cluster admin"),
+            "{e}"
+        );
+        let other = anyhow::anyhow!("no such thing");
+        assert_eq!(needs_role(other, "x").to_string(), "no such thing");
     }
 
     #[test]

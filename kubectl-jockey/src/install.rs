@@ -13,8 +13,13 @@
 //! `install` is no outage; its Role may read the CA Secret and update the serving Secret, by
 //! name, and nothing else of Secrets.
 //!
+//! It also installs the `jockey-tenant` ClusterRole ([`jockey_core::tenant`]): what a tenant's
+//! commands need in its own namespace, granted per namespace by `kubectl jockey tenant grant`
+//! (a RoleBinding). One object for every tenant, kept current by running `install` again.
+//!
 //! `uninstall` deletes every object `install` made (they carry
-//! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else.
+//! `app.kubernetes.io/managed-by: kubectl-jockey`), and nothing else; the tenant ClusterRole only
+//! once no RoleBinding grants it (it names those).
 
 use crate::cluster::KubeArgs;
 use anyhow::{Context, Result, bail};
@@ -36,7 +41,9 @@ use std::time::Duration;
 
 pub const DEFAULT_NAME: &str = "jockey-webhook";
 pub const DEFAULT_NAMESPACE: &str = "jockey-system";
-const FIELD_MANAGER: &str = "kubectl-jockey-install";
+/// The field manager of what install writes (`tenant grant` writes the tenant ClusterRole as
+/// install does, so the two never take its fields from each other).
+pub const FIELD_MANAGER: &str = "kubectl-jockey-install";
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 const MANAGED_BY_VALUE: &str = "kubectl-jockey";
 // Shared with the webhook, which writes them when it renews the serving certificate itself.
@@ -307,6 +314,13 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             }),
         );
     }
+    // The tenant role, after the webhook's own RBAC (manifests/base/tenant-role.yaml is the
+    // same rendering).
+    let after_rbac = objects
+        .iter()
+        .rposition(|o| o["kind"] == "RoleBinding")
+        .map_or(objects.len(), |i| i + 1);
+    objects.insert(after_rbac, tenant_cluster_role()?);
     objects.extend(
         registration(o, ca_bundle_b64)
             .objects()
@@ -319,17 +333,7 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
         if api_resource(obj).is_ok_and(|(_, namespaced)| namespaced) {
             obj["metadata"]["namespace"] = json!(o.namespace);
         }
-        let labels = obj
-            .pointer_mut("/metadata")
-            .and_then(|m| m.as_object_mut())
-            .map(|m| m.entry("labels").or_insert_with(|| json!({})));
-        if let Some(Value::Object(labels)) = labels {
-            labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
-            labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
-            labels
-                .entry("app.kubernetes.io/name")
-                .or_insert_with(|| json!(o.name));
-        }
+        label(obj, &o.name);
         if kind == "Role" {
             // The webhook renews its serving certificate itself: read the CA, rewrite the
             // serving Secret, these two by name only.
@@ -456,6 +460,34 @@ fn broker_objects(o: &Options) -> Result<Vec<Value>> {
         }
     }
     Ok(objects)
+}
+
+/// What kustomize's `labels:` and install add to every object: made by install (so uninstall
+/// removes it), part of jockey, named after the install.
+fn label(obj: &mut Value, name: &str) {
+    let labels = obj
+        .pointer_mut("/metadata")
+        .and_then(|m| m.as_object_mut())
+        .map(|m| m.entry("labels").or_insert_with(|| json!({})));
+    if let Some(Value::Object(labels)) = labels {
+        labels.insert(MANAGED_BY.into(), json!(MANAGED_BY_VALUE));
+        labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
+        labels
+            .entry("app.kubernetes.io/name")
+            .or_insert_with(|| json!(name));
+    }
+}
+
+/// The `jockey-tenant` ClusterRole as install applies it (labelled like the default install),
+/// for `tenant grant` to write when it is missing or older than this plugin.
+pub fn tenant_cluster_role() -> Result<Value> {
+    let mut obj = serde_json::to_value(jockey_core::tenant::tenant_cluster_role())?;
+    obj["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    obj["kind"] = json!("ClusterRole");
+    // One object for every install, whatever its --name: its labels do not follow the name, so
+    // that installs and grants apply the same.
+    label(&mut obj, jockey_core::tenant::TENANT_ROLE);
+    Ok(obj)
 }
 
 /// The webhooks (reached through the Service, trusting `ca_bundle_b64`) and the admission policy
@@ -828,7 +860,9 @@ pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
     if existing_ns
         .is_some_and(|ns| ns.labels().get(MANAGED_BY).map(String::as_str) != Some(MANAGED_BY_VALUE))
     {
-        objects.retain(|obj| obj["kind"] != "Namespace");
+        objects.retain(|obj| {
+            obj["kind"] != "Namespace" || obj["metadata"]["name"] != o.namespace.as_str()
+        });
     }
 
     if args.dry_run == Some(DryRun::Client) {
@@ -895,6 +929,27 @@ pub async fn install(cluster: &KubeArgs, args: InstallArgs) -> Result<()> {
         wait_available(&client, &o, args.timeout).await?;
     }
     Ok(())
+}
+
+/// The namespaces whose RoleBinding `jockey-tenant` binds the tenant ClusterRole: uninstall
+/// leaves the ClusterRole to them rather than cut every tenant off (or another install's; the
+/// ClusterRole is one for all). Best effort: none when they cannot be listed.
+async fn tenant_bindings(client: &Client) -> Vec<String> {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let name = jockey_core::tenant::TENANT_ROLE;
+    let Ok(list) = Api::<RoleBinding>::all(client.clone())
+        .list(&kube::api::ListParams::default().fields(&format!("metadata.name={name}")))
+        .await
+    else {
+        return Vec::new();
+    };
+    list.items
+        .iter()
+        .filter(|b| {
+            jockey_core::tenant::is_tenant_binding(b) && b.metadata.deletion_timestamp.is_none()
+        })
+        .filter_map(|b| b.metadata.namespace.clone())
+        .collect()
 }
 
 /// Replicas wanted and available, when every wanted replica is available. Pure.
@@ -1007,6 +1062,19 @@ pub async fn uninstall(cluster: &KubeArgs, args: UninstallArgs) -> Result<()> {
             );
             continue;
         }
+        if obj["kind"] == "ClusterRole" && name == jockey_core::tenant::TENANT_ROLE {
+            let bound = tenant_bindings(&client).await;
+            if !bound.is_empty() {
+                println!(
+                    "{} left in place: RoleBinding {name} in {} still grants it to tenants (and \
+                     another install may share it); `kubectl jockey tenant revoke NAMESPACE ...` \
+                     each, then uninstall again, or delete it with kubectl",
+                    describe(obj),
+                    bound.join(", ")
+                );
+                continue;
+            }
+        }
         api.delete(name, &DeleteParams::background())
             .await
             .with_context(|| format!("deleting {}", describe(obj)))?;
@@ -1058,6 +1126,30 @@ mod tests {
         }
     }
 
+    /// The tenant role install applies is the core's rendering (which the manifest is too), one
+    /// for every install whatever its name.
+    #[test]
+    fn install_applies_the_tenant_cluster_role() {
+        let mut o = opts();
+        o.name = "jw-test".into();
+        let objs = render(&o, "").unwrap();
+        let role = objs
+            .iter()
+            .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "jockey-tenant")
+            .unwrap();
+        assert_eq!(
+            role["rules"],
+            serde_json::to_value(jockey_core::tenant::tenant_cluster_role()).unwrap()["rules"]
+        );
+        assert_eq!(role["metadata"]["labels"][MANAGED_BY], MANAGED_BY_VALUE);
+        assert_eq!(
+            role["metadata"]["labels"]["app.kubernetes.io/name"],
+            "jockey-tenant"
+        );
+        assert_eq!(role, &tenant_cluster_role().unwrap());
+        assert!(role["metadata"].get("namespace").is_none());
+    }
+
     #[test]
     fn renders_the_base_with_ca_bundle_image_and_labels() {
         let objs = render(&opts(), "Q0E=").unwrap();
@@ -1074,6 +1166,7 @@ mod tests {
                 "ClusterRoleBinding",
                 "Role",
                 "RoleBinding",
+                "ClusterRole",
                 "Service",
                 "NetworkPolicy",
                 "PodDisruptionBudget",

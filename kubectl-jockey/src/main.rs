@@ -3,11 +3,12 @@
 //!
 //! - [`deploy`][]: `deploy` (package, build, apply, wait for rollout); [`runtime_args`]: its
 //!   runtime settings flags; [`secrets`]: `secrets set|list|unset`
-//! - [`kaniko`]: the Kaniko build Job, rendered (pure); [`build_run`]: running it for `deploy`;
-//!   [`image_record`]: which images an instance was built into
+//! - [`build`]: asking the build broker for an image ([`build::request`]) and which images an
+//!   instance was built into ([`build::image_record`]); the build itself is `jockey-build`'s
 //! - [`lifecycle`]: `status`, `list`, `logs`, `rollback`, `delete`, `gc`, one module each
 //! - [`build::setup_builder`]: `setup-builder`; [`build::logs_builder`]: `logs-builder`
-//! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`
+//! - [`tenant`]: `tenant grant|revoke` (who holds the jockey-tenant role in a namespace)
+//! - [`cluster`]: client setup from kubectl's `--kubeconfig`, `--context`, `-n`, `--as`
 //! - [`output`]: `-o json|yaml|wide`, progress spinners and plain lines
 
 mod alb;
@@ -23,6 +24,7 @@ mod rollout;
 mod runtime_args;
 mod secrets;
 mod settings;
+mod tenant;
 mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -48,6 +50,9 @@ enum Command {
     /// Show a project's deployment, pods, image, content hash, URL and recent events.
     Status(lifecycle::status::StatusArgs),
     /// List the projects in the namespace (or all namespaces with -A).
+    ///
+    /// Needs: the jockey-tenant role in the namespace; with -A, list on Deployments and
+    /// Ingresses in all namespaces (an operator's).
     List(lifecycle::list::ListArgs),
     /// Print (or follow) the logs of a project's pods.
     Logs(lifecycle::logs::LogsArgs),
@@ -59,26 +64,57 @@ enum Command {
     Delete(lifecycle::delete::DeleteArgs),
     /// Remove instance ConfigMaps (labelled with a project) no Deployment or retained ReplicaSet
     /// references.
+    ///
+    /// Needs: the jockey-tenant role in the namespace; with -A, list on ConfigMaps, Deployments
+    /// and ReplicaSets and delete on ConfigMaps in all namespaces (an operator's).
     Gc(lifecycle::gc::GcArgs),
     /// Create the builder namespace and its service account (no keys: builds get short-lived,
     /// project-scoped credentials when they start).
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
+    ///
+    /// Needs (an operator's): cluster-admin, or create/patch on the builder Namespace (a
+    /// cluster-scoped object) and create/patch on ServiceAccounts and get on Secrets in it.
     SetupBuilder(build::setup_builder::SetupBuilderArgs),
-    /// Print (or follow) the logs of the Kaniko build Jobs in the builder namespace.
+    /// `logs-builder PROJECT`: a project's own builds, as the build broker reports them on its
+    /// BuildRequests in the namespace (-n): all a tenant needs.
+    /// Without PROJECT, the Kaniko logs of every build Job in the builder namespace, where
     /// `-n/--namespace` names the builder namespace (default: $BUILDER_NAMESPACE or `builder`).
+    ///
+    /// Needs: with PROJECT, the tenant role; without, an operator's list on Pods and get on
+    /// pods/log in the builder namespace (a tenant holds nothing there).
     LogsBuilder(build::logs_builder::LogsBuilderArgs),
     /// The shared ALB across all namespaces: groups, addresses, quota usage, controller pods
     /// and failure events; with AWS credentials also the load balancer, rules and target health.
+    ///
+    /// Needs (an operator's): list on Ingresses, Events and Pods in all namespaces (e.g. the
+    /// built-in `view` ClusterRole bound cluster-wide); for the AWS part, ELBv2 read access.
     AlbStatus(alb::StatusArgs),
     /// List the Ingresses of the shared ALB group(s) (-n N, or -A for all namespaces).
+    ///
+    /// Needs: list on Ingresses and Events in the namespace (the jockey-tenant role has them);
+    /// with -A, in all namespaces (an operator's).
     ListAlbIngresses(alb::ListArgs),
     /// Check every hop from DNS to the pods for HOST; exits non-zero when a check fails.
+    ///
+    /// Needs (an operator's): list on Ingresses in all namespaces, and on Services,
+    /// EndpointSlices and Events in the host's namespace; for the AWS part, ELBv2 read access.
     ValidateAlbRouting(alb::ValidateArgs),
     /// Install jockey-webhook (manifests/base) with a generated CA and serving certificate, the
-    /// caBundle set; run again to renew certificates near expiry. -n: namespace (jockey-system).
+    /// caBundle set, and the jockey-tenant ClusterRole; run again to renew certificates near
+    /// expiry. -n: namespace (jockey-system).
+    ///
+    /// Needs (an operator's): cluster-admin (it writes ClusterRoles and their bindings, webhook
+    /// configurations and admission policies).
     Install(install::InstallArgs),
     /// Remove everything `install` made. -n: namespace (jockey-system).
+    ///
+    /// Needs (an operator's): cluster-admin.
     Uninstall(install::UninstallArgs),
+    /// Who may run jockey's tenant commands in a namespace: `grant` or `revoke` the
+    /// jockey-tenant role (a RoleBinding of the ClusterRole `install` installs).
+    ///
+    /// Needs (an operator's): RoleBindings in the tenant's namespace (see each subcommand).
+    Tenant(tenant::TenantArgs),
     /// Print a shell completion script, e.g. `kubectl jockey completion bash > ~/.jockey.bash`.
     Completion {
         #[arg(value_enum)]
@@ -88,7 +124,73 @@ enum Command {
     Version,
 }
 
+/// What a command needs, for the message of a 403 ([`cluster::needs_role`]).
+const TENANT: &str = "the jockey-tenant role in the namespace, which a cluster admin grants \
+                      with `kubectl jockey tenant grant NAMESPACE --user USER`";
+const CLUSTER_ADMIN: &str = "cluster-admin";
+
+fn needs(command: &Command) -> &'static str {
+    match command {
+        Command::Deploy(_) => {
+            "the jockey-tenant role in the namespace and, for a build (until jockey's build \
+             broker runs builds), read and write in the builder namespace (Jobs, Pods and their \
+             logs, ConfigMaps, Secrets), which a tenant does not hold"
+        }
+        Command::List(a) if a.listing.all_namespaces => {
+            "list on Deployments and Ingresses in all namespaces, with -A (an operator's role); \
+             without -A it lists the namespace, which the jockey-tenant role allows"
+        }
+        Command::Gc(a) if a.all_namespaces => {
+            "list on ConfigMaps, Deployments and ReplicaSets and delete on ConfigMaps in all \
+             namespaces, with -A (an operator's role); without -A it collects in the \
+             namespace, which the jockey-tenant role allows"
+        }
+        Command::Secrets(_)
+        | Command::Status(_)
+        | Command::List(_)
+        | Command::Logs(_)
+        | Command::Rollback(_)
+        | Command::Delete(_)
+        | Command::Gc(_) => TENANT,
+        Command::ListAlbIngresses(a) if a.listing.all_namespaces => {
+            "list on Ingresses and Events in all namespaces, with -A (an operator's role)"
+        }
+        Command::ListAlbIngresses(_) => TENANT,
+        Command::SetupBuilder(_) => {
+            "cluster-admin, or create/patch on the builder Namespace and create/patch on \
+             ServiceAccounts and get on Secrets in it (an operator's role)"
+        }
+        Command::LogsBuilder(_) => {
+            "list on Pods and get on pods/log in the builder namespace (an operator's role, which \
+             a tenant never holds)"
+        }
+        Command::AlbStatus(_) => {
+            "list on Ingresses, Events and Pods in all namespaces (an operator's role, e.g. the \
+             built-in view ClusterRole bound cluster-wide)"
+        }
+        Command::ValidateAlbRouting(_) => {
+            "list on Ingresses in all namespaces and on Services, EndpointSlices and Events in \
+             the host's namespace (an operator's role)"
+        }
+        Command::Install(_) | Command::Uninstall(_) => CLUSTER_ADMIN,
+        Command::Tenant(_) => {
+            "create, update and delete on RoleBindings in the tenant's namespace, holding the \
+             jockey-tenant ClusterRole's permissions or `bind` on it (an operator's role)"
+        }
+        // They make no request.
+        Command::Completion { .. } | Command::Version => "nothing of the cluster",
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A 403 says which role the command needs, whichever call of it was refused.
+    let role = needs(&cli.command);
+    dispatch(cli)
+        .await
+        .map_err(|e| cluster::needs_role(e, role))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.cluster, args).await,
         Command::Secrets(args) => secrets::run(&cli.cluster, args).await,
@@ -105,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,
         Command::Install(args) => install::install(&cli.cluster, args).await,
         Command::Uninstall(args) => install::uninstall(&cli.cluster, args).await,
+        Command::Tenant(args) => tenant::run(&cli.cluster, args).await,
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
             // kubectl finds plugins by binary name; completions are for `kubectl-jockey`.

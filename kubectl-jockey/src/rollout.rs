@@ -373,6 +373,17 @@ impl Drop for AddressWatch {
     }
 }
 
+/// A cluster-scoped read that says whether a load balancer controller serves the Ingress failed
+/// (a tenant may read nothing cluster-scoped): the check is skipped, and said to be, and the
+/// deploy waits for the address as if one did.
+fn unchecked(what: &str, err: &kube::Error) {
+    eprintln!(
+        "whether a load balancer controller serves the Ingress was not checked ({what} not \
+         readable: {}); waiting for its address",
+        crate::cluster::api_message(err)
+    );
+}
+
 /// What a Service or Ingress shows the controller: it reconciles on changes to these only.
 fn reconciled_part<K: serde::Serialize>(obj: Option<&K>) -> Option<serde_json::Value> {
     let v = serde_json::to_value(obj?).ok()?;
@@ -457,7 +468,7 @@ impl AddressWatch {
         {
             Ok(l) => l.items,
             Err(err) => {
-                tracing::debug!("cannot list IngressClasses ({err}); assuming a controller");
+                unchecked("IngressClasses are", &err);
                 return Served::Yes;
             }
         };
@@ -479,7 +490,7 @@ impl AddressWatch {
                             .and_then(|v| serde_json::from_value::<ClassParams>(v).ok()),
                         Ok(None) => None,
                         Err(err) => {
-                            tracing::debug!("cannot read {name} ({err}); assuming a controller");
+                            unchecked(&format!("IngressClassParams {name} is"), &err);
                             return Served::Yes;
                         }
                     }
@@ -495,10 +506,7 @@ impl AddressWatch {
             Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
             Ok(None) => BTreeMap::new(),
             Err(err) => {
-                tracing::debug!(
-                    "cannot read namespace {} ({err}); assuming a controller",
-                    self.ns
-                );
+                unchecked(&format!("namespace {} is", self.ns), &err);
                 return Served::Yes;
             }
         };

@@ -222,7 +222,14 @@ async fn build_against(registry: &str, tag: &str, expect: &[&str]) -> Result<()>
         return Ok(());
     };
     let client = client().await?;
-    let env = RealEnv::new(&client, &node, tag).await?;
+    let mut env = RealEnv::new(&client, &node, tag).await?;
+    let registry = registry.replace("HOST", node.registry.split(':').next().unwrap_or_default());
+    // The registry is the build broker's setting: its broker pushes there.
+    let settings = node.plugin_env();
+    let mut broker_env: Vec<(&str, &str)> =
+        settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    broker_env.push(("IMAGE_REGISTRY", registry.as_str()));
+    env.env.restart_broker(&[], &broker_env)?;
     let dir = project(
         tag,
         &[
@@ -230,7 +237,6 @@ async fn build_against(registry: &str, tag: &str, expect: &[&str]) -> Result<()>
             ("server.py", "print('never pushed')\n"),
         ],
     )?;
-    let registry = registry.replace("HOST", node.registry.split(':').next().unwrap_or_default());
     let run = env.deploy(
         dir.path(),
         "nopush",

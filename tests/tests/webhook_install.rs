@@ -344,6 +344,17 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
     assert_eq!(secret_field(&tls4, "ca.crt")?, ca);
     verify(&renewed, &ca, &format!("{name}.{}.svc", ns.name))?;
 
+    // The tenant ClusterRole comes with the install; uninstall leaves it while a tenant holds it.
+    let role =
+        cluster_json("clusterrole", "jockey-tenant")?.context("clusterrole/jockey-tenant")?;
+    assert_eq!(
+        role["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "kubectl-jockey"
+    );
+    let tenant = TestNamespace::create(&client, "wh-install-tenant").await?;
+    let (ok, out) = plugin(&["tenant", "grant", &tenant.name, "--user", "someone"])?;
+    assert!(ok, "{out}");
+
     // Uninstall removes everything install made, and leaves the namespace it did not make.
     let (ok, out) = plugin(&["uninstall", "-n", &ns.name, "--name", &name])?;
     assert!(ok, "{out}");
@@ -351,6 +362,26 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
         out.contains(&format!("namespace/{} left alone", ns.name)),
         "{out}"
     );
+    let kept = out
+        .lines()
+        .find(|l| l.starts_with("clusterrole/jockey-tenant left in place"))
+        .unwrap_or_default();
+    assert!(kept.contains(&tenant.name), "{out}");
+    assert!(cluster_json("clusterrole", "jockey-tenant")?.is_some());
+    // Once revoked, it goes (unless another namespace, e.g. a test's on its way out, still
+    // binds it: then it is left naming that one, never this one).
+    let (ok, revoked) = plugin(&["tenant", "revoke", &tenant.name, "--user", "someone"])?;
+    assert!(ok, "{revoked}");
+    let (ok, again) = plugin(&["uninstall", "-n", &ns.name, "--name", &name])?;
+    assert!(ok, "{again}");
+    assert!(
+        again.contains("clusterrole/jockey-tenant deleted")
+            || again
+                .lines()
+                .any(|l| l.contains("jockey-tenant left in place") && !l.contains(&tenant.name)),
+        "{again}"
+    );
+    tenant.cleanup().await?;
     for (kind, n) in [
         ("deployment", name.clone()),
         ("service", name.clone()),

@@ -111,6 +111,8 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
         "serviceaccount/jockey-webhook",
         "clusterrole.rbac.authorization.k8s.io/jockey-webhook",
         "clusterrolebinding.rbac.authorization.k8s.io/jockey-webhook",
+        // The tenant role, which `kubectl jockey tenant grant` binds per namespace.
+        "clusterrole.rbac.authorization.k8s.io/jockey-tenant",
         "configmap/jockey-webhook-config-",
         "configmap/jockey-webhook-policy-",
         "service/jockey-webhook",

@@ -165,7 +165,15 @@ pub async fn run(kube: &KubeArgs, args: DeleteArgs) -> Result<()> {
     // nothing there).
     let requests: Api<BuildRequest> = Api::namespaced(client.clone(), ns);
     let sel = ListParams::default().labels(&format!("{LABEL_PROJECT}={project}"));
-    if let Ok(list) = requests.list(&sel).await {
+    let listed = requests.list(&sel).await;
+    if let Err(e) = &listed {
+        eprintln!(
+            "build requests of {project} skipped ({}); the broker removes their builds once they \
+             are gone",
+            api_message(e)
+        );
+    }
+    if let Ok(list) = listed {
         for r in list.items {
             let name = r.metadata.name.unwrap_or_default();
             if requests

@@ -94,11 +94,19 @@ pub fn collectable(
 /// (project, short hash) of the namespace's builds that have not finished, from its build
 /// requests: their instance is the broker's input until the build is over.
 async fn running_builds(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
-    let Ok(list) = Api::<BuildRequest>::namespaced(client.clone(), ns)
+    let list = match Api::<BuildRequest>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
-    else {
-        return BTreeSet::new();
+    {
+        Ok(list) => list,
+        Err(e) => {
+            eprintln!(
+                "gc: running builds in namespace {ns} skipped ({}); instances younger than \
+                 --min-age are kept all the same",
+                crate::cluster::api_message(&e)
+            );
+            return BTreeSet::new();
+        }
     };
     list.items
         .into_iter()

@@ -62,7 +62,12 @@ pub async fn run(kube: &KubeArgs, args: LogsArgs) -> Result<()> {
                 String::new()
             };
             let stream = pods.log_stream(&name, &params).await.map_err(|e| {
-                anyhow::anyhow!("reading the log of pod {name}: {}", api_message(&e))
+                // A 403 stays the API server's error, so that it is told as a missing role.
+                if crate::cluster::is_forbidden(&e) {
+                    anyhow::Error::new(e).context(format!("reading the log of pod {name}"))
+                } else {
+                    anyhow::anyhow!("reading the log of pod {name}: {}", api_message(&e))
+                }
             })?;
             let mut lines = stream.lines();
             while let Some(line) = lines.next().await {
@@ -76,6 +81,7 @@ pub async fn run(kube: &KubeArgs, args: LogsArgs) -> Result<()> {
     for t in tasks {
         match t.await {
             Ok(Ok(())) => {}
+            Ok(Err(e)) if crate::cluster::forbidden(&e).is_some() => return Err(e),
             Ok(Err(e)) => failures.push(format!("{e:#}")),
             Err(e) => failures.push(e.to_string()),
         }
