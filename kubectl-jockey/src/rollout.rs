@@ -375,14 +375,20 @@ impl Drop for AddressWatch {
 
 /// A cluster-scoped read that says whether a load balancer controller serves the Ingress failed
 /// (a tenant may read nothing cluster-scoped): the check is skipped, and said to be, and the
-/// deploy waits for the address as if one did.
-fn unchecked(what: &str, err: &kube::Error) {
+/// deploy waits for the controller's word on the Ingress (its events, which the namespace holds)
+/// for [`CONTROLLER_SILENCE`], then for the address as if one served it.
+fn unchecked(what: &str, err: &kube::Error) -> Option<Served> {
     eprintln!(
         "whether a load balancer controller serves the Ingress was not checked ({what} not \
-         readable: {}); waiting for its address",
+         readable: {}); waiting for the controller's word on it",
         crate::cluster::api_message(err)
     );
+    None
 }
+
+/// How long a deploy that could not check whether a controller serves its Ingress waits for the
+/// controller's first event on it before concluding that none does (for now).
+const CONTROLLER_SILENCE: Duration = Duration::from_secs(30);
 
 /// What a Service or Ingress shows the controller: it reconciles on changes to these only.
 fn reconciled_part<K: serde::Serialize>(obj: Option<&K>) -> Option<serde_json::Value> {
@@ -459,18 +465,15 @@ impl AddressWatch {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether an AWS Load Balancer Controller serves the Ingress; reads that fail (a tenant
-    /// may not read cluster-scoped classes) count as yes, so the deploy waits.
-    async fn served(&self, ing: &Ingress) -> Served {
+    /// Whether an AWS Load Balancer Controller serves the Ingress; `None` when the reads that
+    /// tell failed (a tenant may not read cluster-scoped classes).
+    async fn served(&self, ing: &Ingress) -> Option<Served> {
         let classes = match Api::<IngressClass>::all(self.client.clone())
             .list(&ListParams::default())
             .await
         {
             Ok(l) => l.items,
-            Err(err) => {
-                unchecked("IngressClasses are", &err);
-                return Served::Yes;
-            }
+            Err(err) => return unchecked("IngressClasses are", &err),
         };
         let params = match address::class_of(ing, &classes) {
             Ok(Some(class)) => match address::params_name(class) {
@@ -490,8 +493,7 @@ impl AddressWatch {
                             .and_then(|v| serde_json::from_value::<ClassParams>(v).ok()),
                         Ok(None) => None,
                         Err(err) => {
-                            unchecked(&format!("IngressClassParams {name} is"), &err);
-                            return Served::Yes;
+                            return unchecked(&format!("IngressClassParams {name} is"), &err);
                         }
                     }
                 }
@@ -505,12 +507,9 @@ impl AddressWatch {
         {
             Ok(Some(n)) => n.metadata.labels.unwrap_or_default(),
             Ok(None) => BTreeMap::new(),
-            Err(err) => {
-                unchecked(&format!("namespace {} is", self.ns), &err);
-                return Served::Yes;
-            }
+            Err(err) => return unchecked(&format!("namespace {} is", self.ns), &err),
         };
-        address::served(ing, &classes, params.as_ref(), &labels)
+        Some(address::served(ing, &classes, params.as_ref(), &labels))
     }
 
     /// Waits until the ALB serves the Ingress (its address, and a successful reconcile when the
@@ -528,10 +527,15 @@ impl AddressWatch {
                 "Ingress {ns}/{name} is gone: something deleted it during the deploy; deploy again"
             );
         };
-        if let Served::No(why) = self.served(&current).await {
+        let served = self.served(&current).await;
+        if let Some(Served::No(why)) = &served {
             eprintln!("Ingress {ns}/{name} gets no ALB address: {why}");
             return Ok(None);
         }
+        // Unchecked: a controller that serves the Ingress says so on it within moments.
+        let silence_ends = served
+            .is_none()
+            .then(|| Instant::now() + CONTROLLER_SILENCE);
         let group = report::group_of(&current).unwrap_or_default().to_string();
         let service = Api::<Service>::namespaced(self.client.clone(), &ns)
             .get_opt(&self.service)
@@ -573,6 +577,26 @@ impl AddressWatch {
                 }
                 Verdict::Waiting(phase) => progress.phase(&phase),
             }
+            if let Some(end) = silence_ends
+                && Instant::now() >= end
+            {
+                let log = self.lock();
+                if log.before.is_empty() && log.since.is_empty() && log.error.is_none() {
+                    drop(progress);
+                    eprintln!(
+                        "Ingress {ns}/{name} gets no ALB address for now: no load balancer \
+                         controller has said a word about it within {}s (and whether one serves \
+                         namespace {ns} could not be checked); `kubectl jockey status` shows the \
+                         address once it comes",
+                        CONTROLLER_SILENCE.as_secs()
+                    );
+                    return Ok(None);
+                }
+            }
+            let wake = match silence_ends {
+                Some(end) if Instant::now() < end => deadline.min(end),
+                _ => deadline,
+            };
             tokio::select! {
                 _ = notified => {}
                 update = updates.next() => match update {
@@ -580,6 +604,7 @@ impl AddressWatch {
                     Some(Ok(watcher::Event::Delete(_))) => ingress = None,
                     _ => {}
                 },
+                _ = tokio::time::sleep_until(wake.into()), if wake < deadline => {}
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     drop(progress);
                     let log = self.lock();

@@ -118,14 +118,31 @@ impl Drop for Broker {
 /// service account: a broker started with it can do exactly what an installed one can.
 pub fn identity(claims_namespace: &str, builder_namespace: &str) -> Result<PathBuf> {
     let rbac = std::fs::read_to_string(repo_root().join("manifests/broker/rbac.yaml"))?
-        .replace("namespace: jockey-system", &format!("namespace: {claims_namespace}"))
-        .replace("namespace: builder", &format!("namespace: {builder_namespace}"));
-    // The ClusterRole is the same for every test; its binding is this test's.
-    let rbac = rbac.replacen(
-        "kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker",
-        &format!("kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker-{claims_namespace}"),
-        1,
-    );
+        .replace(
+            "namespace: jockey-system",
+            &format!("namespace: {claims_namespace}"),
+        )
+        .replace(
+            "namespace: builder",
+            &format!("namespace: {builder_namespace}"),
+        );
+    // Cluster-scoped objects named for this test: an install's uninstall elsewhere in the
+    // cluster removes its own `jockey-broker` ones, never these.
+    let rbac = rbac
+        .replace(
+            "kind: ClusterRole\nmetadata:\n  name: jockey-broker\n",
+            &format!("kind: ClusterRole\nmetadata:\n  name: jockey-broker-{claims_namespace}\n"),
+        )
+        .replace(
+            "kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker\n",
+            &format!(
+                "kind: ClusterRoleBinding\nmetadata:\n  name: jockey-broker-{claims_namespace}\n"
+            ),
+        )
+        .replace(
+            "  kind: ClusterRole\n  name: jockey-broker\n",
+            &format!("  kind: ClusterRole\n  name: jockey-broker-{claims_namespace}\n"),
+        );
     let file = std::env::temp_dir().join(format!("jockey-broker-rbac-{claims_namespace}.yaml"));
     std::fs::write(&file, rbac)?;
     let out = kubectl(&["apply", "-f", &file.to_string_lossy()])?;

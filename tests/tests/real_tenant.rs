@@ -72,7 +72,11 @@ async fn a_tenant_with_only_the_tenant_role_runs_every_command_with_real_builds(
     );
     ensure!(env.jobs(project).await?.len() == 1, "one real build");
     let out = env
-        .post(project, "/run", r#"{"provider": "reverse", "input": "tenant"}"#)
+        .post(
+            project,
+            "/run",
+            r#"{"provider": "reverse", "input": "tenant"}"#,
+        )
         .await?;
     ensure!(answer(&out)? == "tnanet", "{out}");
 
@@ -115,7 +119,10 @@ async fn a_tenant_with_only_the_tenant_role_runs_every_command_with_real_builds(
     ensure!(answer(&out)? == "x (v2)", "{out}");
     let back = tenant(&["rollback", project, "--timeout", real_support::TIMEOUT])?;
     ensure!(back.ok, "rollback: {}", back.all());
-    ensure!(env.jobs(project).await?.len() == 2, "rollback built nothing");
+    ensure!(
+        env.jobs(project).await?.len() == 2,
+        "rollback built nothing"
+    );
     let out = env
         .post(project, "/run", r#"{"provider": "echo", "input": "x"}"#)
         .await?;

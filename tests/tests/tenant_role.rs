@@ -89,7 +89,8 @@ fn build_requests() -> ApiResource {
 fn build_request(name: &str) -> Result<DynamicObject> {
     Ok(serde_json::from_value(json!({
         "apiVersion": "jockey.agentops.ai/v1alpha1", "kind": "BuildRequest",
-        "metadata": {"name": name}, "spec": {"project": "p"}
+        "metadata": {"name": name},
+        "spec": {"project": "p", "instance": "instance-0123456789abcdef"}
     }))?)
 }
 
@@ -729,7 +730,15 @@ async fn a_tenant_runs_the_tenant_commands_on_its_project() -> Result<()> {
         );
         // New files need a build: asked of the broker, with the role alone.
         deploy_support::write_version(dir.path(), 3)?;
-        let run = tenant.ok(&["deploy", &path, "--project", "p", "--timeout", "60s", "--no-wait"])?;
+        let run = tenant.ok(&[
+            "deploy",
+            &path,
+            "--project",
+            "p",
+            "--timeout",
+            "60s",
+            "--no-wait",
+        ])?;
         ensure!(run.stderr.contains("pushed"), "{}", run.all());
         let run = tenant.ok(&["logs-builder", "p"])?;
         ensure!(run.stdout.contains("Succeeded"), "{}", run.all());
