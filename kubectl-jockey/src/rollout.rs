@@ -386,6 +386,15 @@ fn unchecked(what: &str, err: &kube::Error) -> Option<Served> {
     None
 }
 
+/// The AWS Load Balancer Controller's word that it does not serve an Ingress (its class's
+/// IngressClassParams select other namespaces, or the class is not its own): `FailedLoadGroupID`
+/// with an invalid ingress class. Pure.
+fn not_served(e: &Event) -> Option<String> {
+    let message = e.message.as_deref()?;
+    (e.reason.as_deref() == Some("FailedLoadGroupID") && message.contains("invalid ingress class"))
+        .then(|| message.to_string())
+}
+
 /// How long a deploy that could not check whether a controller serves its Ingress waits for the
 /// controller's first event on it before concluding that none does (for now).
 const CONTROLLER_SILENCE: Duration = Duration::from_secs(30);
@@ -577,6 +586,16 @@ impl AddressWatch {
                 }
                 Verdict::Waiting(phase) => progress.phase(&phase),
             }
+            if silence_ends.is_some() {
+                // Unchecked, the controller's own word decides: it tells an Ingress of a class or
+                // namespace it does not serve so, on the Ingress.
+                let log = self.lock();
+                if let Some(why) = log.before.iter().chain(&log.since).find_map(not_served) {
+                    drop(progress);
+                    eprintln!("Ingress {ns}/{name} gets no ALB address: the controller says {why}");
+                    return Ok(None);
+                }
+            }
             if let Some(end) = silence_ends
                 && Instant::now() >= end
             {
@@ -643,6 +662,28 @@ pub fn address_of(ing: &Ingress) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_controllers_refusal_of_a_namespace_is_read_from_its_event() {
+        let event = |reason: &str, message: &str| -> Event {
+            serde_json::from_value(json!({
+                "metadata": {"name": "e"}, "involvedObject": {"kind": "Ingress"},
+                "reason": reason, "message": message
+            }))
+            .unwrap()
+        };
+        let refused = event(
+            "FailedLoadGroupID",
+            "failed load groupID due to invalid ingress class: namespaceSelector of \
+             IngressClassParams alb mismatch",
+        );
+        assert!(not_served(&refused).unwrap().contains("namespaceSelector"));
+        assert_eq!(
+            not_served(&event("FailedBuildModel", "invalid ingress class")),
+            None
+        );
+        assert_eq!(not_served(&event("SuccessfullyReconciled", "ok")), None);
+    }
 
     fn dep(status: serde_json::Value) -> Deployment {
         serde_json::from_value(json!({
