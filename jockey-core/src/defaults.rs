@@ -279,7 +279,8 @@ fn default_probe(initial_delay: i32, period: i32, failure_threshold: i32) -> Pro
             scheme: Some("HTTP".to_string()),
             ..Default::default()
         }),
-        initial_delay_seconds: Some(initial_delay),
+        // 0 is the API server's own default, which it stores as absent.
+        initial_delay_seconds: (initial_delay != 0).then_some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(2),
         success_threshold: Some(1),
@@ -328,7 +329,10 @@ fn default_app_container(c: &mut Container, mount_instance: bool, secret_name: &
     }
 
     if c.readiness_probe.is_none() {
-        c.readiness_probe = Some(default_probe(2, 5, 3));
+        // Ready as soon as the agent listens: probed every second from the start, so a rollout
+        // (a code-only change above all) waits for the server, not for the probe's schedule;
+        // ten failures in a row (as long as the old 3 x 5 s) before it leaves the Service.
+        c.readiness_probe = Some(default_probe(0, 1, 10));
     }
     if c.liveness_probe.is_none() {
         // Generous: an agent server imports heavy libraries at start, and a liveness kill
