@@ -161,10 +161,13 @@ async fn compare(case: &Case) -> Result<()> {
         cm.metadata.uid = None;
         cm.metadata.creation_timestamp = None;
         cm.metadata.managed_fields = None;
-        cm.metadata.annotations.get_or_insert_with(Default::default).insert(
-            jockey_core::names::ANNOTATION_IMAGE.to_string(),
-            format!("{REGISTRY}/hosting/{p}:{tag}"),
-        );
+        cm.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(
+                jockey_core::names::ANNOTATION_IMAGE.to_string(),
+                format!("{REGISTRY}/hosting/{p}:{tag}"),
+            );
         for n in [&ns.name, &plain.name] {
             cm.metadata.namespace = Some(n.to_string());
             kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), n)

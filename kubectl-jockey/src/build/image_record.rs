@@ -49,6 +49,7 @@ pub async fn record_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jockey_core::ProjectId;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
 
