@@ -116,7 +116,7 @@ func defaultDeployment(d *appsv1.Deployment) error {
 			c.Ports = append(c.Ports, corev1.ContainerPort{ContainerPort: 8080, Name: "http", Protocol: corev1.ProtocolTCP})
 		}
 		if c.ReadinessProbe == nil {
-			c.ReadinessProbe = probe(2, 5, 3)
+			c.ReadinessProbe = probe(0, 1, 10)
 		}
 		if c.LivenessProbe == nil {
 			c.LivenessProbe = probe(15, 10, 6)

@@ -80,6 +80,7 @@ pub fn write(dir: &Path) -> Result<()> {
         claims: &claims,
         namespaces: &namespaces,
         services: &jockey_core::index::NO_SERVICES,
+        images: &jockey_core::image::NoRecords,
     };
     for (name, kind, resource, obj) in [
         (
@@ -155,6 +156,7 @@ pub fn decide(dir: &Path) -> Result<()> {
             claims: &claims,
             namespaces: &namespaces,
             services: &jockey_core::index::NO_SERVICES,
+            images: &jockey_core::image::NoRecords,
         };
         let h =
             admission::handle(Endpoint::Mutate, &body, &env).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -172,6 +174,7 @@ pub fn decide(dir: &Path) -> Result<()> {
         claims: &claims,
         namespaces: &namespaces,
         services: &jockey_core::index::NO_SERVICES,
+        images: &jockey_core::image::NoRecords,
     };
     for (file, ep) in [
         ("deployment.review.json", Endpoint::Mutate),

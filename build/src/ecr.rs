@@ -228,6 +228,11 @@ pub enum Decision {
 /// Errors from ECR (permissions, network) are returned, not papered over: a deploy that cannot
 /// create its repository would fail later in Kaniko with a much worse message.
 pub async fn prepare(cfg: &Config, project: &ProjectId, hash: &ContentHash) -> Result<Decision> {
+    prepare_tag(cfg, project, hash.short()).await
+}
+
+/// [`prepare`] for any tag of the project's repository (a dependency image's `d-...`).
+pub async fn prepare_tag(cfg: &Config, project: &ProjectId, tag: &str) -> Result<Decision> {
     let Some(registry) = cfg.image_registry.as_deref() else {
         return Ok(Decision::Unavailable(
             "IMAGE_REGISTRY is not set (set it to your ECR registry, e.g. \
@@ -247,8 +252,9 @@ pub async fn prepare(cfg: &Config, project: &ProjectId, hash: &ContentHash) -> R
     }
     let client = Client::new(&sdk);
     let repository = project.repository(&cfg.image_repository_prefix);
-    let image = project.image(registry, &cfg.image_repository_prefix, hash);
-    decide(&client, &ecr.account, &repository, hash.short(), image).await
+    let image =
+        jockey_core::image::image_with_tag(registry, &cfg.image_repository_prefix, project, tag);
+    decide(&client, &ecr.account, &repository, tag, image).await
 }
 
 /// [`prepare`] once the client exists: repository first (so the build can push), then the tag.

@@ -10,6 +10,9 @@
 use crate::credentials::{self, BuildCredentials};
 use anyhow::{Result, bail};
 use jockey_core::build_request::{Admitted, build_labels, request_name};
+use jockey_core::image::{
+    TEMPLATE_VERSION, dependency_build_name, dependency_context, dependency_tag, image_with_tag,
+};
 use jockey_core::names::{INSTANCE_TAR_KEY, LABEL_PROJECT};
 use jockey_core::{Config, ContentHash, ProjectId};
 use k8s_openapi::ByteString;
@@ -45,29 +48,35 @@ const DOCKER_CONFIG_KEY: &str = "config.json";
 /// this long so that `logs-builder` can still show what happened.
 pub const BUILD_TTL_SECONDS: i32 = 3600;
 
-/// The Dockerfile used when the project has none: a plain Python server on `base_image` (the
-/// `BASE_IMAGE` setting, checked by [`jockey_core::config::check_base_image`]). `server.py`
-/// listens on `$PORT` (8080) and answers `/health`, which the Deployment's probes and the ALB
-/// health check expect. Dependencies are installed only when `requirements.txt` exists.
-/// `COPY . /app` gives /app the mode of Kaniko's unpacked tar context, 0750 root, which the agent
-/// user could not enter (`can't open file '/app/server.py': Permission denied`): it is opened up
-/// again. Pure.
+/// The Dockerfile used when the project has none (template [`TEMPLATE_VERSION`]): the base and
+/// the project's dependencies, nothing else. Its context is [`dependency_context`] (only
+/// `requirements.txt`), so the image is named by its dependency inputs alone
+/// ([`jockey_core::image::dependency_tag`]) and a change to the code builds nothing: the pod
+/// unpacks the instance's files into `/app` at start (an init container from this same image,
+/// see `jockey_core::defaults`). `server.py` listens on `$PORT` (8080) and answers `/health`,
+/// which the Deployment's probes and the ALB health check expect. Dependencies are installed only
+/// when `requirements.txt` is not empty. Pure.
+///
+/// [`TEMPLATE_VERSION`]: jockey_core::image::TEMPLATE_VERSION
+/// [`dependency_context`]: jockey_core::image::dependency_context
 pub fn python_dockerfile(base_image: &str) -> String {
     format!(
-        r#"# Built-in template of kubectl-jockey, used because the project has no Dockerfile.
+        r#"# Built-in template of kubectl-jockey ({version}), used because the project has no Dockerfile:
+# the base and the dependencies; the project's files come from its instance at pod start.
 FROM {base_image}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PORT=8080
-WORKDIR /app
-COPY . /app
-RUN if [ -f requirements.txt ]; then pip install --no-cache-dir -r requirements.txt; fi \
- && chmod 0755 /app \
+COPY requirements.txt /opt/jockey/requirements.txt
+RUN if [ -s /opt/jockey/requirements.txt ]; then pip install --no-cache-dir -r /opt/jockey/requirements.txt; fi \
+ && mkdir -p /app && chmod 0755 /app \
  && useradd --system --uid 10001 --no-create-home agent
+WORKDIR /app
 USER 10001
 EXPOSE 8080
 CMD ["python", "server.py"]
-"#
+"#,
+        version = jockey_core::image::TEMPLATE_VERSION
     )
 }
 
@@ -78,9 +87,15 @@ pub struct BuildPlan {
     pub hash: ContentHash,
     /// The builder namespace.
     pub namespace: String,
-    /// Name of the Job and of the ConfigMap copy in the builder namespace.
+    /// Name of the Job and of the ConfigMap copy in the builder namespace: the request's for a
+    /// project's own Dockerfile, [`dependency_build_name`] for the built-in template (one build
+    /// per dependency image, whichever instances ask for it).
     pub name: String,
-    /// `<registry>/<prefix>/PROJECT:<h>`.
+    /// The request this plan answers (labels: which request the build belongs to).
+    pub request_name: String,
+    /// `<h>` for a project's own Dockerfile, `d-<16 hex>` for the built-in template.
+    pub tag: String,
+    /// `<registry>/<prefix>/PROJECT:<tag>`.
     pub image: String,
     pub cache_repo: String,
     pub kaniko_image: String,
@@ -88,6 +103,11 @@ pub struct BuildPlan {
     pub base_image: String,
     /// Whether the project brings its own Dockerfile; otherwise [`python_dockerfile`].
     pub own_dockerfile: bool,
+    /// The built-in template's build context ([`dependency_context`]); empty for a project's own
+    /// Dockerfile, whose context is the instance.
+    ///
+    /// [`dependency_context`]: jockey_core::image::dependency_context
+    pub dependency_context: Vec<u8>,
     /// Kaniko authenticates with the ECR credential helper for an ECR registry.
     pub ecr_registry: Option<String>,
     pub aws_region: Option<String>,
@@ -116,7 +136,18 @@ impl BuildPlan {
         }
         let prefix = &cfg.image_repository_prefix;
         let ecr = crate::ecr::parse_registry(registry);
-        let name = request_name(project, &admitted.hash);
+        let request_name = request_name(project, &admitted.hash);
+        let (tag, name) = if admitted.has_dockerfile {
+            (admitted.hash.short().to_string(), request_name.clone())
+        } else {
+            let tag = dependency_tag(
+                admitted.requirements.as_deref(),
+                TEMPLATE_VERSION,
+                &cfg.base_image,
+            );
+            let name = dependency_build_name(project, &tag);
+            (tag, name)
+        };
         let base_image = (!admitted.has_dockerfile).then_some(cfg.base_image.as_str());
         let timeout = Duration::from_secs(admitted.timeout_seconds);
         let credentials =
@@ -131,7 +162,9 @@ impl BuildPlan {
             hash: admitted.hash.clone(),
             namespace: cfg.builder_namespace.clone(),
             name,
-            image: project.image(registry, prefix, &admitted.hash),
+            request_name,
+            image: image_with_tag(registry, prefix, project, &tag),
+            tag,
             // One cache repository per project, which only that project's build credentials can
             // write: a tenant's layers are never offered to another.
             cache_repo: format!(
@@ -142,6 +175,11 @@ impl BuildPlan {
             kaniko_image: cfg.kaniko_image.clone(),
             base_image: cfg.base_image.clone(),
             own_dockerfile: admitted.has_dockerfile,
+            dependency_context: if admitted.has_dockerfile {
+                Vec::new()
+            } else {
+                dependency_context(admitted.requirements.as_deref())
+            },
             ecr_registry: ecr.is_some().then(|| registry.to_string()),
             aws_region: region,
             credentials,
@@ -155,7 +193,7 @@ impl BuildPlan {
             &self.project,
             &self.hash,
             &self.request_namespace,
-            &self.name,
+            &self.request_name,
         );
         labels.insert(LABEL_COMPONENT.to_string(), COMPONENT_BUILD.to_string());
         labels
@@ -193,7 +231,12 @@ pub fn builder_configmap(plan: &BuildPlan, gz: &[u8]) -> ConfigMap {
         },
         binary_data: Some(BTreeMap::from([(
             INSTANCE_TAR_KEY.to_string(),
-            ByteString(gz.to_vec()),
+            // The built-in template builds from the dependency inputs alone.
+            ByteString(if plan.own_dockerfile {
+                gz.to_vec()
+            } else {
+                plan.dependency_context.clone()
+            }),
         )])),
         data: (!data.is_empty()).then_some(data),
         ..Default::default()
@@ -384,6 +427,9 @@ mod tests {
             hash: b.hash.clone(),
             gz: b.gz.clone(),
             has_dockerfile: b.has_dockerfile,
+            requirements: jockey_core::build_request::read_tar(&b.gz, 1 << 20)
+                .unwrap()
+                .requirements,
             timeout_seconds,
         }
     }
@@ -439,8 +485,19 @@ mod tests {
         );
         assert!(!c.image.as_deref().unwrap().ends_with(":latest"));
         let args = c.args.clone().unwrap();
-        let image = format!("registry.local:5000/hosting/demo:{}", b.hash.short());
+        // The built-in template: named by the dependency inputs, one build per dependency image.
+        let tag = jockey_core::image::dependency_tag(
+            None,
+            jockey_core::image::TEMPLATE_VERSION,
+            jockey_core::config::DEFAULT_BASE_IMAGE,
+        );
+        let image = format!("registry.local:5000/hosting/demo:{tag}");
         assert!(args.contains(&format!("--destination={image}")), "{args:?}");
+        assert_eq!(plan.image, image);
+        assert_eq!(
+            job.metadata.name.as_deref(),
+            Some(format!("demo-deps-{}", &tag[2..]).as_str())
+        );
         assert!(args.contains(&"--context=tar:///workspace/instance.tar.gz".to_string()));
         assert!(args.contains(&"--dockerfile=/workspace/Dockerfile".to_string()));
         assert!(args.contains(&"--cache=true".to_string()));
@@ -450,6 +507,11 @@ mod tests {
         assert_eq!(labels[LABEL_PROJECT], "demo");
         assert_eq!(labels[LABEL_CONTENT_HASH], b.hash.short());
         assert_eq!(labels[LABEL_REQUEST_NAMESPACE], "tenant");
+        // The request it answers (the sweep removes builds whose request is gone).
+        assert_eq!(
+            labels[jockey_core::build_request::LABEL_REQUEST_NAME],
+            request_name(&p, &b.hash)
+        );
         assert_eq!(
             pod.service_account_name.as_deref(),
             Some(BUILDER_SERVICE_ACCOUNT)
@@ -560,7 +622,14 @@ mod tests {
             .clone()
             .unwrap();
         assert!(args.contains(&"--dockerfile=Dockerfile".to_string()));
+        // Named by the whole content, built from the whole instance, as before.
+        assert_eq!(
+            plan.image,
+            format!("r.example/hosting/demo:{}", b.hash.short())
+        );
+        assert_eq!(plan.name, request_name(&p, &b.hash));
         let cm = builder_configmap(&plan, &b.gz);
+        assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
         assert!(
             cm.data.is_none(),
             "no template when the project has a Dockerfile"
@@ -574,7 +643,12 @@ mod tests {
         let plan = BuildPlan::new(&ecr_cfg(&[]), &admitted(&p, &b, 60), "tenant").unwrap();
         assert_eq!(plan.aws_region.as_deref(), Some("eu-west-1"));
         let cm = builder_configmap(&plan, &b.gz);
-        assert_eq!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
+        // The built-in template builds from requirements.txt alone, never the code.
+        assert_eq!(
+            cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0,
+            jockey_core::image::dependency_context(None)
+        );
+        assert_ne!(cm.binary_data.as_ref().unwrap()[INSTANCE_TAR_KEY].0, b.gz);
         let data = cm.data.clone().unwrap();
         assert_eq!(
             data[TEMPLATE_DOCKERFILE_KEY],
@@ -590,7 +664,10 @@ mod tests {
         let d = python_dockerfile("python:3.12.11-slim-bookworm");
         assert!(d.contains("PORT=8080"));
         assert!(d.contains("EXPOSE 8080"));
-        assert!(d.contains("if [ -f requirements.txt ]"));
+        assert!(d.contains("if [ -s /opt/jockey/requirements.txt ]"));
+        // Only the dependency inputs reach the image: the code comes from the instance.
+        assert!(!d.contains("COPY . "), "{d}");
+        assert!(d.contains(jockey_core::image::TEMPLATE_VERSION));
         assert!(d.contains("CMD [\"python\", \"server.py\"]"));
         assert!(d.contains("USER 10001"), "the server does not run as root");
         // The agent user can enter /app whatever mode the build context gave it.

@@ -81,6 +81,7 @@ pub fn run(data: &[u8]) {
             ("team-0", "other"),
         ]),
         services: &jockey_core::index::NO_SERVICES,
+        images: &jockey_core::image::NoRecords,
     };
     for endpoint in [Endpoint::Mutate, Endpoint::Validate] {
         let handled = match handle(endpoint, data, &env) {

@@ -8,7 +8,7 @@
 use crate::Config;
 use crate::claims::{self, Claim, ClaimIndex, ClaimKind};
 use crate::defaults::{
-    self, default_deployment_update, default_ingress_with, default_service, patch_between,
+    self, default_deployment_update_with, default_ingress_with, default_service, patch_between,
 };
 use crate::index::{NamespaceIndex, Services};
 use crate::names::LABEL_PROJECT;
@@ -78,6 +78,9 @@ pub struct Env<'a> {
     pub claims: &'a ClaimIndex,
     pub namespaces: &'a NamespaceIndex,
     pub services: &'a dyn Services,
+    /// The images recorded on the instance ConfigMaps a Deployment names (read by the webhook
+    /// from the API server before deciding, [`instances_named`]).
+    pub images: &'a dyn crate::image::InstanceImages,
 }
 
 /// The body could not be understood; the server answers 400 with this message.
@@ -492,7 +495,7 @@ impl Defaultable for Deployment {
         &self.metadata
     }
     fn default_with(&self, env: &Env, old: Option<&Self>) -> Result<Self, defaults::DefaultError> {
-        default_deployment_update(self, old, env.cfg)
+        default_deployment_update_with(self, old, env.cfg, env.images)
     }
 }
 
@@ -660,3 +663,37 @@ fn verdict_decision(kind: Kind, meta: &ObjectMeta, namespace: &str, v: Verdict) 
 
 #[cfg(test)]
 mod tests;
+
+/// The namespace and instance ConfigMaps a review of a Deployment names (its annotation and its
+/// instance volume, old and new), which the adapter reads before deciding so that defaulting
+/// fills in the image recorded on them. Empty for anything else. Never fails: a body it cannot
+/// read names nothing (the decision then says what is wrong with it).
+pub fn instances_named(body: &[u8]) -> (String, Vec<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return (String::new(), Vec::new());
+    };
+    let req = &v["request"];
+    if req["kind"]["kind"] != "Deployment" || req["kind"]["group"] != "apps" {
+        return (String::new(), Vec::new());
+    }
+    let ns = req["namespace"].as_str().unwrap_or_default().to_string();
+    let mut names = Vec::new();
+    for obj in [&req["object"], &req["oldObject"]] {
+        let annotation = obj["metadata"]["annotations"][crate::names::ANNOTATION_INSTANCE].as_str();
+        let volume = obj["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .and_then(|vs| {
+                vs.iter()
+                    .find(|v| v["name"] == crate::contract::INSTANCE_VOLUME)
+                    .and_then(|v| v["configMap"]["name"].as_str())
+            });
+        for name in [annotation, volume].into_iter().flatten() {
+            if crate::names::short_hash_of_configmap(name).is_some()
+                && !names.iter().any(|n| n == name)
+            {
+                names.push(name.to_string());
+            }
+        }
+    }
+    (ns, names)
+}

@@ -187,6 +187,10 @@ pub struct Admitted {
     pub gz: Vec<u8>,
     /// Whether the project brings its own `Dockerfile` (at the top of the tar).
     pub has_dockerfile: bool,
+    /// The top-level `requirements.txt`, when there is one: with the template's version and the
+    /// broker's `BASE_IMAGE`, it names a built-in-template project's dependency image
+    /// ([`crate::image::dependency_tag`]).
+    pub requirements: Option<Vec<u8>>,
     pub timeout_seconds: u64,
 }
 
@@ -240,10 +244,10 @@ pub fn check(
                  it and deploy again"
             )
         })?;
-    let (digest, has_dockerfile) = read_tar(&gz, max_tar_bytes).map_err(|why| {
+    let read = read_tar(&gz, max_tar_bytes).map_err(|why| {
         format!("ConfigMap {namespace}/{cm_name}: {why}; delete it and deploy again")
     })?;
-    let hash = ContentHash::from_digest(&digest);
+    let hash = ContentHash::from_digest(&read.digest);
     let claimed = cm
         .metadata
         .annotations
@@ -269,14 +273,27 @@ pub fn check(
         project,
         hash,
         gz,
-        has_dockerfile,
+        has_dockerfile: read.has_dockerfile,
+        requirements: read.requirements,
         timeout_seconds,
     })
 }
 
-/// The SHA-256 of the tar inside `gz` and whether it holds a top-level `Dockerfile`, reading at
-/// most `max` bytes of tar (a small gzip can inflate to anything).
-fn read_tar(gz: &[u8], max: u64) -> Result<(Vec<u8>, bool), String> {
+/// What [`read_tar`] found in an instance tar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarFacts {
+    /// The SHA-256 of the (uncompressed) tar.
+    pub digest: Vec<u8>,
+    /// Whether it holds a top-level `Dockerfile`.
+    pub has_dockerfile: bool,
+    /// The top-level `requirements.txt`, when there is one.
+    pub requirements: Option<Vec<u8>>,
+}
+
+/// The SHA-256 of the tar inside `gz`, whether it holds a top-level `Dockerfile` and its
+/// top-level `requirements.txt`, reading at most `max` bytes of tar (a small gzip can inflate to
+/// anything).
+pub fn read_tar(gz: &[u8], max: u64) -> Result<TarFacts, String> {
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(gz)
         .take(max + 1)
@@ -286,20 +303,36 @@ fn read_tar(gz: &[u8], max: u64) -> Result<(Vec<u8>, bool), String> {
         return Err(format!("{INSTANCE_TAR_KEY} inflates past {max} bytes"));
     }
     let mut has_dockerfile = false;
+    let mut requirements = None;
     let mut archive = tar::Archive::new(tar.as_slice());
     let entries = archive
         .entries()
         .map_err(|e| format!("{INSTANCE_TAR_KEY} is not a tar: {e}"))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{INSTANCE_TAR_KEY} is not a tar: {e}"))?;
+        let mut entry = entry.map_err(|e| format!("{INSTANCE_TAR_KEY} is not a tar: {e}"))?;
         let path = entry
             .path()
-            .map_err(|e| format!("{INSTANCE_TAR_KEY} holds a bad path: {e}"))?;
-        if path.as_os_str() == "Dockerfile" && entry.header().entry_type().is_file() {
+            .map_err(|e| format!("{INSTANCE_TAR_KEY} holds a bad path: {e}"))?
+            .into_owned();
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        if path.as_os_str() == "Dockerfile" {
             has_dockerfile = true;
         }
+        if path.as_os_str() == crate::image::REQUIREMENTS_FILE {
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("{INSTANCE_TAR_KEY} is not a tar: {e}"))?;
+            requirements = Some(bytes);
+        }
     }
-    Ok((Sha256::digest(&tar).to_vec(), has_dockerfile))
+    Ok(TarFacts {
+        digest: Sha256::digest(&tar).to_vec(),
+        has_dockerfile,
+        requirements,
+    })
 }
 
 /// The labels of everything the broker writes for `request` in the builder namespace.

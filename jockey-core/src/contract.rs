@@ -18,6 +18,19 @@ pub const INSTANCE_MOUNT_PATH: &str = "/app/instance";
 /// Name of the pod volume carrying the instance ConfigMap; prefixed so it cannot collide with a
 /// volume the user named `instance`.
 pub const INSTANCE_VOLUME: &str = "jockey-instance";
+/// Built-in template: the emptyDir the instance's files are unpacked into at pod start, mounted
+/// at [`APP_PATH`] by the agent container (the image's working directory).
+pub const APP_VOLUME: &str = "jockey-app";
+pub const APP_PATH: &str = "/app";
+/// Built-in template: the init container that unpacks the instance into [`APP_VOLUME`], from the
+/// agent's own image (its Python's `tarfile`).
+pub const UNPACK_CONTAINER: &str = "jockey-unpack";
+/// What [`UNPACK_CONTAINER`] runs: the instance's tar, as mounted, extracted into the emptyDir
+/// (the `data` filter where this Python has it: plain files and directories, no links out).
+pub const UNPACK_SCRIPT: &str = "import tarfile\n\
+t = tarfile.open('/app/instance/instance.tar.gz')\n\
+kw = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}\n\
+t.extractall('/app', **kw)\n";
 /// Name of the container `render_deployment` creates.
 pub const CONTAINER_NAME: &str = "server";
 /// The ALB target group's deregistration delay (`target-group-attributes`).

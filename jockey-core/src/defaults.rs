@@ -10,6 +10,7 @@
 //! a Service port's `targetPort` = `port`), so where such a server default is indistinguishable
 //! from "unset" and would break the contract, it is treated as unset; each case says why.
 
+use crate::image::{InstanceImages, NoRecords, is_dependency_image};
 use crate::names::{
     ANNOTATION_HOSTNAME, ANNOTATION_INSTANCE, IMAGE_PLACEHOLDER, LABEL_APP, LABEL_CONTENT_HASH,
     LABEL_DEPLOYMENT, LABEL_HOSTNAME, LABEL_PROJECT, is_label_value, short_hash_of_configmap,
@@ -17,9 +18,10 @@ use crate::names::{
 use crate::{Config, ContentHash, ProjectId};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, HTTPGetAction, Lifecycle,
-    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretEnvSource,
-    Service, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    HTTPGetAction, Lifecycle, LifecycleHandler, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretEnvSource, Service, ServicePort, ServiceSpec, SleepAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -277,7 +279,8 @@ fn default_probe(initial_delay: i32, period: i32, failure_threshold: i32) -> Pro
             scheme: Some("HTTP".to_string()),
             ..Default::default()
         }),
-        initial_delay_seconds: Some(initial_delay),
+        // 0 is the API server's own default, which it stores as absent.
+        initial_delay_seconds: (initial_delay != 0).then_some(initial_delay),
         period_seconds: Some(period),
         timeout_seconds: Some(2),
         success_threshold: Some(1),
@@ -326,7 +329,10 @@ fn default_app_container(c: &mut Container, mount_instance: bool, secret_name: &
     }
 
     if c.readiness_probe.is_none() {
-        c.readiness_probe = Some(default_probe(2, 5, 3));
+        // Ready as soon as the agent listens: probed every second from the start, so a rollout
+        // (a code-only change above all) waits for the server, not for the probe's schedule;
+        // ten failures in a row (as long as the old 3 x 5 s) before it leaves the Service.
+        c.readiness_probe = Some(default_probe(0, 1, 10));
     }
     if c.liveness_probe.is_none() {
         // Generous: an agent server imports heavy libraries at start, and a liveness kill
@@ -371,8 +377,18 @@ pub fn default_deployment_update(
     old: Option<&Deployment>,
     cfg: &Config,
 ) -> Result<Deployment, DefaultError> {
+    default_deployment_update_with(obj, old, cfg, &NoRecords)
+}
+
+/// [`default_deployment_update`] knowing the images recorded on the instance ConfigMaps.
+pub fn default_deployment_update_with(
+    obj: &Deployment,
+    old: Option<&Deployment>,
+    cfg: &Config,
+    images: &dyn InstanceImages,
+) -> Result<Deployment, DefaultError> {
     let Some(old) = old else {
-        return default_deployment(obj, cfg);
+        return default_deployment_with(obj, cfg, images);
     };
     match instance::moved_to(obj, old, cfg)? {
         Some(hash) => {
@@ -382,15 +398,28 @@ pub fn default_deployment_update(
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
                 .insert(ANNOTATION_INSTANCE.to_string(), format!("instance-{hash}"));
-            default_deployment(&moved, cfg)
+            default_deployment_with(&moved, cfg, images)
         }
-        None => default_deployment(obj, cfg),
+        None => default_deployment_with(obj, cfg, images),
     }
 }
 
-/// Fills in the instance volume, builder image, routing labels, port, probes, preStop and
-/// resources. Values the user set on purpose are kept.
+/// [`default_deployment_with`] when no image is recorded for any instance: the builder image is
+/// the one named by the instance (`:<h>`).
 pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, DefaultError> {
+    default_deployment_with(obj, cfg, &NoRecords)
+}
+
+/// Fills in the instance volume, builder image, routing labels, port, probes, preStop and
+/// resources. Values the user set on purpose are kept. The builder image is the one recorded on
+/// the instance ConfigMap for this project (`images`), else the one its content names
+/// (`<registry>/<prefix>/PROJECT:<h>`); a dependency image (the built-in template, `:d-...`)
+/// gets the files of the instance unpacked at pod start ([`default_unpack`]).
+pub fn default_deployment_with(
+    obj: &Deployment,
+    cfg: &Config,
+    images: &dyn InstanceImages,
+) -> Result<Deployment, DefaultError> {
     let kind = "Deployment";
     let object = describe(kind, &obj.metadata);
     let project = project_of(kind, &obj.metadata)?;
@@ -455,19 +484,39 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
     // Images: fill the empty/placeholder ones; re-point a builder image of this project to the
     // annotated instance (on an update, [`default_deployment_update`] has first moved the
     // annotation to whichever of the three places the user changed).
+    // The image the annotated instance runs: recorded on its ConfigMap (the build broker's
+    // answer), else named by its content.
+    let wanted = hash.as_ref().and_then(|h| {
+        images
+            .recorded(&crate::names::instance_configmap_name(h), &project)
+            .filter(|i| is_builder_image(i, &project, cfg))
+            .or_else(|| {
+                cfg.image_registry.as_ref().map(|registry| {
+                    format!(
+                        "{}/{}:{h}",
+                        registry.trim_end_matches('/'),
+                        project.repository(&cfg.image_repository_prefix)
+                    )
+                })
+            })
+    });
     for &i in &apps {
         let c = &mut pod.containers[i];
         let needs_fill = image_needs_filling(c.image.as_deref());
-        let stale_builder = match (&hash, c.image.as_deref()) {
-            (Some(h), Some(image)) => {
-                instance::builder_hash(image, &project, cfg).is_some_and(|tag| tag != h)
+        // A builder image of this project that is not the instance's: jockey's own choice from
+        // an earlier instance (an apply that moved only the annotation leaves it behind).
+        let stale_builder = match (&hash, c.image.as_deref(), &wanted) {
+            (Some(h), Some(image), Some(w)) => {
+                image != w
+                    && (instance::builder_hash(image, &project, cfg).is_some_and(|tag| tag != h)
+                        || (is_dependency_image(image) && is_builder_image(image, &project, cfg)))
             }
             _ => false,
         };
         if !(needs_fill || stale_builder) {
             continue;
         }
-        let Some(h) = &hash else {
+        if hash.is_none() {
             return Err(DefaultError {
                 object: format!("{object} container {:?}", c.name),
                 cause: format!(
@@ -478,8 +527,8 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
                     "add the annotation {ANNOTATION_INSTANCE}: instance-<h> (as `kubectl jockey deploy` prints it), or set the container's image explicitly"
                 ),
             });
-        };
-        let Some(registry) = &cfg.image_registry else {
+        }
+        let Some(image) = &wanted else {
             return Err(DefaultError {
                 object: format!("{object} container {:?}", c.name),
                 cause: format!(
@@ -489,12 +538,7 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
                 fix: "set IMAGE_REGISTRY (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com) in the environment of kubectl-jockey and jockey-webhook, or set the container's image explicitly".to_string(),
             });
         };
-        let image = format!(
-            "{}/{}:{h}",
-            registry.trim_end_matches('/'),
-            project.repository(&cfg.image_repository_prefix)
-        );
-        c.image = Some(image);
+        c.image = Some(image.clone());
     }
 
     let instance_for_mount = instance_cm.as_deref().filter(|_| hash.is_some());
@@ -538,6 +582,8 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
         }
     }
 
+    default_unpack(pod, &apps, instance_for_mount.is_some());
+
     // terminationGracePeriodSeconds must outlast the preStop pause plus a shutdown budget, or the
     // kubelet kills the server mid-drain. The API server defaults it to 30 before admission, so
     // "unset" cannot be told apart from 30: raise anything shorter than needed.
@@ -565,6 +611,117 @@ pub fn default_deployment(obj: &Deployment, cfg: &Config) -> Result<Deployment, 
     }
 
     Ok(out)
+}
+
+/// The built-in template's pod shape: an agent container running a dependency image (`:d-...`)
+/// gets the instance's files unpacked at pod start into the emptyDir [`APP_VOLUME`], mounted at
+/// [`APP_PATH`] (the image's working directory), by the init container [`UNPACK_CONTAINER`] from
+/// the same image (its Python's `tarfile`, as the same user and with the agent's security
+/// context). Any other image (a project's own Dockerfile, whose image holds its files, or a
+/// user's image) has none of the three: they go when an instance moves to such an image.
+fn default_unpack(pod: &mut PodSpec, apps: &[usize], has_instance: bool) {
+    let unpacking = apps.iter().find(|&&i| {
+        pod.containers[i]
+            .image
+            .as_deref()
+            .is_some_and(is_dependency_image)
+    });
+    let Some(&agent) = unpacking.filter(|_| has_instance) else {
+        if let Some(inits) = pod.init_containers.as_mut() {
+            inits.retain(|c| c.name != UNPACK_CONTAINER);
+            if inits.is_empty() {
+                pod.init_containers = None;
+            }
+        }
+        if let Some(volumes) = pod.volumes.as_mut() {
+            volumes.retain(|v| v.name != APP_VOLUME);
+        }
+        for c in &mut pod.containers {
+            if let Some(m) = c.volume_mounts.as_mut() {
+                m.retain(|m| m.name != APP_VOLUME);
+            }
+        }
+        return;
+    };
+    let image = pod.containers[agent].image.clone();
+    let security_context = pod.containers[agent].security_context.clone();
+    let app_mount = || VolumeMount {
+        name: APP_VOLUME.to_string(),
+        mount_path: APP_PATH.to_string(),
+        ..Default::default()
+    };
+    for &i in apps {
+        let c = &mut pod.containers[i];
+        if !c.image.as_deref().is_some_and(is_dependency_image) {
+            continue;
+        }
+        let mounts = c.volume_mounts.get_or_insert_with(Vec::new);
+        if !mounts
+            .iter()
+            .any(|m| m.name == APP_VOLUME || m.mount_path.trim_end_matches('/') == APP_PATH)
+        {
+            // Before the instance's mount below it (/app/instance), as the kubelet mounts them.
+            mounts.insert(0, app_mount());
+        }
+    }
+    let volumes = pod.volumes.get_or_insert_with(Vec::new);
+    if !volumes.iter().any(|v| v.name == APP_VOLUME) {
+        volumes.push(Volume {
+            name: APP_VOLUME.to_string(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+    }
+    let inits = pod.init_containers.get_or_insert_with(Vec::new);
+    let unpack = match inits.iter_mut().find(|c| c.name == UNPACK_CONTAINER) {
+        Some(c) => c,
+        None => {
+            inits.insert(
+                0,
+                Container {
+                    name: UNPACK_CONTAINER.to_string(),
+                    ..Default::default()
+                },
+            );
+            &mut inits[0]
+        }
+    };
+    // Always jockey's: it follows the agent's image, so the files and the dependencies they were
+    // deployed with start together.
+    unpack.image = image;
+    unpack.command = Some(vec![
+        "python".to_string(),
+        "-c".to_string(),
+        UNPACK_SCRIPT.to_string(),
+    ]);
+    unpack.args = None;
+    unpack.volume_mounts = Some(vec![
+        app_mount(),
+        VolumeMount {
+            name: INSTANCE_VOLUME.to_string(),
+            mount_path: INSTANCE_MOUNT_PATH.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    ]);
+    if unpack.security_context.is_none() {
+        unpack.security_context = security_context;
+    }
+    if unpack.resources.is_none() {
+        let q = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+        unpack.resources = Some(ResourceRequirements {
+            requests: q(&[("cpu", "50m"), ("memory", "64Mi")]),
+            limits: q(&[("cpu", "1"), ("memory", "256Mi")]),
+            ..Default::default()
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

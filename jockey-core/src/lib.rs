@@ -15,6 +15,7 @@ pub mod config;
 pub mod contract;
 pub mod defaults;
 pub mod dotenv;
+pub mod image;
 pub mod index;
 pub mod names;
 pub mod ownership;

@@ -35,6 +35,7 @@ fn decide(endpoint: Endpoint, body: &Value) -> Handled {
         claims: &claims,
         namespaces: &jockey_core::index::NamespaceIndex::new(),
         services: &jockey_core::index::NO_SERVICES,
+        images: &jockey_core::image::NoRecords,
     };
     handle(endpoint, &serde_json::to_vec(body).unwrap(), &env).expect("a well-formed review")
 }

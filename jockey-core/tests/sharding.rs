@@ -70,6 +70,7 @@ impl World {
             claims: &self.claims,
             namespaces: &jockey_core::index::NamespaceIndex::new(),
             services: &jockey_core::index::NO_SERVICES,
+            images: &jockey_core::image::NoRecords,
         };
         let handled = handle(Endpoint::Mutate, &serde_json::to_vec(&body).unwrap(), &env)
             .unwrap_or_else(|e| panic!("{op}: bad request {e}"));

@@ -99,7 +99,7 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: &Journal) -> Result<
     let (client, ns) = (&cluster.client, cluster.namespace.as_str());
     let dry = args.dry_run == DryRun::Server;
     // Every write is planned (dry runs) before the first: a conflict writes nothing.
-    let prepared = apply::prepare(client, ns, &packaged, args.force_conflicts).await?;
+    let mut prepared = apply::prepare(client, ns, &packaged, args.force_conflicts).await?;
 
     // 2. Build.
     let options = build::Options {
@@ -123,6 +123,22 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: &Journal) -> Result<
         journal,
     )
     .await?;
+
+    // The image was planned before the broker answered: for the built-in template it is named by
+    // the dependencies, which only the broker knows (its BASE_IMAGE). Planned again with the
+    // image now recorded on the instance ConfigMap, as the webhook will fill it in.
+    let planned_image = prepared
+        .rendered
+        .deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone());
+    if !dry && built.image.is_some() && built.image != planned_image {
+        prepared = apply::prepare(client, ns, &packaged, args.force_conflicts).await?;
+    }
 
     // 3. Apply. The controller's events are watched from before the writes, so that its verdict
     // on them is told apart from older ones.

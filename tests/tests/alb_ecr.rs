@@ -23,27 +23,6 @@ fn registry() -> String {
     format!("{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com")
 }
 
-/// The content hash `deploy` computes for examples/agent, from a client-side dry run.
-fn content_hash(env: &[(&str, &str)]) -> Result<String> {
-    let dir = repo_root().join("examples/agent");
-    let out = jockey(
-        &[
-            "deploy",
-            &dir.to_string_lossy(),
-            "--project",
-            "hash-probe",
-            "--dry-run=client",
-        ],
-        env,
-    )?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let start = stderr
-        .find("instance-")
-        .with_context(|| format!("no instance name in\n{}", text(&out)))?
-        + "instance-".len();
-    Ok(stderr[start..start + 16].to_string())
-}
-
 async fn ecr_client(moto: &Moto) -> ecr::Client {
     ecr::Client::new(&moto.sdk_config().await)
 }
@@ -97,9 +76,17 @@ async fn the_broker_skips_the_build_when_ecr_has_the_tag() -> Result<()> {
     let env = env_with_ecr(&moto, "alb-ecr-skip").await?;
     let project = format!("ecr-skip-{}", run_id());
     let registry = registry();
-    let hash = content_hash(&[("IMAGE_REGISTRY", &registry)])?;
+    // examples/agent is on the built-in template: its image is named by its dependencies
+    // (requirements.txt, the template's version and the broker's BASE_IMAGE, the default here:
+    // the test broker gets none from the machine).
+    let requirements = std::fs::read(repo_root().join("examples/agent/requirements.txt"))?;
+    let hash = jockey_core::image::dependency_tag(
+        Some(&requirements),
+        jockey_core::image::TEMPLATE_VERSION,
+        jockey_core::config::DEFAULT_BASE_IMAGE,
+    );
 
-    // What a finished push of these files leaves in ECR.
+    // What a finished push of these dependencies leaves in ECR.
     let ecr = ecr_client(&moto).await;
     let repo = format!("hosting/{project}");
     ecr.create_repository()

@@ -381,6 +381,7 @@ fn admission_reviews_are_refused_with_cause_and_fix_and_nothing_to_record() -> R
         claims: &claims,
         namespaces: &jockey_core::index::NamespaceIndex::new(),
         services: &jockey_core::index::NO_SERVICES,
+        images: &jockey_core::image::NoRecords,
     };
     let mut failures = Vec::new();
     for case in &cases {

@@ -47,7 +47,7 @@ async fn deploy_builds_applies_rolls_out_and_an_unchanged_redeploy_writes_nothin
     );
 
     // The build: one Job in the builder namespace, pushing to the project's repository with the
-    // content hash as tag, completed.
+    // dependency tag, completed.
     let jobs = Api::<Job>::namespaced(client.clone(), &env.builder.name)
         .list(&ListParams::default().labels(&format!("{LABEL_PROJECT}={PROJECT}")))
         .await?
@@ -68,7 +68,16 @@ async fn deploy_builds_applies_rolls_out_and_an_unchanged_redeploy_writes_nothin
         .args
         .clone()
         .unwrap();
-    let image = format!("registry.local:5000/hosting/{PROJECT}:{hash}");
+    // The built-in template: the image holds the dependencies and is named by them (`d-...`);
+    // the files come from the instance at pod start.
+    let image = dep.spec.template.spec.clone().unwrap().containers[0]
+        .image
+        .clone()
+        .unwrap_or_default();
+    let (repo, tag) = image.rsplit_once(':').unwrap_or_default();
+    assert_eq!(repo, format!("registry.local:5000/hosting/{PROJECT}"));
+    assert!(jockey_core::image::is_dependency_tag(tag), "{image}");
+    assert_eq!(hash.len(), 16, "{instance}");
     assert!(args.contains(&format!("--destination={image}")), "{args:?}");
     let job_status = jobs[0].status.clone().unwrap_or_default();
     assert!(job_status.succeeded.unwrap_or(0) >= 1, "{job_status:?}");

@@ -44,14 +44,22 @@ fn server(d: &Value) -> Value {
 /// (annotation, image tag, volume) naming the instance the Deployment runs.
 fn running(d: &Value) -> (String, String, String) {
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    let tag = s(&server(d)["image"])
-        .rsplit_once(':')
-        .map(|(_, t)| format!("instance-{t}"))
-        .unwrap_or_default();
     let volume = d["spec"]["template"]["spec"]["volumes"]
         .as_array()
         .and_then(|vs| vs.iter().find(|v| v["name"] == "jockey-instance"))
         .map(|v| s(&v["configMap"]["name"]))
+        .unwrap_or_default();
+    // An image `:<h>` names its instance; the built-in template's dependency image (`:d-...`)
+    // runs whichever instance its init container unpacks: the volume's.
+    let tag = s(&server(d)["image"])
+        .rsplit_once(':')
+        .map(|(_, t)| {
+            if jockey_core::image::is_dependency_tag(t) {
+                volume.clone()
+            } else {
+                format!("instance-{t}")
+            }
+        })
         .unwrap_or_default();
     (
         s(&d["metadata"]["annotations"]["jockey.agentops.ai/instance"]),

@@ -2,7 +2,10 @@
 //! (with the built-in template, or the project's own Dockerfile), pushes it and its layer cache
 //! to the local registry, the kubelet pulls it, the pod passes its real `/health` readiness probe
 //! and the agent answers `POST /run` through the project's Service. A second deploy of the same
-//! files builds nothing; one changed file builds once and the new answer is served.
+//! files builds nothing; a code-only change builds nothing either (the built-in template's image
+//! holds the dependencies; the files are unpacked from the instance at pod start) and the new
+//! code answers; `rollback` brings the old code back without a build; a dependency change builds
+//! the new dependency image, and only that.
 //!
 //! Skipped (reported as such by tests/summary.sh) where the machine cannot run the real node.
 
@@ -56,8 +59,40 @@ fn check_pod(pod: &Pod, node: &str, image: &str, digest: &str) -> Result<()> {
     Ok(())
 }
 
+/// Asks `POST /run` until `want` answers five times in a row (an old pod may still answer
+/// while the rollout finishes); the last answer otherwise.
+async fn answers_in_a_row(env: &RealEnv, project: &str, body: &str, want: &str) -> Result<()> {
+    let mut in_a_row = 0;
+    let mut last = String::new();
+    for _ in 0..240 {
+        let out = env.post(project, "/run", body).await?;
+        if answer(&out)? == want {
+            in_a_row += 1;
+            if in_a_row == 5 {
+                return Ok(());
+            }
+        } else {
+            in_a_row = 0;
+            last = out;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    anyhow::bail!("{want:?} never answered five times in a row; last: {last}")
+}
+
+/// The server image of the project's pods that are not terminating.
+async fn running_images(env: &RealEnv, project: &str) -> Result<Vec<String>> {
+    Ok(env
+        .pods(project)
+        .await?
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.spec.as_ref()?.containers[0].image.clone())
+        .collect())
+}
+
 #[tokio::test]
-async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Result<()> {
+async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds() -> Result<()> {
     let Some(node) = require_real_node() else {
         return Ok(());
     };
@@ -76,8 +111,15 @@ async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Resul
         "{:?}",
         job.status
     );
+    // The built-in template: the build of the dependency image, named by it.
+    let job_name = job.metadata.name.clone().unwrap_or_default();
+    ensure!(
+        job_name.starts_with(&format!("{project_id}-deps-")),
+        "{job_name}"
+    );
 
-    // The image and its layer cache are in the registry; the pod runs exactly that image.
+    // The image and its layer cache are in the registry; the pod runs exactly that image, named
+    // by the dependencies (`d-...`), with the instance's files unpacked by its init container.
     let pods = env.pods(project_id).await?;
     let pod = pods
         .iter()
@@ -87,13 +129,18 @@ async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Resul
         .image
         .clone()
         .unwrap_or_default();
-    let h = tag_of(&image).to_string();
+    let d = tag_of(&image).to_string();
+    ensure!(jockey_core::image::is_dependency_tag(&d), "{image}");
     ensure!(
-        image == format!("{}/hosting/{project_id}:{h}", node.registry),
+        image == format!("{}/hosting/{project_id}:{d}", node.registry),
         "{image}"
     );
     ensure!(
-        registry_tags(&node.registry, &format!("hosting/{project_id}"))?.contains(&h),
+        job_name.ends_with(&d[2..]),
+        "{job_name} is not the build of {d}"
+    );
+    ensure!(
+        registry_tags(&node.registry, &format!("hosting/{project_id}"))?.contains(&d),
         "{image} is not in the registry"
     );
     ensure!(
@@ -102,6 +149,21 @@ async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Resul
     );
     let digest = registry_digest(&image)?;
     check_pod(pod, &node.name, &image, &digest)?;
+    let unpacked = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|s| s.first())
+        .context("no init container status")?;
+    ensure!(
+        unpacked.name == jockey_core::defaults::UNPACK_CONTAINER
+            && unpacked
+                .state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .is_some_and(|t| t.exit_code == 0),
+        "{unpacked:?}"
+    );
 
     // The agent answers through its Service.
     let out = env
@@ -112,6 +174,9 @@ async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Resul
         )
         .await?;
     ensure!(answer(&out)? == "yekcoj", "{out}");
+    let first_instance = env
+        .jockey(&["status", project_id, "-o", "json"], &[])?
+        .stdout;
 
     // The same files again: no build, nothing written.
     let again = env.deploy(&example, project_id, &[])?;
@@ -123,39 +188,101 @@ async fn agent_is_built_pulled_and_answers_and_only_a_change_rebuilds() -> Resul
     );
     ensure!(env.jobs(project_id).await?.len() == 1, "a second build ran");
 
-    // One changed file: one more build, and the new code answers.
+    // A code-only change: a new instance, the same image, no build Job at all (so nothing was
+    // downloaded or installed); the new code answers.
     let changed = example_copy("real-agent-changed")?;
     std::fs::write(
         changed.path().join("providers/echo.py"),
         "NAME = \"echo\"\n\n\ndef run(text: str) -> str:\n    return text + \" (changed)\"\n",
     )?;
+    let started = std::time::Instant::now();
     let run = env.deploy(changed.path(), project_id, &[])?;
     ensure!(run.ok, "{}", run.all());
-    ensure!(env.jobs(project_id).await?.len() == 2, "one more build");
-    let out = env
-        .post(project_id, "/run", r#"{"provider": "echo", "input": "hi"}"#)
-        .await?;
-    // Until the old pod is gone, an answer may still come from it: ask until the new one does.
-    let mut out = out;
-    for _ in 0..60 {
-        if answer(&out)? == "hi (changed)" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        out = env
-            .post(project_id, "/run", r#"{"provider": "echo", "input": "hi"}"#)
-            .await?;
-    }
-    ensure!(answer(&out)? == "hi (changed)", "{out}");
-    let pods = env.pods(project_id).await?;
-    let new_image = pods
+    answers_in_a_row(
+        &env,
+        project_id,
+        r#"{"provider": "echo", "input": "hi"}"#,
+        "hi (changed)",
+    )
+    .await?;
+    eprintln!(
+        "code-only change serving after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let jobs = env.jobs(project_id).await?;
+    ensure!(
+        jobs.len() == 1,
+        "a code-only change ran a build: {:?}",
+        jobs.iter()
+            .map(|j| j.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        !run.all().contains("pip install") && !run.all().contains("Collecting "),
+        "{}",
+        run.all()
+    );
+    ensure!(
+        running_images(&env, project_id)
+            .await?
+            .iter()
+            .all(|i| *i == image),
+        "the code-only change changed the image"
+    );
+
+    // rollback: the old code again, the same image, no build.
+    let back = env.jockey(
+        &["rollback", project_id, "--timeout", real_support::TIMEOUT],
+        &[],
+    )?;
+    ensure!(back.ok, "{}", back.all());
+    ensure!(back.stderr.contains("nothing built"), "{}", back.all());
+    answers_in_a_row(
+        &env,
+        project_id,
+        r#"{"provider": "echo", "input": "hi"}"#,
+        "hi",
+    )
+    .await?;
+    ensure!(env.jobs(project_id).await?.len() == 1, "rollback built");
+    let status = env
+        .jockey(&["status", project_id, "-o", "json"], &[])?
+        .stdout;
+    let instance = |s: &str| -> Result<String> {
+        let v: Value = serde_json::from_str(s).with_context(|| format!("status: {s}"))?;
+        Ok(v["instance"].as_str().unwrap_or_default().to_string())
+    };
+    ensure!(
+        instance(&status)? == instance(&first_instance)?,
+        "{status} != {first_instance}"
+    );
+
+    // A dependency change builds a new image, and only that.
+    std::fs::write(changed.path().join("requirements.txt"), "six==1.17.0\n")?;
+    let run = env.deploy(changed.path(), project_id, &[])?;
+    ensure!(run.ok, "{}", run.all());
+    let jobs = env.jobs(project_id).await?;
+    ensure!(jobs.len() == 2, "one more build: {jobs:?}");
+    answers_in_a_row(
+        &env,
+        project_id,
+        r#"{"provider": "echo", "input": "hi"}"#,
+        "hi (changed)",
+    )
+    .await?;
+    let images = running_images(&env, project_id).await?;
+    let new_image = images
         .iter()
-        .filter_map(|p| p.spec.as_ref()?.containers[0].image.clone())
-        .find(|i| *i != image)
+        .find(|i| **i != image)
         .context("no pod of the new image")?;
+    let new_tag = tag_of(new_image);
+    ensure!(
+        jockey_core::image::is_dependency_tag(new_tag) && new_tag != d,
+        "{new_image}"
+    );
     ensure!(
         registry_tags(&node.registry, &format!("hosting/{project_id}"))?
-            .contains(&tag_of(&new_image).to_string()),
+            .contains(&new_tag.to_string()),
         "{new_image} is not in the registry"
     );
 

@@ -45,15 +45,20 @@ struct Case {
     flags: &'static [&'static str],
     /// (replicas, requests cpu, requests memory, limits cpu, limits memory) both must store.
     expected: (i64, &'static str, &'static str, &'static str, &'static str),
+    /// The instance ConfigMap exists in both namespaces and records this built-in-template
+    /// dependency image (the broker's answer): both paths run it, with the instance's files
+    /// unpacked at pod start.
+    dependency_image: Option<&'static str>,
 }
 
-const CASES: [Case; 2] = [
+const CASES: [Case; 3] = [
     Case {
         tag: "parity",
         manifest_replicas: None,
         manifest_resources: None,
         flags: &[],
         expected: (1, "100m", "256Mi", "1", "1Gi"),
+        dependency_image: None,
     },
     Case {
         tag: "parity-set",
@@ -64,6 +69,15 @@ const CASES: [Case; 2] = [
         ),
         flags: &["--replicas", "3", "--cpu", "250m", "--memory", "512Mi"],
         expected: (3, "250m", "512Mi", "1", "512Mi"),
+        dependency_image: None,
+    },
+    Case {
+        tag: "parity-deps",
+        manifest_replicas: None,
+        manifest_resources: None,
+        flags: &[],
+        expected: (1, "100m", "256Mi", "1", "1Gi"),
+        dependency_image: Some("d-0123456789abcdef"),
     },
 ];
 
@@ -99,38 +113,69 @@ async fn compare(case: &Case) -> Result<()> {
 
     // deploy's view, from the API server without the webhook, of the example agent.
     let dir = repo_root().join("examples/agent");
-    let out = std::process::Command::new(webhook_support::plugin_bin()?)
-        .args(["deploy"])
-        .arg(&dir)
-        .args([
-            "--project",
-            &p,
-            "-n",
-            &plain.name,
-            "--dry-run=server",
-            "-o",
-            "json",
-        ])
-        .args(case.flags)
-        .arg("--kubeconfig")
-        .arg(jockey_e2e::kubeconfig_path())
-        .env("IMAGE_REGISTRY", REGISTRY)
-        .env_remove("DEPLOYMENT_DOMAIN")
-        .env_remove("ALB_SHARED_GROUP_NAME")
-        .env_remove("IMAGE_REPOSITORY_PREFIX")
-        .output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "deploy --dry-run=server failed:\n{stderr}\n{}",
-        wh.log()
-    );
-    let list: Value = serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "deploy -o json printed:\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })?;
+    let dry_run = || -> Result<Value> {
+        let out = std::process::Command::new(webhook_support::plugin_bin()?)
+            .args(["deploy"])
+            .arg(&dir)
+            .args([
+                "--project",
+                &p,
+                "-n",
+                &plain.name,
+                "--dry-run=server",
+                "-o",
+                "json",
+            ])
+            .args(case.flags)
+            .arg("--kubeconfig")
+            .arg(jockey_e2e::kubeconfig_path())
+            .env("IMAGE_REGISTRY", REGISTRY)
+            .env_remove("DEPLOYMENT_DOMAIN")
+            .env_remove("ALB_SHARED_GROUP_NAME")
+            .env_remove("IMAGE_REPOSITORY_PREFIX")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "deploy --dry-run=server failed:\n{stderr}\n{}",
+            wh.log()
+        );
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "deploy -o json printed:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    };
+    let mut list = dry_run()?;
+    if let Some(tag) = case.dependency_image {
+        // The instance as deploy writes it, with the image the broker answered recorded on it,
+        // in both namespaces; deploy then reads it as the webhook does.
+        let item = list["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|i| i["kind"] == "ConfigMap"))
+            .cloned()
+            .context("no ConfigMap in deploy's output")?;
+        let mut cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(item)?;
+        cm.metadata.resource_version = None;
+        cm.metadata.uid = None;
+        cm.metadata.creation_timestamp = None;
+        cm.metadata.managed_fields = None;
+        cm.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(
+                jockey_core::names::ANNOTATION_IMAGE.to_string(),
+                format!("{REGISTRY}/hosting/{p}:{tag}"),
+            );
+        for n in [&ns.name, &plain.name] {
+            cm.metadata.namespace = Some(n.to_string());
+            kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), n)
+                .create(&Default::default(), &cm)
+                .await?;
+        }
+        list = dry_run()?;
+    }
     let items = list["items"].as_array().context("a List")?;
     let by_kind = |kind: &str| {
         items
@@ -196,6 +241,19 @@ async fn compare(case: &Case) -> Result<()> {
         "{}: deploy",
         case.tag
     );
+    if let Some(tag) = case.dependency_image {
+        let pod = &stored["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["containers"][0]["image"],
+            format!("{REGISTRY}/hosting/{p}:{tag}"),
+            "{pod}"
+        );
+        assert_eq!(
+            pod["initContainers"][0]["name"],
+            jockey_core::defaults::UNPACK_CONTAINER,
+            "{pod}"
+        );
+    }
     for (kind, name) in [
         ("Deployment", p.clone()),
         ("Service", format!("svc-{p}")),

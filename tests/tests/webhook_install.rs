@@ -298,6 +298,11 @@ async fn install_creates_certificates_sets_the_ca_bundle_renews_and_uninstalls()
         ("get", "deployments.apps", "default", true),
         ("get", "services", "default", true),
         ("get", "ingresses.networking.k8s.io", "default", true),
+        // The image recorded on a Deployment's instance ConfigMap (a named one, metadata only
+        // is read); never a listing of a namespace's ConfigMaps, never a write.
+        ("get", "configmaps", "default", true),
+        ("list", "configmaps", "default", false),
+        ("patch", "configmaps", "default", false),
         ("update", "namespaces", "", false),
     ] {
         let mut args = vec!["auth", "can-i", verb, resource, "--as", &sa];

@@ -164,6 +164,10 @@ async fn admit(
     }
     // The decision is pure and fast; it runs under the caches' read locks. A panic would be a
     // bug: it is caught and answered as 500 rather than dropping the connection.
+    // The instance ConfigMaps a Deployment names, read first: defaulting fills in the image
+    // recorded on them (for the built-in template, the dependency image). One that cannot be
+    // read counts as recording nothing.
+    let instances = read_instances(&app, &body).await;
     let decide = |read: &[((String, String), ServiceLookup)]| {
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let index = app.index_read();
@@ -181,6 +185,7 @@ async fn admit(
                 claims: &claims,
                 namespaces: &namespaces,
                 services: &services,
+                images: &instances,
             };
             admission::handle(endpoint, &body, &env)
         }))
@@ -242,6 +247,38 @@ async fn admit(
 }
 
 /// Reads the named Services from the API server (`None` when it cannot answer in time).
+async fn read_instances(app: &App, body: &[u8]) -> Vec<k8s_openapi::api::core::v1::ConfigMap> {
+    let (ns, names) = admission::instances_named(body);
+    let Some(client) = app
+        .client
+        .as_ref()
+        .filter(|_| !names.is_empty() && !ns.is_empty())
+    else {
+        return Vec::new();
+    };
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), &ns);
+    let read = async {
+        let mut out = Vec::new();
+        for name in &names {
+            match api.get_metadata_opt(name).await {
+                Ok(Some(m)) => out.push(k8s_openapi::api::core::v1::ConfigMap {
+                    metadata: m.metadata,
+                    ..Default::default()
+                }),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(configmap = %format!("{ns}/{name}"), error = %e, "could not read an instance ConfigMap a review names");
+                }
+            }
+        }
+        out
+    };
+    tokio::time::timeout(SERVICE_READ_TIMEOUT, read)
+        .await
+        .unwrap_or_default()
+}
+
 async fn read_services(
     app: &App,
     wanted: &[(String, String)],

@@ -85,6 +85,19 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         // The broker's own settings: the tenant cannot fix it, the message says who can.
         Err(e) => return report.done(Phase::Failed, &format!("{e:#}"), None).await,
     };
+    // The built-in template's image holds only the dependencies: pushed once, it answers every
+    // instance with the same ones (a code-only change builds nothing).
+    if let Some(image) = pushed_dependency_image(client, &plan).await? {
+        return report
+            .done(
+                Phase::Succeeded,
+                &format!(
+                    "image {image} already built (the dependencies are unchanged); nothing to build"
+                ),
+                Some(&plan),
+            )
+            .await;
+    }
     let jobs: Api<Job> = Api::namespaced(client.clone(), &plan.namespace);
     let Some(job) = jobs.get_opt(&plan.name).await.map_err(err)? else {
         return start(&ctx, &report, &plan, &admitted).await;
@@ -108,6 +121,7 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         BuildStep::Succeeded => {
             ctx.logs.finish(&ns, &plan.name).await;
             remove_credentials(client, &plan).await;
+            record_dependency_image(client, &plan).await?;
             report
                 .done(
                     Phase::Succeeded,
@@ -161,7 +175,7 @@ async fn start(
 ) -> Result<Action, Error> {
     let client = &ctx.client;
     if plan.ecr_registry.is_some() {
-        match crate::ecr::prepare(&ctx.settings.cfg, &plan.project, &plan.hash).await {
+        match crate::ecr::prepare_tag(&ctx.settings.cfg, &plan.project, &plan.tag).await {
             Ok(crate::ecr::Decision::Built { image }) => {
                 return report
                     .done(
@@ -270,6 +284,72 @@ async fn create_job(
                 .with_context(|| format!("setting the owner of Secret {ns}/{}", a.secret))?;
         }
     }
+    Ok(())
+}
+
+/// On a dependency image's record: what it is (the build Jobs go after an hour, the record
+/// stays as long as the builder namespace).
+pub const COMPONENT_DEPENDENCY_IMAGE: &str = "dependency-image";
+
+/// The record that a dependency image was pushed: `<build>-ok` in the builder namespace.
+fn dependency_record_name(plan: &BuildPlan) -> String {
+    format!("{}-ok", plan.name)
+}
+
+/// The image, when the broker recorded that it pushed this dependency image (with a registry
+/// that is not ECR; ECR itself is asked, in [`start`]).
+async fn pushed_dependency_image(
+    client: &Client,
+    plan: &BuildPlan,
+) -> Result<Option<String>, Error> {
+    if plan.own_dockerfile || plan.ecr_registry.is_some() {
+        return Ok(None);
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &plan.namespace);
+    let record = cms
+        .get_opt(&dependency_record_name(plan))
+        .await
+        .map_err(err)?;
+    Ok(record
+        .and_then(|cm| {
+            cm.annotations()
+                .get(crate::kaniko::ANNOTATION_DESTINATION)
+                .cloned()
+        })
+        .filter(|image| *image == plan.image))
+}
+
+/// Records that the dependency image of `plan` was pushed (see [`pushed_dependency_image`]).
+async fn record_dependency_image(client: &Client, plan: &BuildPlan) -> Result<(), Error> {
+    if plan.own_dockerfile {
+        return Ok(());
+    }
+    let mut labels = plan.labels();
+    labels.insert(
+        crate::kaniko::LABEL_COMPONENT.to_string(),
+        COMPONENT_DEPENDENCY_IMAGE.to_string(),
+    );
+    let record = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(dependency_record_name(plan)),
+            namespace: Some(plan.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(std::collections::BTreeMap::from([(
+                crate::kaniko::ANNOTATION_DESTINATION.to_string(),
+                plan.image.clone(),
+            )])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(client.clone(), &plan.namespace)
+        .patch(
+            &dependency_record_name(plan),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&record),
+        )
+        .await
+        .map_err(err)?;
     Ok(())
 }
 

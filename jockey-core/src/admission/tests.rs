@@ -41,6 +41,7 @@ impl World {
             claims: &self.claims,
             namespaces: &crate::index::NamespaceIndex::new(),
             services: &crate::index::NO_SERVICES,
+            images: &crate::image::NoRecords,
         };
         handle(endpoint, body, &env)
     }

@@ -31,7 +31,19 @@ fn a_request_for_the_projects_own_instance_is_admitted_with_facts_from_the_confi
     let plain = bundle(&[("server.py", "print()")]);
     let cm = instance_configmap(&project(), &plain);
     let req = request(&project(), &plain.hash, "ns", 120);
-    assert!(!check(&req, "ns", Some(&cm), MAX).unwrap().has_dockerfile);
+    let a = check(&req, "ns", Some(&cm), MAX).unwrap();
+    assert!(!a.has_dockerfile);
+    assert_eq!(a.requirements, None);
+    // requirements.txt at the top, and only there, is the dependency input.
+    let deps = bundle(&[
+        ("server.py", "print()"),
+        ("requirements.txt", "six==1.17.0\n"),
+        ("sub/requirements.txt", "other\n"),
+    ]);
+    let cm = instance_configmap(&project(), &deps);
+    let req = request(&project(), &deps.hash, "ns", 120);
+    let a = check(&req, "ns", Some(&cm), MAX).unwrap();
+    assert_eq!(a.requirements.as_deref(), Some(b"six==1.17.0\n".as_slice()));
 }
 
 #[test]

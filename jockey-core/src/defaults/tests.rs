@@ -791,3 +791,179 @@ fn patch_between_describes_the_difference() {
     json_patch::patch(&mut v, &patch).unwrap();
     assert_eq!(v, to_json(&after));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The built-in template: a dependency image, the files unpacked at pod start.
+// ---------------------------------------------------------------------------------------------
+
+const D: &str = "d-fedcba9876543210";
+const H2: &str = "1111111111111111";
+
+fn record(h: &str, tag: &str) -> k8s_openapi::api::core::v1::ConfigMap {
+    serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("instance-{h}"),
+            "annotations": { crate::names::ANNOTATION_IMAGE: image(tag) }
+        }
+    }))
+    .unwrap()
+}
+
+fn pod_of(d: &Deployment) -> &PodSpec {
+    d.spec.template.spec.as_ref().unwrap()
+}
+
+#[test]
+fn a_recorded_dependency_image_runs_the_instance_unpacked_at_pod_start() {
+    let records = vec![record(H, D)];
+    let minimal = render_deployment(&project(), &hash());
+    let d = default_deployment_with(&minimal, &cfg(), &records).unwrap();
+    let pod = pod_of(&d);
+    let server = &pod.containers[0];
+    assert_eq!(server.image.as_deref(), Some(image(D).as_str()));
+    // The emptyDir at /app, before the instance's mount below it.
+    let mounts = server.volume_mounts.as_ref().unwrap();
+    assert_eq!(mounts[0].name, APP_VOLUME);
+    assert_eq!(mounts[0].mount_path, APP_PATH);
+    assert!(mounts.iter().any(|m| m.name == INSTANCE_VOLUME));
+    let volumes = pod.volumes.as_ref().unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.name == APP_VOLUME && v.empty_dir.is_some())
+    );
+    assert!(volumes.iter().any(|v| v.name == INSTANCE_VOLUME));
+    // The init container: the same image, unpacking the instance's tar into /app.
+    let inits = pod.init_containers.as_ref().unwrap();
+    assert_eq!(inits.len(), 1);
+    let unpack = &inits[0];
+    assert_eq!(unpack.name, UNPACK_CONTAINER);
+    assert_eq!(unpack.image, server.image);
+    let command = unpack.command.as_ref().unwrap();
+    assert_eq!(command[..2], ["python".to_string(), "-c".to_string()]);
+    assert!(command[2].contains("/app/instance/instance.tar.gz"));
+    let um = unpack.volume_mounts.as_ref().unwrap();
+    assert!(
+        um.iter()
+            .any(|m| m.name == APP_VOLUME && m.mount_path == APP_PATH)
+    );
+    assert!(
+        um.iter()
+            .any(|m| m.name == INSTANCE_VOLUME && m.read_only == Some(true))
+    );
+    // Idempotent: the webhook's re-invocation patches nothing.
+    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+    // Without a record the instance names the image, and nothing is unpacked.
+    let plain = default_deployment(&minimal, &cfg()).unwrap();
+    assert_eq!(
+        pod_of(&plain).containers[0].image.as_deref(),
+        Some(image(H).as_str())
+    );
+    assert!(pod_of(&plain).init_containers.is_none());
+}
+
+#[test]
+fn the_agents_security_context_is_the_unpackers() {
+    let records = vec![record(H, D)];
+    let mut m = manifest(json!([{ "name": "server", "image": "jockey:auto",
+        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001, "readOnlyRootFilesystem": true } }]));
+    m = default_deployment_with(&m, &cfg(), &records).unwrap();
+    let pod = pod_of(&m);
+    let unpack = &pod.init_containers.as_ref().unwrap()[0];
+    assert_eq!(unpack.security_context, pod.containers[0].security_context);
+    assert_eq!(
+        unpack
+            .security_context
+            .as_ref()
+            .unwrap()
+            .read_only_root_filesystem,
+        Some(true)
+    );
+}
+
+#[test]
+fn moving_the_instance_moves_image_and_shape_together() {
+    // Code-only change: a new instance recording the same dependency image; the annotation moved
+    // (a client-side apply leaves the image as stored): everything follows.
+    let records = vec![
+        record(H, D),
+        record(H2, D),
+        record("2222222222222222", "2222222222222222"),
+    ];
+    let d =
+        default_deployment_with(&render_deployment(&project(), &hash()), &cfg(), &records).unwrap();
+    let mut moved = d.clone();
+    moved
+        .metadata
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(ANNOTATION_INSTANCE.to_string(), format!("instance-{H2}"));
+    let out = default_deployment_update_with(&moved, Some(&d), &cfg(), &records).unwrap();
+    let pod = pod_of(&out);
+    assert_eq!(pod.containers[0].image.as_deref(), Some(image(D).as_str()));
+    let cm = |p: &PodSpec| {
+        p.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == INSTANCE_VOLUME)
+            .unwrap()
+            .config_map
+            .clone()
+            .unwrap()
+            .name
+    };
+    assert_eq!(cm(pod), format!("instance-{H2}"));
+    assert!(pod.init_containers.is_some());
+    // To an instance with its own Dockerfile (recorded `:<h>`): the stale dependency image is
+    // replaced, and the unpacking goes.
+    let mut own = out.clone();
+    own.metadata.annotations.as_mut().unwrap().insert(
+        ANNOTATION_INSTANCE.to_string(),
+        "instance-2222222222222222".to_string(),
+    );
+    let out = default_deployment_update_with(&own, Some(&own.clone()), &cfg(), &records).unwrap();
+    let pod = pod_of(&out);
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some(image("2222222222222222").as_str())
+    );
+    assert!(pod.init_containers.is_none());
+    assert!(
+        !pod.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| v.name == APP_VOLUME)
+    );
+    assert!(
+        !pod.containers[0]
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == APP_VOLUME)
+    );
+    // `kubectl rollout undo` restores the old template (volume instance-H): the annotation
+    // follows it, and so does the shape.
+    let undo = {
+        let mut u = d.clone();
+        u.metadata.annotations.as_mut().unwrap().insert(
+            ANNOTATION_INSTANCE.to_string(),
+            "instance-2222222222222222".to_string(),
+        );
+        u
+    };
+    let out = default_deployment_update_with(&undo, Some(&out), &cfg(), &records).unwrap();
+    assert_eq!(
+        out.metadata.annotations.as_ref().unwrap()[ANNOTATION_INSTANCE],
+        format!("instance-{H}")
+    );
+    assert_eq!(
+        pod_of(&out).containers[0].image.as_deref(),
+        Some(image(D).as_str())
+    );
+    assert!(pod_of(&out).init_containers.is_some());
+}

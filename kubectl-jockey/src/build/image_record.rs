@@ -3,40 +3,12 @@
 //! find the image of an earlier instance without rebuilding it.
 
 use anyhow::{Context, Result};
-use jockey_core::ProjectId;
 use jockey_core::names::ANNOTATION_IMAGE;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 
-/// The images built from an instance ConfigMap's files, from its image annotation. Usually one;
-/// several when projects in one namespace deploy identical files: they share `instance-<h>`
-/// (its name is its content) but each has its own image, so the annotation lists them,
-/// comma-separated.
-pub fn recorded_images(cm: &ConfigMap) -> Vec<String> {
-    cm.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ANNOTATION_IMAGE))
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The image `project` built from this instance, when one is recorded: the one whose last path
-/// segment is `PROJECT:<tag>`.
-pub fn recorded_image_of(cm: &ConfigMap, project: &ProjectId) -> Option<String> {
-    let suffix = format!("/{project}:");
-    recorded_images(cm).into_iter().find(|i| {
-        i.rsplit_once(':')
-            .is_some_and(|(repo, _)| format!("{repo}:").ends_with(&suffix))
-    })
-}
+pub use jockey_core::image::{recorded_image_of, recorded_images};
 
 /// The annotation value listing `image` too, or None when it is already listed. Pure.
 pub fn with_image(recorded: &[String], image: &str) -> Option<String> {
@@ -77,6 +49,7 @@ pub async fn record_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jockey_core::ProjectId;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
 

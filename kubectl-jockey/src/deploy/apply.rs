@@ -13,7 +13,7 @@ use jockey_core::names::{ANNOTATION_INSTANCE, FIELD_MANAGER, LABEL_APP};
 use jockey_core::ownership::deployment::{Intent, changes_instance, instance_fields};
 use jockey_core::ownership::{self, printed};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -59,7 +59,13 @@ pub async fn prepare(
         .await
         .with_context(|| format!("reading Deployment {ns}/{project}"))?;
     let secret = secret_write(client, ns, p).await?;
+    let cm_name = p.bundle.hash.configmap_name();
+    let instance = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get_opt(&cm_name)
+        .await
+        .with_context(|| format!("reading ConfigMap {ns}/{cm_name}"))?;
     let runtime = Runtime {
+        instance,
         settings: p.flags.settings.clone(),
         live: live_dep.clone(),
         secret_sha256: (secret.live.is_some() || secret.changed)

@@ -37,6 +37,8 @@ pub struct Built {
     pub printed: serde_json::Value,
     /// Whether it wrote anything besides a new ConfigMap (a Job, the image annotation).
     pub image_written: bool,
+    /// The image the instance runs, once known (not in a dry run of new files).
+    pub image: Option<String>,
 }
 
 pub async fn build(
@@ -54,18 +56,17 @@ pub async fn build(
         .get_opt(&cm_name)
         .await
         .with_context(|| format!("reading ConfigMap {ns}/{cm_name}"))?;
-    // The image the broker would build, when this plugin knows the registry; otherwise any image
-    // recorded for the project (named by the same content).
-    let recorded = match (&live_cm, cfg.image_registry.as_deref()) {
-        (None, _) => None,
-        (Some(cm), Some(r)) => {
-            let image = project.image(r, &cfg.image_repository_prefix, &bundle.hash);
-            image_record::recorded_images(cm)
-                .contains(&image)
-                .then_some(image)
-        }
-        (Some(cm), None) => image_record::recorded_image_of(cm, project),
-    };
+    // The image recorded for the project on this instance (the broker's answer: the instance's
+    // own `:<h>`, or the built-in template's dependency image `:d-...`), in the registry this
+    // plugin knows when it knows one.
+    let recorded = live_cm
+        .as_ref()
+        .and_then(|cm| image_record::recorded_image_of(cm, project))
+        .filter(|image| {
+            cfg.image_registry
+                .as_deref()
+                .is_none_or(|r| image.starts_with(&format!("{}/", r.trim_end_matches('/'))))
+        });
     let built = recorded.is_some();
     // Named by its content, so it is ours only if it says it holds this content; a same-named
     // ConfigMap made by hand would start the pods on the wrong files.
@@ -110,12 +111,16 @@ pub async fn build(
         journal.done(format!("configmap/{cm_name} ({change})"));
     }
     let mut image_written = false;
+    let mut image = recorded.clone();
     if o.dry {
         if !built {
             eprintln!("(dry run: the image would be built first)");
         }
     } else if let Some(image) = &recorded {
         eprintln!("image {image} already built; skipping the build");
+        if jockey_core::image::is_dependency_image(image) {
+            eprintln!("  (the files of {cm_name} are unpacked from the ConfigMap at pod start)");
+        }
     } else {
         journal.doing(format!(
             "the build of {project} (BuildRequest {ns}/{}, once created, runs on in the \
@@ -123,7 +128,7 @@ pub async fn build(
              changed",
             jockey_core::build_request::request_name(project, &bundle.hash)
         ));
-        let image = request::build(request::Ask {
+        let built = request::build(request::Ask {
             client,
             namespace: ns,
             project,
@@ -133,12 +138,14 @@ pub async fn build(
             timeout: o.timeout,
         })
         .await?;
-        image_written = image_record::record_image(client, ns, &cm_name, &image).await?;
-        journal.done(format!("image {image} built"));
+        image_written = image_record::record_image(client, ns, &cm_name, &built).await?;
+        journal.done(format!("image {built} ready"));
+        image = Some(built);
     }
     Ok(Built {
         configmap: (format!("configmap/{cm_name}"), change),
         printed,
         image_written,
+        image,
     })
 }

@@ -74,6 +74,7 @@ pub async fn print_offline(kube: &KubeArgs, args: &DeployArgs, p: &Packaged) -> 
         settings: p.flags.settings.clone(),
         live: None,
         secret_sha256,
+        instance: None,
     };
     let rendered = render(
         &p.project,

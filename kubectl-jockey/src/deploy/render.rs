@@ -49,6 +49,10 @@ pub struct Runtime {
     pub settings: RuntimeSettings,
     pub live: Option<Deployment>,
     pub secret_sha256: Option<String>,
+    /// The instance ConfigMap as stored, when it exists: the image recorded on it (the build
+    /// broker's answer, e.g. the built-in template's dependency image) is the one the Deployment
+    /// runs, exactly as the webhook fills it in.
+    pub instance: Option<ConfigMap>,
 }
 
 /// Renders every object of a deploy through the same core code the webhook uses
@@ -70,7 +74,8 @@ pub fn render(
         &runtime.settings,
         runtime.secret_sha256.as_deref(),
     );
-    let mut deployment = defaults::default_deployment(&minimal, cfg)?;
+    let instances: Vec<ConfigMap> = runtime.instance.iter().cloned().collect();
+    let mut deployment = defaults::default_deployment_with(&minimal, cfg, &instances)?;
     deployment.metadata.namespace = Some(namespace.to_string());
     let mut service = defaults::default_service(&defaults::render_service(project), cfg)?;
     service.metadata.namespace = Some(namespace.to_string());

@@ -258,7 +258,9 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
             c.image = Some(image.clone());
         }
     }
-    let mut deployment = defaults::default_deployment(&rendered, &cfg)?;
+    // The same defaulting as the webhook's, knowing the record: a dependency image (the
+    // built-in template) gets that instance's files unpacked at pod start.
+    let mut deployment = defaults::default_deployment_with(&rendered, &cfg, &vec![target.clone()])?;
     deployment.metadata.namespace = Some(ns.to_string());
     // The uid makes the apply fail, rather than write, should the Deployment have been
     // replaced by another one since it was checked above.
@@ -283,8 +285,14 @@ pub async fn run(kube: &KubeArgs, args: RollbackArgs) -> Result<()> {
     keep::write(&deployments, &planned)
         .await
         .with_context(|| format!("re-pointing Deployment {ns}/{project} at {target_name}"))?;
+    let files = if jockey_core::image::is_dependency_image(&image) {
+        format!("; its files from {target_name} at pod start")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "deployment.apps/{project} rolled back: {} -> {target_name} (image {image})",
+        "deployment.apps/{project} rolled back: {} -> {target_name} (image {image}{files}; \
+         nothing built)",
         current.as_deref().unwrap_or("(none)")
     );
     if args.no_wait {

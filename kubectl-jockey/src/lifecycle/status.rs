@@ -229,8 +229,17 @@ pub async fn run(kube: &KubeArgs, args: StatusArgs) -> Result<()> {
         "Content hash:    {}",
         st.content_hash.as_deref().unwrap_or("(none)")
     );
+    // An instance and an image are two things: the built-in template's image holds the
+    // dependencies only, and the instance's files are unpacked from its ConfigMap at pod start.
+    let what = match st.image.as_deref() {
+        Some(i) if jockey_core::image::is_dependency_image(i) => {
+            " (dependencies; the code comes from the instance at pod start)"
+        }
+        Some(_) => " (the whole instance, built from its Dockerfile)",
+        None => "",
+    };
     println!(
-        "Image:           {}",
+        "Image:           {}{what}",
         st.image.as_deref().unwrap_or("(none)")
     );
     println!("URL:             {}", st.url);
