@@ -50,6 +50,12 @@ async fn a_tenant_with_only_the_tenant_role_runs_every_command_with_real_builds(
     };
     let project = "real-tenant";
     let dir = example_copy("real-tenant")?;
+    // Dependencies of this test's own (a comment is enough): its first deploy really builds,
+    // whatever dependency images other tests left in the registry.
+    let requirements = dir.path().join("requirements.txt");
+    let mut deps = std::fs::read_to_string(&requirements).unwrap_or_default();
+    deps.push_str(&format!("# {ns}\n"));
+    std::fs::write(&requirements, deps)?;
 
     let first = tenant(&[
         "deploy",

@@ -39,15 +39,33 @@ impl Relays {
     }
 
     /// Waits (briefly) for the relay of a finished build to write its last lines, so that the
-    /// final status comes after them.
-    pub async fn finish(&self, ns: &str, name: &str) {
+    /// final status comes after them. A build too quick to be seen running had no relay: its
+    /// log's tail is written to the request now, from the finished pod.
+    pub async fn finish(&self, client: &Client, plan: &BuildPlan, ns: &str, pod: Option<&str>) {
         let handle = self
             .0
             .lock()
             .ok()
-            .and_then(|mut r| r.remove(&(ns.to_string(), name.to_string())));
+            .and_then(|mut r| r.remove(&(ns.to_string(), plan.name.clone())));
         if let Some(h) = handle {
             let _ = tokio::time::timeout(Duration::from_secs(3), h).await;
+            return;
+        }
+        let Some(pod) = pod else {
+            return;
+        };
+        let params = LogParams {
+            container: Some(KANIKO_CONTAINER.to_string()),
+            tail_lines: Some(jockey_core::build_request::STATUS_LOG_LINES as i64),
+            ..Default::default()
+        };
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &plan.namespace);
+        if let Ok(text) = pods.logs(pod, &params).await {
+            let mut status = BuildRequestStatus::default();
+            let lines: Vec<String> = text.lines().map(str::to_string).collect();
+            append_log(&mut status, &lines);
+            let requests: Api<BuildRequest> = Api::namespaced(client.clone(), ns);
+            write(&requests, &plan.name, &status).await;
         }
     }
 }

@@ -119,7 +119,9 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         .items;
     match build_step(Some(&job), &pods, &events) {
         BuildStep::Succeeded => {
-            ctx.logs.finish(&ns, &plan.name).await;
+            ctx.logs
+                .finish(client, &plan, &ns, newest_pod(&pods).as_deref())
+                .await;
             remove_credentials(client, &plan).await;
             record_dependency_image(client, &plan).await?;
             report
@@ -141,7 +143,9 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
             Ok(Action::requeue(Duration::from_secs(2)))
         }
         BuildStep::Failed(reason) => {
-            ctx.logs.finish(&ns, &plan.name).await;
+            ctx.logs
+                .finish(client, &plan, &ns, newest_pod(&pods).as_deref())
+                .await;
             remove_credentials(client, &plan).await;
             let details = failure_details(client, &plan, &pods).await;
             report
@@ -384,6 +388,13 @@ async fn remove_credentials(client: &Client, plan: &BuildPlan) {
     {
         tracing::warn!("{e:#}");
     }
+}
+
+/// The name of the build's newest pod.
+fn newest_pod(pods: &[Pod]) -> Option<String> {
+    pods.iter()
+        .max_by_key(|p| p.metadata.creation_timestamp.clone())
+        .and_then(|p| p.metadata.name.clone())
 }
 
 /// The failed pod's termination summary and the tail of its log, best effort: a build that
