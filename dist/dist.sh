@@ -21,7 +21,7 @@
 #                   in MISSING and say why)
 #   JOCKEY_HOMEPAGE, JOCKEY_RELEASE_URL  the manifest's homepage and the base URL the archives
 #                   are published under (krew downloads <JOCKEY_RELEASE_URL>/<archive>)
-# Archives are reproducible: entries sorted, owner 0:0, mode 0755/0644, mtime the last commit's.
+# Archives are reproducible: entries in name order, owner 0:0, mode 0755/0644, mtime the last commit's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -111,7 +111,7 @@ for p in $platforms; do
   install -m 0644 LICENSE "$stage/LICENSE"
   touch -d "@$epoch" "$stage/kubectl-jockey" "$stage/LICENSE"
   tar -C "$stage" --sort=name --owner=0 --group=0 --numeric-owner --format=gnu \
-    -cf - kubectl-jockey LICENSE | gzip -n -9 > "$out/$name"
+    -cf - LICENSE kubectl-jockey | gzip -n -9 > "$out/$name"
   rm -rf "$stage"
   sha=$(sha256sum "$out/$name" | cut -d' ' -f1)
   echo "$sha  $name" >> "$out/SHA256SUMS"
