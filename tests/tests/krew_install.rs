@@ -82,7 +82,11 @@ impl Krew {
         std::fs::create_dir_all(&shims)?;
         std::os::unix::fs::symlink(krew_bin()?, shims.join("kubectl-krew"))?;
         let root = dir.join("krew-root");
-        let path = format!("{}:{}:/usr/bin:/bin", shims.display(), root.join("bin").display());
+        let path = format!(
+            "{}:{}:/usr/bin:/bin",
+            shims.display(),
+            root.join("bin").display()
+        );
         Ok(Self { root, path })
     }
 
@@ -185,12 +189,17 @@ fn krew_refuses_an_archive_the_manifest_does_not_name() -> Result<()> {
     let archive = tmp.path().join(made.file_name().context("archive name")?);
     let mut bytes = std::fs::read(&made)?;
     // A gzip member may be followed by more: the archive still unpacks, but its sha256 changed.
-    bytes.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    bytes.extend_from_slice(&[
+        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     std::fs::write(&archive, bytes)?;
     let krew = Krew::new(tmp.path())?;
     let installed = krew.install(&out.join("jockey.yaml"), &archive)?;
     let said = text(&installed);
-    assert!(!installed.status.success(), "krew installed a changed archive: {said}");
+    assert!(
+        !installed.status.success(),
+        "krew installed a changed archive: {said}"
+    );
     assert!(
         said.contains("checksum does not match") && said.contains(named),
         "krew's refusal does not name the manifest's sha256 {named}: {said}"
@@ -210,7 +219,10 @@ fn dist_archives_are_reproducible() -> Result<()> {
     assert_eq!(a, b);
     let listing = Command::new("tar").arg("-tvzf").arg(&archive).output()?;
     let listing = String::from_utf8_lossy(&listing.stdout).to_string();
-    let names: Vec<&str> = listing.lines().filter_map(|l| l.split_whitespace().last()).collect();
+    let names: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
     assert_eq!(names, ["LICENSE", "kubectl-jockey"], "{listing}");
     assert!(
         listing.lines().all(|l| l.contains(" 0/0 ")),
