@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/.cache/bin:$(HOME)/.cargo/bin:$(PATH)
 KUBECONFIG_LOCAL := $(CURDIR)/.cluster/kubeconfig
 
-.PHONY: help deps build cluster cluster-down lint unit e2e test demo demo-down bench fuzz fuzz-seeds
+.PHONY: help deps build cluster cluster-down lint unit e2e test demo demo-down bench fuzz fuzz-seeds dist tools
 
 help:
 	@echo "make demo          install what is missing, build, start the local cluster, deploy examples/agent"
@@ -13,6 +13,7 @@ help:
 	@echo "make cluster       start the local control plane (kubeconfig: .cluster/kubeconfig)"
 	@echo "make cluster-down  stop it; no process is left"
 	@echo "make bench         jockey-webhook against controller-runtime, Kyverno, Gatekeeper; writes bench/results.json"
+	@echo "make dist          release archives of kubectl-jockey per platform and the krew manifest (target/dist)"
 	@echo "make fuzz          run every cargo fuzz target (10M executions each; long, nightly) and grow the corpus"
 
 deps:
@@ -41,6 +42,16 @@ test: deps lint
 	@mkdir -p .cache
 	@set -o pipefail; { $(MAKE) --no-print-directory unit && $(MAKE) --no-print-directory e2e; } 2>&1 | tee .cache/test.log
 	@tests/summary.sh .cache/test.log
+
+# Release archives kubectl-jockey_<version>_<os>_<arch>.tar.gz (binary + LICENSE) and the krew
+# manifest target/dist/jockey.yaml naming their sha256 (dist/dist.sh; platforms it cannot build
+# are listed in target/dist/MISSING with the reason).
+dist:
+	@dist/dist.sh
+
+# krew and promtool from the Go module proxy, cached in .cache/bin (tests/tools/build.sh).
+tools:
+	@tests/tools/build.sh
 
 fuzz:
 	@JOCKEY_FUZZ=1 tests/install-deps.sh

@@ -25,8 +25,10 @@ fi
 # beside other tests. Its tests serialise on a lock, and cargo runs one test binary at a time, so
 # running every binary in one `cargo test` (below) keeps it alone; do not split the binaries into
 # parallel cargo invocations without keeping `--test faults` apart.
-# The tests run the binaries the workspace builds, so build them first.
+# The tests run the binaries the workspace builds, so build them first; krew and promtool
+# (tests/tests/krew_install.rs, monitoring.rs) come from the Go module proxy, cached in .cache/bin.
 cargo build --workspace --bins
+"$root/tests/tools/build.sh"
 rc=0
 JOCKEY_KUBECONFIG=$kubeconfig cargo test --no-fail-fast -p jockey-e2e -- --test-threads=2 "$@" || rc=$?
 # Stopping is part of the test: down.sh fails when any process of the cluster is left running.

@@ -225,6 +225,22 @@ impl Webhook {
         Self::start_inner(tag, None, &[], Some(renewing), true).await
     }
 
+    /// [`Webhook::start_renewing`] with extra command-line flags.
+    pub async fn start_renewing_with_args(
+        tag: &str,
+        not_before: i64,
+        not_after: i64,
+        renew_before: &str,
+        extra_args: &[&str],
+    ) -> Result<Self> {
+        let renewing = Renewing::Files {
+            not_before,
+            not_after,
+            renew_before,
+        };
+        Self::start_inner(tag, None, extra_args, Some(renewing), true).await
+    }
+
     /// Starts it renewing the serving certificate in Secret `namespace/tls` from the CA in
     /// Secret `namespace/ca` (the in-cluster mode `kubectl jockey install` sets up), its
     /// namespace given as a pod's (POD_NAMESPACE).
@@ -322,7 +338,8 @@ impl Webhook {
         if flag("--claim-grace").is_none() {
             cmd.args(["--claim-grace", "3s", "--claim-release-interval", "1s"]);
         }
-        if client_ca {
+        // A test may give its own copy of the client CA (to change the file under the server).
+        if client_ca && flag("--client-ca-file").is_none() {
             cmd.arg("--client-ca-file").arg(webhook_client_ca()?);
         }
         match renewing {
