@@ -141,15 +141,11 @@ impl BuildRequest {
 /// share a name. The request, its Job and its ConfigMap copy share it.
 pub fn request_name(project: &ProjectId, hash: &ContentHash) -> String {
     const MAX_PROJECT_PART: usize = 63 - "-build-".len() - 16;
-    let p = project.as_str();
-    let part = if p.len() <= MAX_PROJECT_PART {
-        p.to_string()
-    } else {
-        let digest = hex::encode(Sha256::digest(p.as_bytes()));
-        let keep = MAX_PROJECT_PART - 9;
-        format!("{}-{}", p[..keep].trim_end_matches('-'), &digest[..8])
-    };
-    format!("{part}-build-{}", hash.short())
+    format!(
+        "{}-build-{}",
+        project.name_part(MAX_PROJECT_PART),
+        hash.short()
+    )
 }
 
 /// The request for the image of `instance-<h>` of `project` in `namespace`.

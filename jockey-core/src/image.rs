@@ -108,14 +108,7 @@ pub fn dependency_context(requirements: Option<&[u8]>) -> Vec<u8> {
 /// longer than 38 characters is cut and suffixed with a digest of the whole id.
 pub fn dependency_build_name(project: &ProjectId, tag: &str) -> String {
     const MAX_PROJECT_PART: usize = 63 - "-deps-".len() - 16 - "-ok".len();
-    let p = project.as_str();
-    let part = if p.len() <= MAX_PROJECT_PART {
-        p.to_string()
-    } else {
-        let digest = hex::encode(Sha256::digest(p.as_bytes()));
-        let keep = MAX_PROJECT_PART - 9;
-        format!("{}-{}", p[..keep].trim_end_matches('-'), &digest[..8])
-    };
+    let part = project.name_part(MAX_PROJECT_PART);
     let digits = tag.strip_prefix(DEPENDENCY_TAG_PREFIX).unwrap_or(tag);
     format!("{part}-deps-{digits}")
 }

@@ -93,6 +93,18 @@ impl ProjectId {
     pub fn secret_name(&self) -> String {
         format!("env-{}", self.0)
     }
+    /// The id as the first part of a name of at most `max` characters: cut, and suffixed with a
+    /// digest of the whole id, when longer, so that two projects never share a name.
+    pub fn name_part(&self, max: usize) -> String {
+        use sha2::{Digest, Sha256};
+        let p = self.0.as_str();
+        if p.len() <= max {
+            return p.to_string();
+        }
+        let digest = hex::encode(Sha256::digest(p.as_bytes()));
+        let keep = max.saturating_sub(9);
+        format!("{}-{}", p[..keep].trim_end_matches('-'), &digest[..8])
+    }
     /// The project's own host under `domain`.
     pub fn host(&self, domain: &str) -> String {
         format!("{}.{}", self.0, domain)
