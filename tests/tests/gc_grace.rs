@@ -65,18 +65,26 @@ async fn gc_keep_zero_never_collects_a_running_deploys_instance() -> Result<()> 
     .await;
     pin.cleanup().await?;
     let instance = outcome?;
-    // Control: once its build is over, an old-enough unreferenced instance is collected.
-    let builds = jockey_e2e::kubectl(&[
+    // Control: once its build is over (its request gone: the broker removes the build), an
+    // old-enough unreferenced instance is collected.
+    let requests = jockey_e2e::kubectl(&[
         "delete",
-        "jobs",
+        "buildrequests.jockey.agentops.ai",
         "--all",
         "-n",
-        &env.builder.name,
+        &env.ns.name,
         "--wait=true",
     ])?;
-    ensure!(builds.status.success());
-    let jobs = jockey_e2e::kubectl_ok(&["get", "jobs", "-n", &env.builder.name, "-o", "name"])?;
-    ensure!(jobs.trim().is_empty(), "builds left: {jobs}");
+    ensure!(requests.status.success());
+    let left = jockey_e2e::kubectl_ok(&[
+        "get",
+        "buildrequests.jockey.agentops.ai",
+        "-n",
+        &env.ns.name,
+        "-o",
+        "name",
+    ])?;
+    ensure!(left.trim().is_empty(), "build requests left: {left}");
     // Only its age protects it now: the default --min-age (1h) keeps it, and a --min-age it is
     // older than does not.
     let run = env.jockey(&["gc", "--keep", "0"])?;

@@ -154,6 +154,12 @@ async fn deploy_interrupted_after_each_step_converges_on_the_next_run() -> Resul
             for sig in ["INT", "KILL"] {
                 version += 1;
                 write_version(dir.path(), version)?;
+                // New dependencies too: each version is a build of its own to interrupt (a
+                // code-only change builds nothing).
+                std::fs::write(
+                    dir.path().join("requirements.txt"),
+                    format!("# version {version}\n"),
+                )?;
                 let cm = dry_run_configmap_name(dir.path(), PROJECT)?;
                 // Held at the build for the first two steps, at the rollout for the others.
                 let past_build = matches!(step, Step::Deployment | Step::Waiting);
