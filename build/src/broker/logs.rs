@@ -47,9 +47,16 @@ impl Relays {
             .lock()
             .ok()
             .and_then(|mut r| r.remove(&(ns.to_string(), plan.name.clone())));
-        if let Some(h) = handle {
-            let _ = tokio::time::timeout(Duration::from_secs(3), h).await;
-            return;
+        if let Some(mut h) = handle {
+            if tokio::time::timeout(Duration::from_secs(3), &mut h)
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            // The log stream has not ended: what it would still write comes from the finished
+            // pod instead, before the final status.
+            h.abort();
         }
         let Some(pod) = pod else {
             return;
