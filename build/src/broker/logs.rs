@@ -24,8 +24,8 @@ pub struct Relays(Mutex<HashMap<(String, String), JoinHandle<()>>>);
 
 impl Relays {
     /// Starts relaying `pod`'s log to the request unless that is already being done.
-    pub fn follow(&self, client: &Client, plan: &BuildPlan, ns: &str, pod: &str) {
-        let key = (ns.to_string(), plan.name.clone());
+    pub fn follow(&self, client: &Client, plan: &BuildPlan, ns: &str, request: &str, pod: &str) {
+        let key = (ns.to_string(), request.to_string());
         let Ok(mut relays) = self.0.lock() else {
             return;
         };
@@ -34,19 +34,26 @@ impl Relays {
         }
         let pods: Api<Pod> = Api::namespaced(client.clone(), &plan.namespace);
         let requests: Api<BuildRequest> = Api::namespaced(client.clone(), ns);
-        let handle = tokio::spawn(relay(pods, pod.to_string(), requests, plan.name.clone()));
+        let handle = tokio::spawn(relay(pods, pod.to_string(), requests, request.to_string()));
         relays.insert(key, handle);
     }
 
     /// Waits (briefly) for the relay of a finished build to write its last lines, so that the
     /// final status comes after them. A build too quick to be seen running had no relay: its
     /// log's tail is written to the request now, from the finished pod.
-    pub async fn finish(&self, client: &Client, plan: &BuildPlan, ns: &str, pod: Option<&str>) {
+    pub async fn finish(
+        &self,
+        client: &Client,
+        plan: &BuildPlan,
+        ns: &str,
+        request: &str,
+        pod: Option<&str>,
+    ) {
         let handle = self
             .0
             .lock()
             .ok()
-            .and_then(|mut r| r.remove(&(ns.to_string(), plan.name.clone())));
+            .and_then(|mut r| r.remove(&(ns.to_string(), request.to_string())));
         if let Some(mut h) = handle {
             if tokio::time::timeout(Duration::from_secs(3), &mut h)
                 .await
@@ -72,7 +79,7 @@ impl Relays {
             let lines: Vec<String> = text.lines().map(str::to_string).collect();
             append_log(&mut status, &lines);
             let requests: Api<BuildRequest> = Api::namespaced(client.clone(), ns);
-            write(&requests, &plan.name, &status).await;
+            write(&requests, request, &status).await;
         }
     }
 }

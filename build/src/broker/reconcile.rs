@@ -120,7 +120,13 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
     match build_step(Some(&job), &pods, &events) {
         BuildStep::Succeeded => {
             ctx.logs
-                .finish(client, &plan, &ns, newest_pod(&pods).as_deref())
+                .finish(
+                    client,
+                    &plan,
+                    &ns,
+                    &req.name_any(),
+                    newest_pod(&pods).as_deref(),
+                )
                 .await;
             remove_credentials(client, &plan).await;
             record_dependency_image(client, &plan).await?;
@@ -144,7 +150,13 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         }
         BuildStep::Failed(reason) => {
             ctx.logs
-                .finish(client, &plan, &ns, newest_pod(&pods).as_deref())
+                .finish(
+                    client,
+                    &plan,
+                    &ns,
+                    &req.name_any(),
+                    newest_pod(&pods).as_deref(),
+                )
                 .await;
             remove_credentials(client, &plan).await;
             let details = failure_details(client, &plan, &pods).await;
@@ -161,7 +173,7 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         }
         BuildStep::Running { phase, running_pod } => {
             if let Some(pod) = running_pod {
-                ctx.logs.follow(client, &plan, &ns, &pod);
+                ctx.logs.follow(client, &plan, &ns, &req.name_any(), &pod);
             }
             report.progress(&phase, &plan).await?;
             // Events drive the next step; this only covers a missed one.
