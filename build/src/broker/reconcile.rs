@@ -119,16 +119,7 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
         .items;
     match build_step(Some(&job), &pods, &events) {
         BuildStep::Succeeded => {
-            ctx.logs
-                .finish(
-                    client,
-                    &plan,
-                    &ns,
-                    &req.name_any(),
-                    newest_pod(&pods).as_deref(),
-                )
-                .await;
-            remove_credentials(client, &plan).await;
+            build_over(&ctx, &plan, &ns, &req.name_any(), &pods).await;
             record_dependency_image(client, &plan).await?;
             report
                 .done(
@@ -149,16 +140,7 @@ pub async fn reconcile(req: Arc<BuildRequest>, ctx: Arc<Ctx>) -> Result<Action, 
             Ok(Action::requeue(Duration::from_secs(2)))
         }
         BuildStep::Failed(reason) => {
-            ctx.logs
-                .finish(
-                    client,
-                    &plan,
-                    &ns,
-                    &req.name_any(),
-                    newest_pod(&pods).as_deref(),
-                )
-                .await;
-            remove_credentials(client, &plan).await;
+            build_over(&ctx, &plan, &ns, &req.name_any(), &pods).await;
             let details = failure_details(client, &plan, &pods).await;
             report
                 .done(
@@ -400,6 +382,15 @@ async fn remove_credentials(client: &Client, plan: &BuildPlan) {
     {
         tracing::warn!("{e:#}");
     }
+}
+
+/// A build that ended: its log's last lines on the request, its credentials gone.
+async fn build_over(ctx: &Ctx, plan: &BuildPlan, ns: &str, request: &str, pods: &[Pod]) {
+    let client = &ctx.client;
+    ctx.logs
+        .finish(client, plan, ns, request, newest_pod(pods).as_deref())
+        .await;
+    remove_credentials(client, plan).await;
 }
 
 /// The name of the build's newest pod.
