@@ -15,16 +15,10 @@ use anyhow::{Context, Result, ensure};
 use jockey_e2e::{client, repo_root, require_real_node};
 use k8s_openapi::api::core::v1::Pod;
 use real_support::deploy_support::example_copy;
-use real_support::{RealEnv, project, registry_digest, registry_tags, tag_of};
+use real_support::{
+    RealEnv, answer, answers_in_a_row, project, registry_digest, registry_tags, tag_of,
+};
 use serde_json::Value;
-
-fn answer(text: &str) -> Result<String> {
-    let v: Value = serde_json::from_str(text).with_context(|| format!("not JSON: {text}"))?;
-    v["output"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("no output in {text}"))
-}
 
 /// The pod really runs the image: on the real node, Ready through its probe, with the digest the
 /// registry serves as the image the runtime pulled.
@@ -57,27 +51,6 @@ fn check_pod(pod: &Pod, node: &str, image: &str, digest: &str) -> Result<()> {
         cs.image_id
     );
     Ok(())
-}
-
-/// Asks `POST /run` until `want` answers five times in a row (an old pod may still answer
-/// while the rollout finishes); the last answer otherwise.
-async fn answers_in_a_row(env: &RealEnv, project: &str, body: &str, want: &str) -> Result<()> {
-    let mut in_a_row = 0;
-    let mut last = String::new();
-    for _ in 0..240 {
-        let out = env.post(project, "/run", body).await?;
-        if answer(&out)? == want {
-            in_a_row += 1;
-            if in_a_row == 5 {
-                return Ok(());
-            }
-        } else {
-            in_a_row = 0;
-            last = out;
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
-    }
-    anyhow::bail!("{want:?} never answered five times in a row; last: {last}")
 }
 
 /// The server image of the project's pods that are not terminating.
