@@ -1,0 +1,472 @@
+//! The Helm chart `charts/jockey` against the two other renderings of the same installation, with
+//! the real `helm` (v4, built from the Go module proxy by tests/tools/build.sh):
+//!
+//! - `helm lint`, and a misspelt value refused by `values.schema.json`;
+//! - `helm template` diffed against `manifests/` (kustomize: the base, the broker, the
+//!   cert-manager overlay, the monitoring objects) and against `kubectl jockey install
+//!   --dry-run=client`, object by object, with defaults and with every option both take;
+//! - (helm_chart_install.rs) `helm install` on the real node and `helm upgrade` under load.
+//!
+//! Which one is the source: `manifests/` (its webhook configurations and admission policy, and
+//! the tenant role, are in turn jockey-core's rendering, kept equal by unit tests). The chart reads
+//! the generated or verbatim parts through symlinks in charts/jockey/files/ and templates the
+//! rest; install embeds manifests/ with include_str!. This test is what fails when they drift.
+//!
+//! What the comparison leaves out, and why: the bookkeeping labels of a Helm release and
+//! install's `managed-by`, the hash kustomize appends to generated ConfigMap names (install and
+//! the chart roll the pods by an annotation instead, whose value is left out too), certificate
+//! material (Secrets' data and annotations, caBundle: made fresh by each), the policy file's
+//! comments (compared parsed), Helm's `resource-policy: keep` on the CRD, and kustomize's
+//! `app.kubernetes.io/name: jockey-webhook` on the tenant ClusterRole (install and the chart name
+//! it jockey-tenant, whatever the install's name).
+
+use anyhow::{Context, Result, bail, ensure};
+use jockey_e2e::{repo_root, tool_bin_dir};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+mod helm_support;
+mod webhook_support;
+
+use helm_support::{chart_dir, helm_bin};
+
+fn run(cmd: &mut Command, what: &str) -> Result<(bool, String, String)> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// `helm template jockey charts/jockey -n NS --set-json K=V ...`: the objects, or helm's error.
+fn helm_template(
+    ns: &str,
+    values: &[(&str, Value)],
+) -> Result<std::result::Result<Vec<Value>, String>> {
+    let mut cmd = Command::new(helm_bin()?);
+    cmd.args(["template", "jockey"])
+        .arg(chart_dir())
+        .args(["-n", ns]);
+    for (k, v) in values {
+        cmd.arg("--set-json").arg(format!("{k}={v}"));
+    }
+    let (ok, out, err) = run(&mut cmd, "helm template")?;
+    if !ok {
+        return Ok(Err(err));
+    }
+    Ok(Ok(docs(&out)?))
+}
+
+fn docs(text: &str) -> Result<Vec<Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v = Value::deserialize(doc).context("parsing rendered YAML")?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn kustomize(dir: &str) -> Result<Vec<Value>> {
+    let mut cmd = Command::new(tool_bin_dir().join("kubectl"));
+    cmd.arg("kustomize").arg(repo_root().join(dir));
+    let (ok, out, err) = run(&mut cmd, "kubectl kustomize")?;
+    ensure!(ok, "kubectl kustomize {dir}: {err}");
+    docs(&out)
+}
+
+fn file_docs(path: &str) -> Result<Vec<Value>> {
+    docs(
+        &std::fs::read_to_string(repo_root().join(path))
+            .with_context(|| format!("reading {path}"))?,
+    )
+}
+
+/// `kubectl jockey install --dry-run=client ARGS` (it reads the namespace and Secrets of the
+/// cluster, so the namespace must not exist: then it renders every object, the namespace too).
+fn install_dry_run(args: &[&str]) -> Result<Vec<Value>> {
+    let mut all = vec!["install", "--dry-run=client"];
+    all.extend_from_slice(args);
+    let (ok, out) = webhook_support::plugin(&all)?;
+    ensure!(ok, "kubectl jockey install --dry-run=client failed: {out}");
+    docs(&out)
+}
+
+type Key = (String, String, String);
+
+fn key(o: &Value) -> Key {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    (
+        s(&o["kind"]),
+        s(&o["metadata"]["namespace"]),
+        s(&o["metadata"]["name"]),
+    )
+}
+
+fn remove(v: &mut Value, pointer: &str, field: &str) {
+    if let Some(Value::Object(m)) = v.pointer_mut(pointer) {
+        m.remove(field);
+    }
+}
+
+/// Every string equal to a generated ConfigMap's hashed name becomes the unhashed one.
+fn unhash(v: &mut Value, hashed: &BTreeMap<String, String>) {
+    match v {
+        Value::String(s) => {
+            if let Some(base) = hashed.get(s.as_str()) {
+                *s = base.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| unhash(x, hashed)),
+        Value::Object(m) => m.values_mut().for_each(|x| unhash(x, hashed)),
+        _ => {}
+    }
+}
+
+/// The objects keyed by (kind, namespace, name), with what the module doc lists left out.
+fn normalize(objects: Vec<Value>) -> Result<BTreeMap<Key, Value>> {
+    // kustomize's configMapGenerator names end in -<10 characters of hash>.
+    let hashed: BTreeMap<String, String> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .filter_map(|n| {
+            let (base, hash) = n.rsplit_once('-')?;
+            (hash.len() == 10
+                && hash
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && ["config", "policy"].iter().any(|s| base.ends_with(s)))
+            .then(|| (n.to_string(), base.to_string()))
+        })
+        .collect();
+    let defaults = jockey_core::Config::from_lookup(|_| None);
+    let mut out = BTreeMap::new();
+    for mut o in objects {
+        unhash(&mut o, &hashed);
+        // kustomize's `namespace:` also lands on kinds it does not know to be cluster-scoped;
+        // the API server drops it there.
+        if o["kind"] == "ValidatingAdmissionPolicy"
+            || o["kind"] == "ValidatingAdmissionPolicyBinding"
+        {
+            remove(&mut o, "/metadata", "namespace");
+        }
+        let kind = o["kind"].as_str().unwrap_or_default().to_string();
+        let name = o["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Some(Value::Object(labels)) = o.pointer_mut("/metadata/labels") {
+            for l in [
+                "app.kubernetes.io/managed-by",
+                "helm.sh/chart",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/version",
+            ] {
+                labels.remove(l);
+            }
+            if kind == "ClusterRole" && name == "jockey-tenant" {
+                labels.remove("app.kubernetes.io/name");
+            }
+        }
+        remove(&mut o, "/metadata/annotations", "helm.sh/resource-policy");
+        remove(
+            &mut o,
+            "/spec/template/metadata/annotations",
+            "jockey.agentops.ai/config-sha256",
+        );
+        for p in [
+            "/metadata/annotations",
+            "/spec/template/metadata/annotations",
+        ] {
+            if o.pointer(p)
+                .is_some_and(|a| a.as_object().is_some_and(|m| m.is_empty()))
+            {
+                let (parent, field) = p.rsplit_once('/').unwrap_or_default();
+                remove(&mut o, parent, field);
+            }
+        }
+        match kind.as_str() {
+            "Secret" => {
+                remove(&mut o, "", "data");
+                remove(&mut o, "/metadata", "annotations");
+            }
+            "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" => {
+                if let Some(Value::Array(hooks)) = o.get_mut("webhooks") {
+                    for h in hooks {
+                        remove(h, "/clientConfig", "caBundle");
+                    }
+                }
+            }
+            "ConfigMap" => {
+                if let Some(Value::String(text)) = o.pointer("/data/policy.yaml").cloned() {
+                    let parsed: Value = serde_yaml::from_str(&text)
+                        .with_context(|| format!("parsing policy.yaml of ConfigMap {name}"))?;
+                    o["data"]["policy.yaml"] = parsed;
+                }
+                // The broker's pinned images: empty in broker.env means the default install writes.
+                for (k, default) in [
+                    ("KANIKO_IMAGE", &defaults.kaniko_image),
+                    ("BASE_IMAGE", &defaults.base_image),
+                ] {
+                    if let Some(v) = o.pointer_mut(&format!("/data/{k}"))
+                        && v == ""
+                    {
+                        *v = json!(default);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let k = key(&o);
+        if out.insert(k.clone(), o).is_some() {
+            bail!("{k:?} rendered twice");
+        }
+    }
+    Ok(out)
+}
+
+/// The first place two values differ, as a JSON pointer with both sides.
+fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let p = format!("{at}/{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(l), Some(r)) => {
+                        if let Some(d) = first_difference(l, r, p) {
+                            return Some(d);
+                        }
+                    }
+                    (l, r) => return Some(format!("{p}: {l:?} vs {r:?}")),
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (l, r))| first_difference(l, r, format!("{at}/{i}"))),
+        _ => (a != b).then(|| format!("{at}: {a} vs {b}")),
+    }
+}
+
+/// Fails naming every object one side has and the other lacks, and the first difference of
+/// each object both have; `only_left` lists what the chart may render beyond the other side.
+fn same(
+    what: &str,
+    chart: &BTreeMap<Key, Value>,
+    other: &BTreeMap<Key, Value>,
+    only_chart: &[Key],
+) -> Result<()> {
+    let mut problems = Vec::new();
+    for (k, v) in chart {
+        match other.get(k) {
+            Some(o) => {
+                if let Some(d) = first_difference(v, o, String::new()) {
+                    problems.push(format!("{k:?} differs at {d} (chart vs {what})"));
+                }
+            }
+            None if only_chart.contains(k) => {}
+            None => problems.push(format!("{k:?} is rendered by the chart, not by {what}")),
+        }
+    }
+    for k in other.keys().filter(|k| !chart.contains_key(*k)) {
+        problems.push(format!("{k:?} is rendered by {what}, not by the chart"));
+    }
+    ensure!(
+        problems.is_empty(),
+        "charts/jockey and {what} have drifted apart:\n  {}",
+        problems.join("\n  ")
+    );
+    Ok(())
+}
+
+fn k(kind: &str, ns: &str, name: &str) -> Key {
+    (kind.into(), ns.into(), name.into())
+}
+
+fn chart(ns: &str, values: &[(&str, Value)]) -> Result<BTreeMap<Key, Value>> {
+    match helm_template(ns, values)? {
+        Ok(objects) => normalize(objects),
+        Err(e) => bail!("helm template {values:?} failed: {e}"),
+    }
+}
+
+#[test]
+fn helm_lint_passes_and_a_misspelt_value_is_refused_by_the_schema() -> Result<()> {
+    let (ok, out, err) = run(
+        Command::new(helm_bin()?)
+            .args(["lint", "--strict"])
+            .arg(chart_dir()),
+        "helm lint",
+    )?;
+    ensure!(ok, "helm lint --strict charts/jockey failed:\n{out}{err}");
+    ensure!(out.contains("0 chart(s) failed"), "{out}");
+
+    // A typo at the top and one level down, a wrong type and a value outside its enum: each
+    // fails `helm template` (and so `helm install`) naming the key.
+    for (set, needle) in [
+        (("replicaCont", json!(3)), "replicaCont"),
+        (("certificates", json!({"mod": "self"})), "mod"),
+        (("securePort", json!("10250")), "securePort"),
+        (("certificates", json!({"mode": "selfsigned"})), "mode"),
+        (("failurePolicy", json!("fail")), "failurePolicy"),
+    ] {
+        match helm_template("jockey-system", std::slice::from_ref(&set))? {
+            Ok(_) => bail!("helm template accepted {set:?}: values.schema.json lets it through"),
+            Err(e) => ensure!(
+                e.contains("schema") && e.contains(needle),
+                "{set:?}: helm's error does not name {needle}: {e}"
+            ),
+        }
+    }
+    // hostNetwork on the kubelet's port is refused with the rule.
+    match helm_template("jockey-system", &[("hostNetwork", json!(true))])? {
+        Ok(_) => bail!("hostNetwork with securePort 10250 was accepted"),
+        Err(e) => ensure!(e.contains("kubelet's port"), "{e}"),
+    }
+    ensure!(
+        helm_template(
+            "jockey-system",
+            &[("hostNetwork", json!(true)), ("securePort", json!(10260))]
+        )?
+        .is_ok(),
+        "hostNetwork with securePort 10260 was refused"
+    );
+    Ok(())
+}
+
+/// cert-manager mode is manifests/cert-manager (with the broker and the monitoring objects).
+#[test]
+fn helm_template_is_what_kustomize_renders_from_manifests() -> Result<()> {
+    let ns = "jockey-system";
+    let rendered = chart(
+        ns,
+        &[
+            ("namespace.create", json!(true)),
+            ("certificates.mode", json!("cert-manager")),
+            ("serviceMonitor.enabled", json!(true)),
+            ("prometheusRule.enabled", json!(true)),
+        ],
+    )?;
+    let mut manifests = kustomize("manifests/cert-manager")?;
+    manifests.extend(kustomize("manifests/broker")?);
+    manifests.extend(file_docs("manifests/monitoring/servicemonitor.yaml")?);
+    manifests.extend(file_docs("manifests/monitoring/prometheusrule.yaml")?);
+    // The builder namespace and its account: install and the chart make them; manifests/ leaves
+    // them to `kubectl jockey setup-builder` (compared against install below).
+    same(
+        "kustomize (manifests/cert-manager, manifests/broker, manifests/monitoring)",
+        &rendered,
+        &normalize(manifests)?,
+        &[
+            k("Namespace", "", "builder"),
+            k("ServiceAccount", "builder", "jockey-builder"),
+        ],
+    )?;
+    // The self mode: the Secrets the chart makes, the renewal the webhook is given, and nothing
+    // of cert-manager.
+    let own = chart(ns, &[])?;
+    for s in ["jockey-webhook-ca", "jockey-webhook-tls"] {
+        ensure!(own.contains_key(&k("Secret", ns, s)), "no Secret {s}");
+    }
+    ensure!(
+        !own.keys()
+            .any(|(kind, _, _)| kind == "Certificate" || kind == "Issuer"),
+        "cert-manager objects in self mode"
+    );
+    Ok(())
+}
+
+/// self mode is `kubectl jockey install`, with defaults and with every option both take.
+#[test]
+fn helm_template_is_what_kubectl_jockey_install_renders() -> Result<()> {
+    // A namespace that does not exist, so that install renders it too.
+    let ns = format!("helm-diff-{}", std::process::id() % 100_000);
+    same(
+        "kubectl jockey install --dry-run=client",
+        &chart(&ns, &[("namespace.create", json!(true))])?,
+        &normalize(install_dry_run(&["-n", &ns])?)?,
+        &[],
+    )?;
+
+    let client_ca = jockey_core::certs::new_ca("helm-diff-client-ca", 1)?;
+    let dir = tempfile::tempdir()?;
+    let ca_file = dir.path().join("ca.crt");
+    std::fs::write(&ca_file, &client_ca.cert_pem)?;
+    // What a user sets is merged into the chart's default policy (Helm merges maps), which holds
+    // the webhook's own defaults: install is given the merged file.
+    let policy =
+        "sharding:\n  enabled: true\n  capacity: 10\nextraHosts:\n  helm-app: [www.example.com]\n";
+    let merged =
+        format!("{policy}groupSettings:\n  scheme: internet-facing\n  ssl-redirect: \"443\"\n");
+    let policy_file = dir.path().join("policy.yaml");
+    std::fs::write(&policy_file, merged)?;
+    let policy_value: Value = serde_yaml::from_str(policy)?;
+    let chart_values = [
+        ("namespace.create", json!(true)),
+        ("fullnameOverride", json!("jw-helm")),
+        ("image.repository", json!("reg.example.com/jockey-webhook")),
+        ("image.tag", json!("9.9.9")),
+        (
+            "namespaceSelector",
+            json!({"matchLabels": {"team": "a", "jockey": "on"}}),
+        ),
+        ("failurePolicy", json!("Ignore")),
+        ("clientAuth.caBundle", json!(client_ca.cert_pem)),
+        ("clientAuth.names", json!(["kube-apiserver", "other"])),
+        (
+            "networkPolicy.from",
+            json!([{"ipBlock": {"cidr": "10.0.0.0/16"}}]),
+        ),
+        ("config.imageRegistry", json!("reg.example.com")),
+        ("config.albAllowedGroups", json!("extra-a,extra-b")),
+        ("config.deploymentDomain", json!("apps.example.com")),
+        ("policy", policy_value),
+    ];
+    let ca = ca_file.to_string_lossy();
+    let pf = policy_file.to_string_lossy();
+    let install_args = [
+        "-n",
+        &ns,
+        "--name",
+        "jw-helm",
+        "--image",
+        "reg.example.com/jockey-webhook:9.9.9",
+        "--namespace-selector",
+        "team=a",
+        "--namespace-selector",
+        "jockey=on",
+        "--failure-policy",
+        "ignore",
+        "--client-ca-file",
+        &ca,
+        "--client-name",
+        "kube-apiserver",
+        "--client-name",
+        "other",
+        "--api-server-cidr",
+        "10.0.0.0/16",
+        "--image-registry",
+        "reg.example.com",
+        "--alb-allowed-groups",
+        "extra-a,extra-b",
+        "--deployment-domain",
+        "apps.example.com",
+        "--policy-file",
+        &pf,
+    ];
+    same(
+        "kubectl jockey install --dry-run=client (every option)",
+        &chart(&ns, &chart_values)?,
+        &normalize(install_dry_run(&install_args)?)?,
+        &[],
+    )?;
+    Ok(())
+}
