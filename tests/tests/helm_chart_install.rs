@@ -118,6 +118,27 @@ fn diagnose(ns: &str) -> String {
     format!("pods:\n{pods}\nevents:\n{events}")
 }
 
+/// `helm uninstall` of the release when the test ends before its own uninstall (a failure): the
+/// admission policy binding is cluster-wide, and with its parameter's namespace gone it would
+/// refuse every Ingress in the cluster.
+struct Uninstall<'a> {
+    home: &'a Path,
+    release: String,
+    ns: String,
+    armed: bool,
+}
+
+impl Drop for Uninstall<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = helm(
+                self.home,
+                &["uninstall", &self.release, "-n", &self.ns, "--wait"],
+            );
+        }
+    }
+}
+
 /// A labelled Deployment applied over and over (each apply an UPDATE both webhooks answer) until
 /// `stop`; every answer must come back mutated. (attempts, failures).
 fn apply_loop(ns: String, project: String, stop: Arc<AtomicBool>) -> (u32, Vec<String>) {
@@ -211,6 +232,12 @@ async fn helm_installs_the_webhook_on_the_real_node_and_upgrades_it_refusing_not
             "5m",
         ],
     )?;
+    let mut installed = Uninstall {
+        home: home.path(),
+        release: release.clone(),
+        ns: ns.clone(),
+        armed: true,
+    };
     ensure!(ok, "helm install {previous}: {out}{err}\n{}", diagnose(&ns));
 
     // Real pods of the project's image, Ready through their HTTPS probes, on the real node.
@@ -385,6 +412,7 @@ async fn helm_installs_the_webhook_on_the_real_node_and_upgrades_it_refusing_not
     // Uninstall: the webhook configurations go, and the same apply is no longer mutated.
     let (ok, out, err) = helm(home.path(), &["uninstall", &release, "-n", &ns, "--wait"])?;
     ensure!(ok, "helm uninstall: {out}{err}");
+    installed.armed = false;
     for kind in [
         "mutatingwebhookconfiguration",
         "validatingwebhookconfiguration",
