@@ -470,3 +470,142 @@ fn helm_template_is_what_kubectl_jockey_install_renders() -> Result<()> {
     )?;
     Ok(())
 }
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> Result<&'a Value> {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .with_context(|| format!("no {kind} {name} rendered"))
+}
+
+/// The values neither kustomize nor install has land where they say (the diffs above cover the
+/// rest).
+#[test]
+fn the_charts_own_values_reach_the_objects() -> Result<()> {
+    let ns = "jockey-system";
+    let objects = match helm_template(
+        ns,
+        &[
+            ("replicaCount", json!(3)),
+            (
+                "podDisruptionBudget",
+                json!({"minAvailable": null, "maxUnavailable": 1}),
+            ),
+            (
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            ),
+            ("nodeSelector", json!({"pool": "system"})),
+            (
+                "tolerations",
+                json!([{"key": "system", "operator": "Exists", "effect": "NoSchedule"}]),
+            ),
+            ("affinity", json!({})),
+            ("topologySpreadConstraints", json!([])),
+            ("priorityClassName", json!("system-cluster-critical")),
+            ("podAnnotations", json!({"a": "b"})),
+            ("hostNetwork", json!(true)),
+            ("securePort", json!(10260)),
+            ("resources", json!({"requests": {"cpu": "10m"}})),
+            ("imagePullSecrets", json!([{"name": "pull"}])),
+            ("networkPolicy.enabled", json!(false)),
+            (
+                "serviceMonitor",
+                json!({"enabled": true, "interval": "10s", "labels": {"release": "prom"}}),
+            ),
+            (
+                "prometheusRule",
+                json!({"enabled": true, "labels": {"release": "prom"}}),
+            ),
+            ("broker.enabled", json!(false)),
+            ("tenantRole.enabled", json!(false)),
+            ("crds.enabled", json!(false)),
+        ],
+    )? {
+        Ok(o) => o,
+        Err(e) => bail!("helm template failed: {e}"),
+    };
+    let d = find(&objects, "Deployment", "jockey-webhook")?;
+    let spec = &d["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    ensure!(d["spec"]["replicas"] == 3, "{d}");
+    ensure!(
+        d["spec"]["strategy"]["rollingUpdate"] == json!({"maxUnavailable": 1, "maxSurge": 0}),
+        "{d}"
+    );
+    ensure!(spec["nodeSelector"] == json!({"pool": "system"}), "{spec}");
+    ensure!(spec["tolerations"][0]["key"] == "system", "{spec}");
+    ensure!(
+        spec.get("affinity").is_none() && spec.get("topologySpreadConstraints").is_none(),
+        "{spec}"
+    );
+    ensure!(
+        spec["priorityClassName"] == "system-cluster-critical",
+        "{spec}"
+    );
+    ensure!(
+        spec["hostNetwork"] == true && spec["dnsPolicy"] == "ClusterFirstWithHostNet",
+        "{spec}"
+    );
+    ensure!(
+        spec["imagePullSecrets"] == json!([{"name": "pull"}]),
+        "{spec}"
+    );
+    ensure!(
+        d["spec"]["template"]["metadata"]["annotations"]["a"] == "b",
+        "{d}"
+    );
+    ensure!(c["args"][0] == "--listen=0.0.0.0:10260", "{c}");
+    ensure!(c["ports"][0]["containerPort"] == 10260, "{c}");
+    ensure!(c["resources"]["requests"]["cpu"] == "10m", "{c}");
+    let pdb = find(&objects, "PodDisruptionBudget", "jockey-webhook")?;
+    ensure!(
+        pdb["spec"]["maxUnavailable"] == 1 && pdb["spec"].get("minAvailable").is_none(),
+        "{pdb}"
+    );
+    let sm = find(&objects, "ServiceMonitor", "jockey-webhook")?;
+    ensure!(
+        sm["metadata"]["labels"]["release"] == "prom"
+            && sm["spec"]["endpoints"][0]["interval"] == "10s",
+        "{sm}"
+    );
+    let rule = find(&objects, "PrometheusRule", "jockey-webhook")?;
+    ensure!(rule["metadata"]["labels"]["release"] == "prom", "{rule}");
+    for (kind, name) in [
+        ("NetworkPolicy", "jockey-webhook"),
+        ("Deployment", "jockey-broker"),
+        ("ClusterRole", "jockey-tenant"),
+        (
+            "CustomResourceDefinition",
+            "buildrequests.jockey.agentops.ai",
+        ),
+        ("Namespace", ns),
+    ] {
+        ensure!(
+            find(&objects, kind, name).is_err(),
+            "{kind} {name} rendered though disabled"
+        );
+    }
+    // A config or policy change rolls the pods: the pod template's hash follows them.
+    let hash = |values: &[(&str, Value)]| -> Result<Value> {
+        let objects = match helm_template(ns, values)? {
+            Ok(o) => o,
+            Err(e) => bail!("helm template failed: {e}"),
+        };
+        Ok(find(&objects, "Deployment", "jockey-webhook")?["spec"]["template"]["metadata"]
+            ["annotations"]["jockey.agentops.ai/config-sha256"]
+            .clone())
+    };
+    let base = hash(&[])?;
+    ensure!(base.is_string(), "no config hash: {base}");
+    ensure!(hash(&[])? == base, "the hash is not stable");
+    ensure!(
+        hash(&[("config.deploymentDomain", json!("x.example.com"))])? != base,
+        "a setting did not change it"
+    );
+    ensure!(
+        hash(&[("policy.sharding.capacity", json!(5))])? != base,
+        "the policy did not change it"
+    );
+    Ok(())
+}
