@@ -609,3 +609,78 @@ fn the_charts_own_values_reach_the_objects() -> Result<()> {
     );
     Ok(())
 }
+
+/// cert-manager mode is not installed by a test (the local cluster runs no cert-manager), but
+/// every object it renders is accepted by the real API server, against cert-manager's real CRDs
+/// (as webhook_manifests.rs checks manifests/cert-manager).
+#[tokio::test]
+async fn the_cert_manager_mode_is_accepted_by_a_server_side_dry_run() -> Result<()> {
+    let client = jockey_e2e::client().await?;
+    let crds = repo_root().join(".cache/crds/cert-manager");
+    ensure!(
+        crds.exists(),
+        "{} is missing: tests/cluster/build.sh installs cert-manager's CRDs there",
+        crds.display()
+    );
+    let out = jockey_e2e::kubectl(&["apply", "--server-side", "-f", &crds.to_string_lossy()])?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    jockey_e2e::wait_for(
+        "cert-manager's CRDs to be established",
+        std::time::Duration::from_secs(60),
+        || async {
+            let out = jockey_e2e::kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=5s",
+                "crd/certificates.cert-manager.io",
+                "crd/issuers.cert-manager.io",
+            ])?;
+            Ok(out.status.success().then_some(()))
+        },
+    )
+    .await?;
+    let ns = jockey_e2e::TestNamespace::create(&client, "helm-cm").await?;
+    let objects = match helm_template(
+        &ns.name,
+        &[
+            ("certificates.mode", json!("cert-manager")),
+            ("fullnameOverride", json!("jw-helm-cm")),
+            // The builder namespace must exist for a dry run of the broker's Role there.
+            ("broker.builderNamespace", json!(ns.name)),
+            ("broker.createBuilderNamespace", json!(false)),
+        ],
+    )? {
+        Ok(o) => o,
+        Err(e) => bail!("helm template failed: {e}"),
+    };
+    let yaml: Vec<String> = objects
+        .iter()
+        .map(serde_yaml::to_string)
+        .collect::<std::result::Result<_, _>>()?;
+    let (ok, out) = webhook_support::kubectl_stdin(
+        &["apply", "--dry-run=server", "-f", "-"],
+        &yaml.join("---\n"),
+    )?;
+    ns.cleanup().await?;
+    ensure!(
+        ok,
+        "the API server refused the chart's cert-manager mode:\n{out}"
+    );
+    for object in [
+        "certificate.cert-manager.io/jw-helm-cm created (server dry run)",
+        "issuer.cert-manager.io/jw-helm-cm-ca created (server dry run)",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/jw-helm-cm created (server dry run)",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/jw-helm-cm-shared-alb",
+        "deployment.apps/jw-helm-cm created (server dry run)",
+    ] {
+        ensure!(
+            out.contains(object),
+            "{object} missing from the dry run:\n{out}"
+        );
+    }
+    Ok(())
+}
