@@ -308,6 +308,17 @@ fn helm_lint_passes_and_a_misspelt_value_is_refused_by_the_schema() -> Result<()
     )?;
     ensure!(ok, "helm lint --strict charts/jockey failed:\n{out}{err}");
     ensure!(out.contains("0 chart(s) failed"), "{out}");
+    // The chart's version and appVersion (the default image tag) are the workspace's, which
+    // install's default image and the release archives carry.
+    let chart: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart_dir().join("Chart.yaml"))?)?;
+    let version = env!("CARGO_PKG_VERSION");
+    ensure!(
+        chart["version"] == version && chart["appVersion"] == version,
+        "charts/jockey/Chart.yaml has version {} and appVersion {}, the workspace {version}: change them together",
+        chart["version"],
+        chart["appVersion"]
+    );
 
     // A typo at the top and one level down, a wrong type and a value outside its enum: each
     // fails `helm template` (and so `helm install`) naming the key.

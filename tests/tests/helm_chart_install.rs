@@ -404,7 +404,11 @@ async fn helm_installs_the_webhook_on_the_real_node_and_upgrades_it_refusing_not
         .filter_map(|r| r["chart"].as_str())
         .collect();
     ensure!(
-        charts == [format!("jockey-{PREVIOUS}"), "jockey-0.1.0".to_string()],
+        charts
+            == [
+                format!("jockey-{PREVIOUS}"),
+                format!("jockey-{}", env!("CARGO_PKG_VERSION"))
+            ],
         "helm history: {history}"
     );
     eprintln!("{attempts} applies during the upgrade, none refused");
