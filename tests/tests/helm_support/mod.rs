@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod diff;
+
 use anyhow::{Context, Result, bail};
 use jockey_e2e::{kubeconfig_path, repo_root, tool_bin_dir};
 use std::path::{Path, PathBuf};
