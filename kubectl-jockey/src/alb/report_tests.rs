@@ -114,6 +114,7 @@ fn tg(arn: &str, targets: &[(&str, &str)]) -> TargetGroup {
         port: 8080,
         target_type: "ip".into(),
         health_check_path: "/health".into(),
+        tags: BTreeMap::new(),
         targets: targets
             .iter()
             .map(|(id, state)| Target {
