@@ -27,7 +27,7 @@
 //! the host is served, whatever old events say.
 
 use super::elb::{Action, ElbSnapshot, LoadBalancer};
-use super::report::{self, FAILURE_REASONS, SUCCESS_REASON};
+use super::model::{self, FAILURE_REASONS, SUCCESS_REASON};
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
@@ -113,13 +113,13 @@ pub struct FailureEvent {
 /// The group key of an Ingress: its `group.name`, or the implicit group of one Ingress
 /// (`NS/NAME`; an explicit group name cannot contain `/`).
 pub fn group_key(ing: &Ingress) -> String {
-    report::group_of(ing)
+    model::group_of(ing)
         .map(str::to_string)
-        .unwrap_or_else(|| format!("{}/{}", report::namespace(ing), report::name(ing)))
+        .unwrap_or_else(|| format!("{}/{}", model::namespace(ing), model::name(ing)))
 }
 
 fn is_member(ing: &Ingress, group: &str) -> bool {
-    report::is_alb_ingress(ing) && group_key(ing) == group
+    model::is_alb_ingress(ing) && group_key(ing) == group
 }
 
 /// When the event last happened; the API has carried this in four places over time.
@@ -174,7 +174,7 @@ fn whose<'a>(ev: &Evidence<'a>, e: &Event) -> Option<Whose<'a>> {
     let found = ev
         .ingresses
         .iter()
-        .find(|i| report::namespace(i) == ns && report::name(i) == name);
+        .find(|i| model::namespace(i) == ns && model::name(i) == name);
     Some(match found {
         Some(i)
             if i.metadata.uid.is_some()
@@ -261,11 +261,7 @@ fn last_change(members: &[&Ingress]) -> Option<(Timestamp, String)> {
             member_changes(i).into_iter().map(move |(t, what)| {
                 (
                     t,
-                    format!(
-                        "Ingress {}/{} {what}",
-                        report::namespace(i),
-                        report::name(i)
-                    ),
+                    format!("Ingress {}/{} {what}", model::namespace(i), model::name(i)),
                 )
             })
         })
@@ -321,7 +317,7 @@ fn stale(ev: &Evidence<'_>, g: &Group<'_>, e: &Event, at: Option<Timestamp>) -> 
         let found = ev
             .ingresses
             .iter()
-            .find(|i| report::namespace(i) == ns && report::name(i) == name);
+            .find(|i| model::namespace(i) == ns && model::name(i) == name);
         match found {
             None => {
                 return Some(format!(
@@ -340,7 +336,7 @@ fn stale(ev: &Evidence<'_>, g: &Group<'_>, e: &Event, at: Option<Timestamp>) -> 
     if *ev.scope == Scope::All
         && let Some(host) = named_host(message)
         && !g.members.iter().any(|i| {
-            report::hosts(i)
+            model::hosts(i)
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(&host))
         })
@@ -423,8 +419,8 @@ pub fn failures(ev: &Evidence<'_>) -> Vec<FailureEvent> {
         out.push((
             at,
             FailureEvent {
-                namespace: report::namespace(ing).to_string(),
-                ingress: report::name(ing).to_string(),
+                namespace: model::namespace(ing).to_string(),
+                ingress: model::name(ing).to_string(),
                 reason: e.reason.clone().unwrap_or_default(),
                 message: e.message.clone().unwrap_or_default(),
                 last_seen: show(at),
@@ -443,7 +439,7 @@ pub fn failures(ev: &Evidence<'_>) -> Vec<FailureEvent> {
 
 /// The target group resource tag the controller gives each backend of `ing`.
 fn resource_ids(ing: &Ingress) -> Vec<String> {
-    let (ns, name) = (report::namespace(ing), report::name(ing));
+    let (ns, name) = (model::namespace(ing), model::name(ing));
     let Some(spec) = &ing.spec else {
         return Vec::new();
     };
@@ -476,7 +472,7 @@ fn load_balancer<'s>(
 ) -> Option<&'s LoadBalancer> {
     members
         .iter()
-        .flat_map(|i| report::addresses(i))
+        .flat_map(|i| model::addresses(i))
         .find_map(|a| snap.by_dns_name(&a))
         .or_else(|| snap.by_group(group))
 }
@@ -489,7 +485,7 @@ pub fn served_by_alb(ev: &Evidence<'_>, ing: &Ingress) -> Option<String> {
     let group = group_key(ing);
     let lb = load_balancer(snap, &[ing], &group)?;
     let ids = resource_ids(ing);
-    let hosts = report::hosts(ing);
+    let hosts = model::hosts(ing);
     if hosts.is_empty() || ids.is_empty() {
         return None;
     }
@@ -498,7 +494,7 @@ pub fn served_by_alb(ev: &Evidence<'_>, ing: &Ingress) -> Option<String> {
         let rule = lb.listeners.iter().find_map(|l| {
             l.rules.iter().find(|r| {
                 !r.is_default
-                    && r.hosts.iter().any(|h| report::alb_host_matches(h, host))
+                    && r.hosts.iter().any(|h| model::alb_host_matches(h, host))
                     && matches!(&r.action, Action::Forward { target_groups } if target_groups
                         .iter()
                         .filter_map(|a| snap.target_group(a))
@@ -511,8 +507,8 @@ pub fn served_by_alb(ev: &Evidence<'_>, ing: &Ingress) -> Option<String> {
         "load balancer {} forwards {} to the target group of Ingress {}/{}",
         lb.name,
         seen.join(", "),
-        report::namespace(ing),
-        report::name(ing)
+        model::namespace(ing),
+        model::name(ing)
     ))
 }
 
@@ -539,7 +535,7 @@ pub fn judge(ev: &Evidence<'_>, group: &str) -> Health {
         let member = event_ingress(e)
             .map(|(ns, n)| format!("{ns}/{n}"))
             .unwrap_or_default();
-        let named = report::group_of(g.members[0]).unwrap_or(group);
+        let named = model::group_of(g.members[0]).unwrap_or(group);
         return Health::Failing(Failing {
             reason: e.reason.clone().unwrap_or_default(),
             fix: fix_for(&message, named),
