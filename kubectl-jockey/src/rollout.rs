@@ -522,12 +522,15 @@ impl AddressWatch {
         Some(address::served(ing, &classes, params.as_ref(), &labels))
     }
 
-    /// The group's state as the wait begins ([`health::judge`]), and the ALB's own word that
-    /// `ing` is routed ([`health::served_by_alb`]): from the group's members and their events
-    /// in every namespace where they can be listed (else the project's), and the ELBv2 API where
-    /// AWS credentials are configured. Nothing here fails the deploy: what cannot be read is
-    /// left out, and the judgement says what it could not tell.
-    async fn group_state(&self, ing: &Ingress) -> (Health, Option<String>) {
+    /// The group's state as the wait begins ([`health::judge`]): from the group's members and
+    /// their events in every namespace where they can be listed (else the project's), and the
+    /// ELBv2 API where AWS credentials are configured. Nothing here fails the deploy: what
+    /// cannot be read is left out, and the judgement says what it could not tell.
+    ///
+    /// A failure that names what this user cannot read (another tenant's namespace) stays
+    /// current for the judgement; then the ALB's own rules decide: a rule forwarding the host to
+    /// the project's target group ([`health::served_by_alb`]) serves it, whatever that event says.
+    async fn group_state(&self, ing: &Ingress) -> Health {
         let client = &self.client;
         let ns = self.ns.as_str();
         let (ingresses, scope) = match Api::<Ingress>::all(client.clone())
@@ -566,10 +569,32 @@ impl AddressWatch {
             events: &events,
             elb: snapshot.as_ref(),
         };
-        (
-            health::judge(&evidence, &group),
-            health::served_by_alb(&evidence, ing),
-        )
+        // Said when the last word on the project's own Ingress is a failure that no longer
+        // holds: read alone, it would have failed this deploy.
+        let own = (ns, report::name(ing));
+        if let Some(f) = health::failures(&evidence)
+            .into_iter()
+            .find(|f| (f.namespace.as_str(), f.ingress.as_str()) == own)
+            && let Some(stale) = &f.stale
+            // A failure a recorded success cleared reads as history on its own.
+            && !stale.contains(report::SUCCESS_REASON)
+        {
+            eprintln!(
+                "the controller's last failure on Ingress {ns}/{} ({}) is not current: {stale}",
+                f.ingress, f.reason
+            );
+        }
+        let verdict = health::judge(&evidence, &group);
+        match (&verdict, &scope, health::served_by_alb(&evidence, ing)) {
+            (Health::Failing(f), Scope::Namespace(_), Some(served)) => Health::Unknown {
+                why: format!(
+                    "its last recorded failure ({}: {}) could not be judged from namespace {ns} \
+                     alone; the ALB serves the project: {served}",
+                    f.reason, f.message
+                ),
+            },
+            _ => verdict,
+        }
     }
 
     /// Waits until the ALB serves the Ingress (its address, and a successful reconcile when the
@@ -605,7 +630,7 @@ impl AddressWatch {
             != reconciled_part(Some(&current))
             || reconciled_part(self.before_service.as_ref()) != reconciled_part(service.as_ref());
 
-        let (before, served_by_alb) = self.group_state(&current).await;
+        let before = self.group_state(&current).await;
         let mut ingress = Some(current);
         let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut updates = watcher(ingresses, cfg).default_backoff().boxed();
@@ -617,7 +642,6 @@ impl AddressWatch {
                 address::judge(&Watched {
                     ingress: ingress.as_ref(),
                     before: &before,
-                    served_by_alb: served_by_alb.as_deref(),
                     since: &log.since,
                     changed,
                 })

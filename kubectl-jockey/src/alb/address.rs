@@ -169,9 +169,6 @@ pub struct Watched<'a> {
     pub ingress: Option<&'a Ingress>,
     /// The group's state as the deploy began waiting ([`health::judge`]).
     pub before: &'a Health,
-    /// The ALB's own word that the Ingress's hosts are routed to its target group
-    /// ([`health::served_by_alb`]), when AWS could be read.
-    pub served_by_alb: Option<&'a str>,
     /// Events created or updated since the deploy's write, in the order the API server
     /// reported them.
     pub since: &'a [Event],
@@ -208,8 +205,8 @@ fn failing(e: &Event, ing: Option<&Ingress>) -> Failing {
 
 /// Judges the wait. A reconcile outcome reported after the write decides (the latest one:
 /// the API server's order, no clocks compared). Without one: a deploy that changed what the
-/// controller reads waits for it; one that changed nothing is served when the ALB's rules say
-/// so, and otherwise judged by the group's state before (a failure only when it is current).
+/// controller reads waits for it; one that changed nothing is judged by the group's state before
+/// (failing only on a current failure).
 pub fn judge(w: &Watched<'_>) -> Verdict {
     let address = w
         .ingress
@@ -239,9 +236,7 @@ pub fn judge(w: &Watched<'_>) -> Verdict {
             "waiting for the AWS Load Balancer Controller to reconcile the group".into(),
         );
     }
-    if w.served_by_alb.is_none()
-        && let Health::Failing(f) = w.before
-    {
+    if let Health::Failing(f) = w.before {
         return Verdict::Failing(f.clone());
     }
     match address {
@@ -446,7 +441,6 @@ mod tests {
         Watched {
             ingress,
             before,
-            served_by_alb: None,
             since,
             changed,
         }
@@ -472,11 +466,6 @@ mod tests {
             )
         );
         assert!(f.fix.contains("disagree"), "{f:?}");
-        // Even when the ALB's rules still route the host (they are from before the write).
-        let ok = healthy();
-        let mut w = watched(Some(&i), &ok, &since, false);
-        w.served_by_alb = Some("rule 1");
-        assert!(matches!(judge(&w), Verdict::Failing(_)));
     }
 
     #[test]
@@ -542,10 +531,6 @@ mod tests {
             judge(&watched(Some(&i), &unknown, &[], false)),
             Verdict::Serving(ADDR.into())
         );
-        // The ALB's own rules for the host outweigh a failure judged from events.
-        let mut w = watched(Some(&i), &before, &[], false);
-        w.served_by_alb = Some("rule 1 forwards p.example.com");
-        assert_eq!(judge(&w), Verdict::Serving(ADDR.into()));
         // No Ingress yet, or no address yet: waiting.
         assert!(matches!(
             judge(&watched(None, &healthy(), &[], false)),
