@@ -223,8 +223,8 @@ fn named_host(message: &str) -> Option<String> {
 }
 
 /// The latest change of a member the controller reconciles on: created, spec or annotations
-/// written (`metadata.managedFields`, status and finalizer-only writes excluded), deletion
-/// started. What happened, for the user.
+/// written (`metadata.managedFields` entries holding `f:spec` or annotations: the status
+/// subresource and finalizer writes hold neither), deletion started. What happened, for the user.
 fn member_changes(ing: &Ingress) -> Vec<(Timestamp, &'static str)> {
     let m = &ing.metadata;
     let mut out = Vec::new();
@@ -235,9 +235,6 @@ fn member_changes(ing: &Ingress) -> Vec<(Timestamp, &'static str)> {
         out.push((t.0, "being deleted"));
     }
     for f in m.managed_fields.iter().flatten() {
-        if f.subresource.as_deref().is_some_and(|s| !s.is_empty()) {
-            continue;
-        }
         let Some(t) = &f.time else { continue };
         let fields = f.fields_v1.as_ref().map(|v| &v.0);
         let touches = fields.is_some_and(|v| {
