@@ -1,5 +1,5 @@
 //! `kubectl jockey deploy` on the real node: Kaniko really builds the image from the instance tar
-//! (with the built-in template, or the project's own Dockerfile), pushes it and its layer cache
+//! (with the built-in template, or the project's own Dockerfile, with its layer cache), pushes it
 //! to the local registry, the kubelet pulls it, the pod passes its real `/health` readiness probe
 //! and the agent answers `POST /run` through the project's Service. A second deploy of the same
 //! files builds nothing; a code-only change builds nothing either (the built-in template's image
@@ -72,7 +72,18 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     let client = client().await?;
     let env = RealEnv::new(&client, &node, "real-agent").await?;
     let project_id = "real-agent";
-    let example = repo_root().join("examples/agent");
+    // The example with a dependency comment of this run's own: its dependency image is built
+    // here, whatever earlier runs on this cluster left in the registry under the same project
+    // (a dependency image is built without --reproducible, so a rebuilt tag is another digest,
+    // and the node would keep the one it pulled before).
+    let example_dir = example_copy("real-agent")?;
+    let requirements = format!(
+        "{}# {}\n",
+        std::fs::read_to_string(repo_root().join("examples/agent/requirements.txt"))?,
+        env.ns()
+    );
+    std::fs::write(example_dir.path().join("requirements.txt"), &requirements)?;
+    let example = example_dir.path().to_path_buf();
 
     let run = env.deploy(&example, project_id, &[])?;
     ensure!(run.ok, "deploy failed: {}", run.all());
@@ -91,7 +102,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
         "{job_name}"
     );
 
-    // The image and its layer cache are in the registry; the pod runs exactly that image, named
+    // The image is in the registry; the pod runs exactly that image, named
     // by the dependencies (`d-...`), with the instance's files unpacked by its init container.
     let pods = env.pods(project_id).await?;
     let pod = pods
@@ -116,9 +127,10 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
         registry_tags(&node.registry, &format!("hosting/{project_id}"))?.contains(&d),
         "{image} is not in the registry"
     );
+    // Named by its inputs and built once: no layer cache (it could never hit).
     ensure!(
-        !registry_tags(&node.registry, &format!("hosting/{project_id}/cache"))?.is_empty(),
-        "Kaniko pushed no layer cache"
+        registry_tags(&node.registry, &format!("hosting/{project_id}/cache"))?.is_empty(),
+        "the dependency image's build pushed a layer cache"
     );
     let digest = registry_digest(&image)?;
     check_pod(pod, &node.name, &image, &digest)?;
@@ -174,6 +186,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     // A code-only change: a new instance, the same image, no build Job at all (so nothing was
     // downloaded or installed); the new code answers.
     let changed = example_copy("real-agent-changed")?;
+    std::fs::write(changed.path().join("requirements.txt"), &requirements)?;
     std::fs::write(
         changed.path().join("providers/echo.py"),
         "NAME = \"echo\"\n\n\ndef run(text: str) -> str:\n    return text + \" (changed)\"\n",
@@ -241,7 +254,10 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     );
 
     // A dependency change builds a new image, and only that.
-    std::fs::write(changed.path().join("requirements.txt"), "six==1.17.0\n")?;
+    std::fs::write(
+        changed.path().join("requirements.txt"),
+        format!("six==1.17.0\n# {}\n", env.ns()),
+    )?;
     let run = env.deploy(changed.path(), project_id, &[])?;
     ensure!(run.ok, "{}", run.all());
     let jobs = env.jobs(project_id).await?;
@@ -324,5 +340,11 @@ HTTPServer(("0.0.0.0", 8080), H).serve_forever()
     ensure!(run.ok, "deploy failed: {}", run.all());
     let out = env.post("real-own", "/run", r#"{"input": "x"}"#).await?;
     ensure!(answer(&out)? == "own:x:six-1.17.0", "{out}");
+    // A project's own Dockerfile is rebuilt for every change: Kaniko's layer cache keeps the
+    // steps before it.
+    ensure!(
+        !registry_tags(&node.registry, "hosting/real-own/cache")?.is_empty(),
+        "Kaniko pushed no layer cache for a project's own Dockerfile"
+    );
     env.cleanup().await
 }
