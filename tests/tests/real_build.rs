@@ -3,9 +3,9 @@
 //! to the local registry, the kubelet pulls it, the pod passes its real `/health` readiness probe
 //! and the agent answers `POST /run` through the project's Service. A second deploy of the same
 //! files builds nothing; a code-only change builds nothing either (the built-in template's image
-//! holds the dependencies; the files are unpacked from the instance at pod start) and the new
-//! code answers; `rollback` brings the old code back without a build; a dependency change builds
-//! the new dependency image, and only that.
+//! holds the dependencies; the agent's own command unpacks the files from the instance at pod
+//! start) and the new code answers; `rollback` brings the old code back without a build; a
+//! dependency change builds the new dependency image, and only that.
 //!
 //! Skipped (reported as such by tests/summary.sh) where the machine cannot run the real node.
 
@@ -134,20 +134,30 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     );
     let digest = registry_digest(&image)?;
     check_pod(pod, &node.name, &image, &digest)?;
-    let unpacked = pod
+    // The files were unpacked by the agent's own command (jockey's wrapper, then the template's
+    // CMD), not by an init container, and it did so on its first start.
+    let spec = pod.spec.clone().unwrap_or_default();
+    ensure!(spec.init_containers.is_none(), "{:?}", spec.init_containers);
+    let agent = spec.containers.first().context("no container")?;
+    ensure!(
+        agent
+            .command
+            .as_deref()
+            .is_some_and(jockey_core::defaults::is_unpack_wrapper)
+            && agent.args.as_deref() == Some(&["python".to_string(), "server.py".to_string()][..]),
+        "{:?} {:?}",
+        agent.command,
+        agent.args
+    );
+    let started = pod
         .status
         .as_ref()
-        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|s| s.container_statuses.as_ref())
         .and_then(|s| s.first())
-        .context("no init container status")?;
+        .context("no container status")?;
     ensure!(
-        unpacked.name == jockey_core::defaults::UNPACK_CONTAINER
-            && unpacked
-                .state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .is_some_and(|t| t.exit_code == 0),
-        "{unpacked:?}"
+        started.restart_count == 0 && started.state.as_ref().is_some_and(|s| s.running.is_some()),
+        "{started:?}"
     );
 
     // The agent answers through its Service.
