@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use webhook_support::{
     SCOPE_LABEL, apply, get_json, minimal_manifest, webhook_client_ca, webhook_image,
+    webhook_pods_on,
 };
 
 const PREVIOUS: &str = "0.1.0-previous";
@@ -243,25 +244,9 @@ async fn helm_installs_the_webhook_on_the_real_node_and_upgrades_it_refusing_not
     // Real pods of the project's image, Ready through their HTTPS probes, on the real node.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let selector = format!("app.kubernetes.io/name={name}");
-    let before = pods
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items;
+    let before = webhook_pods_on(&pods, &name, &node.name, &image).await?;
     ensure!(before.len() == 2, "{} webhook pods, not 2", before.len());
     for p in &before {
-        let spec = p.spec.clone().unwrap_or_default();
-        ensure!(
-            spec.node_name.as_deref() == Some(node.name.as_str()),
-            "{:?}",
-            spec.node_name
-        );
-        let cs = p
-            .status
-            .clone()
-            .unwrap_or_default()
-            .container_statuses
-            .unwrap_or_default();
-        ensure!(cs.iter().all(|c| c.ready && c.image == image), "{cs:?}");
         ensure!(
             p.metadata
                 .annotations

@@ -19,6 +19,7 @@ use kube::api::{ListParams, Patch, PatchParams};
 use std::time::Duration;
 use webhook_support::{
     SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_client_ca, webhook_image,
+    webhook_pods_on,
 };
 
 #[tokio::test]
@@ -69,26 +70,8 @@ async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_
     let pods: Api<Pod> = Api::namespaced(client.clone(), &system.name);
     let selector = format!("app.kubernetes.io/name={name}");
     let selector = selector.as_str();
-    let running = pods
-        .list(&ListParams::default().labels(selector))
-        .await?
-        .items;
+    let running = webhook_pods_on(&pods, &name, &node.name, &image).await?;
     ensure!(!running.is_empty(), "no webhook pod");
-    for p in &running {
-        let spec = p.spec.clone().unwrap_or_default();
-        ensure!(
-            spec.node_name.as_deref() == Some(node.name.as_str()),
-            "{:?}",
-            spec.node_name
-        );
-        let cs = p
-            .status
-            .clone()
-            .unwrap_or_default()
-            .container_statuses
-            .unwrap_or_default();
-        ensure!(cs.iter().all(|c| c.ready && c.image == image), "{cs:?}");
-    }
     // The API server reaches it by its Service, not by a URL.
     let hooks = get_json("", "mutatingwebhookconfiguration", &name)?.context("no configuration")?;
     ensure!(

@@ -145,30 +145,11 @@ pub async fn fetch(
             .is_none_or(|t| *t == elbv2::types::LoadBalancerTypeEnum::Application)
     });
 
-    let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let arns: Vec<String> = all
         .iter()
         .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
         .collect();
-    // DescribeTags takes at most 20 resources per call.
-    for chunk in arns.chunks(20) {
-        let out = client
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_err(e, "reading load balancer tags"))?;
-        for d in out.tag_descriptions() {
-            let map = d
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-                .collect();
-            if let Some(arn) = d.resource_arn() {
-                tags.insert(arn.to_string(), map);
-            }
-        }
-    }
+    let mut tags = fetch_tags(client, &arns, "reading load balancer tags").await?;
 
     let wanted_dns: BTreeSet<String> = dns_names
         .iter()
@@ -247,25 +228,7 @@ pub async fn fetch(
     }
 
     let tg_arns: Vec<String> = tg_arns.into_iter().collect();
-    let mut tg_tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for chunk in tg_arns.chunks(20) {
-        let out = client
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_err(e, "reading target group tags"))?;
-        for d in out.tag_descriptions() {
-            let map = d
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
-                .collect();
-            if let Some(arn) = d.resource_arn() {
-                tg_tags.insert(arn.to_string(), map);
-            }
-        }
-    }
+    let mut tg_tags = fetch_tags(client, &tg_arns, "reading target group tags").await?;
     // DescribeTargetGroups takes at most 20 ARNs per call... documented limit is higher, but
     // small chunks keep each request well inside every limit.
     for chunk in tg_arns.chunks(20) {
@@ -323,6 +286,35 @@ pub async fn fetch(
         }
     }
     Ok(snapshot)
+}
+
+/// The tags of load balancers or target groups, by ARN.
+async fn fetch_tags(
+    client: &elbv2::Client,
+    arns: &[String],
+    what: &str,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut tags = BTreeMap::new();
+    // DescribeTags takes at most 20 resources per call.
+    for chunk in arns.chunks(20) {
+        let out = client
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_err(e, what))?;
+        for d in out.tag_descriptions() {
+            let map = d
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect();
+            if let Some(arn) = d.resource_arn() {
+                tags.insert(arn.to_string(), map);
+            }
+        }
+    }
+    Ok(tags)
 }
 
 async fn fetch_rules(client: &elbv2::Client, listener_arn: &str) -> Result<Vec<Rule>> {

@@ -960,3 +960,34 @@ pub fn plugin(args: &[&str]) -> Result<(bool, String)> {
         ),
     ))
 }
+
+/// The webhook's pods (label `app.kubernetes.io/name=NAME`), each checked to run on `node`,
+/// ready, with `image`: an installation really serving from the real node.
+pub async fn webhook_pods_on(
+    pods: &Api<k8s_openapi::api::core::v1::Pod>,
+    name: &str,
+    node: &str,
+    image: &str,
+) -> Result<Vec<k8s_openapi::api::core::v1::Pod>> {
+    let selector = format!("app.kubernetes.io/name={name}");
+    let running = pods
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await?
+        .items;
+    for p in &running {
+        let spec = p.spec.clone().unwrap_or_default();
+        if spec.node_name.as_deref() != Some(node) {
+            bail!("webhook pod on {:?}, not {node}", spec.node_name);
+        }
+        let cs = p
+            .status
+            .clone()
+            .unwrap_or_default()
+            .container_statuses
+            .unwrap_or_default();
+        if !cs.iter().all(|c| c.ready && c.image == image) {
+            bail!("webhook pod not ready with {image}: {cs:?}");
+        }
+    }
+    Ok(running)
+}
