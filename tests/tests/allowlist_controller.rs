@@ -358,6 +358,10 @@ async fn settled(st: &Stage, ns: &str, names: &[String]) -> Result<Option<Vec<St
 
 /// Applies `batch` (admitted variants, by index) in a fresh namespace, waits for the verdict, and
 /// deletes it again (waiting for the controller to let go). Returns the failures.
+///
+/// Each round names its projects anew: a bisected half retried in the next namespace is another
+/// project there, since the first namespace's claim on the old id outlives this test's deletes
+/// by the webhook's release grace (the claim rule, not the variant, would refuse it).
 async fn try_batch(
     st: &mut Stage,
     round: &mut usize,
@@ -368,7 +372,7 @@ async fn try_batch(
     let ns = st.namespace(&format!("prop{round}"), true).await?;
     let mut names = Vec::new();
     for &i in batch {
-        let p = st.project(&format!("v{i}"));
+        let p = st.project(&format!("v{i}r{round}"));
         apply_variant(st, &ns, &p, &all[i], false)?.map_err(|e| {
             anyhow::anyhow!(
                 "variant {i} {:?} was admitted before and is refused now: {e}",
@@ -498,6 +502,10 @@ async fn every_variant_the_webhook_admits_reconciles_and_every_refusal_says_why(
             if failures.is_empty() {
                 continue;
             }
+            say(&format!(
+                "admitted => reconciles: a batch of {} failed, bisecting: {failures:?}",
+                batch.len()
+            ));
             if batch.len() == 1 {
                 culprits.push(format!("{:?}: {failures:#?}", all[batch[0]]));
                 continue;
