@@ -47,29 +47,51 @@ impl Access {
     }
 }
 
+/// Each part, or why it could not be read (someone who may not install may not read either):
+/// one unreadable part fails its own check only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreFacts {
-    pub existing: Vec<Existing>,
+    pub existing: Result<Vec<Existing>, String>,
     /// `None`: not asked for (`--cert-manager`); else each CRD and whether it exists.
-    pub cert_manager: Option<Vec<(String, bool)>>,
-    pub access: Vec<Access>,
+    pub cert_manager: Option<Result<Vec<(String, bool)>, String>>,
+    pub access: Result<Vec<Access>, String>,
+}
+
+fn unreadable(id: &'static str, why: &str) -> CheckResult {
+    CheckResult::fail(
+        GROUP,
+        id,
+        format!("could not read it: {why}"),
+        "run check --pre as the cluster admin who will install",
+    )
 }
 
 pub fn checks(f: &PreFacts) -> Vec<CheckResult> {
-    let mut out = Vec::new();
-    let foreign: Vec<String> = f
-        .existing
+    let mut out = vec![conflicts(f)];
+    out.extend(cert_manager(f));
+    out.push(rbac(f));
+    out
+}
+
+fn conflicts(f: &PreFacts) -> CheckResult {
+    let existing = match &f.existing {
+        Ok(e) => e,
+        Err(why) => return unreadable(CONFLICTS, why),
+    };
+    let foreign: Vec<String> = existing
         .iter()
         .filter(|e| !e.ours)
         .map(|e| format!("{} {}", e.kind, e.name))
         .collect();
-    let ours = f.existing.iter().filter(|e| e.ours).count();
-    out.push(if foreign.is_empty() {
+    let ours = existing.iter().filter(|e| e.ours).count();
+    if foreign.is_empty() {
         CheckResult::ok(
             GROUP,
             CONFLICTS,
             if ours > 0 {
-                format!("{ours} object(s) of an earlier install (install updates them), none of another tool")
+                format!(
+                    "{ours} object(s) of an earlier install (install updates them), none of another tool"
+                )
             } else {
                 "no webhook configuration or admission policy of the same name".to_string()
             },
@@ -85,14 +107,21 @@ pub fn checks(f: &PreFacts) -> Vec<CheckResult> {
             "install with another --name, or remove what the other tool (e.g. a Helm release) \
              made first",
         )
-    });
-    if let Some(crds) = &f.cert_manager {
+    }
+}
+
+fn cert_manager(f: &PreFacts) -> Option<CheckResult> {
+    let crds = match f.cert_manager.as_ref()? {
+        Ok(c) => c,
+        Err(why) => return Some(unreadable(CERT_MANAGER, why)),
+    };
+    {
         let missing: Vec<&str> = crds
             .iter()
             .filter(|(_, present)| !present)
             .map(|(n, _)| n.as_str())
             .collect();
-        out.push(if missing.is_empty() {
+        Some(if missing.is_empty() {
             CheckResult::ok(GROUP, CERT_MANAGER, "cert-manager's CRDs are installed")
         } else {
             CheckResult::fail(
@@ -105,19 +134,25 @@ pub fn checks(f: &PreFacts) -> Vec<CheckResult> {
                 "install cert-manager first (https://cert-manager.io/docs/installation/), or let \
                  install manage the certificates itself (leave out cert-manager)",
             )
-        });
+        })
     }
-    let denied: Vec<String> = f
-        .access
+}
+
+fn rbac(f: &PreFacts) -> CheckResult {
+    let access = match &f.access {
+        Ok(a) => a,
+        Err(why) => return unreadable(RBAC, why),
+    };
+    let denied: Vec<String> = access
         .iter()
         .filter(|a| !a.allowed)
         .map(Access::describe)
         .collect();
-    out.push(if denied.is_empty() {
+    if denied.is_empty() {
         CheckResult::ok(
             GROUP,
             RBAC,
-            format!("you may do all {} things install does", f.access.len()),
+            format!("you may do all {} things install does", access.len()),
         )
     } else {
         CheckResult::fail(
@@ -127,8 +162,7 @@ pub fn checks(f: &PreFacts) -> Vec<CheckResult> {
             "install needs cluster-admin (it writes ClusterRoles, their bindings, webhook \
              configurations and admission policies): run it as a cluster admin (--context, --as)",
         )
-    });
-    out
+    }
 }
 
 #[cfg(test)]
@@ -148,9 +182,12 @@ mod tests {
 
     fn facts() -> PreFacts {
         PreFacts {
-            existing: vec![],
+            existing: Ok(vec![]),
             cert_manager: None,
-            access: vec![access("create", true, None), access("patch", true, None)],
+            access: Ok(vec![
+                access("create", true, None),
+                access("patch", true, None),
+            ]),
         }
     }
 
@@ -164,15 +201,15 @@ mod tests {
     #[test]
     fn foreign_objects_conflict_and_an_earlier_install_does_not() {
         let mut f = facts();
-        f.existing = vec![Existing {
+        f.existing = Ok(vec![Existing {
             kind: "MutatingWebhookConfiguration".into(),
             name: "jockey-webhook".into(),
             ours: true,
-        }];
+        }]);
         let r = checks(&f);
         assert_eq!(r[0].outcome, Outcome::Ok);
         assert!(r[0].message.contains("earlier install"));
-        f.existing.push(Existing {
+        f.existing.as_mut().unwrap().push(Existing {
             kind: "ValidatingWebhookConfiguration".into(),
             name: "jockey-webhook".into(),
             ours: false,
@@ -190,10 +227,10 @@ mod tests {
     #[test]
     fn cert_manager_crds_only_when_asked() {
         let mut f = facts();
-        f.cert_manager = Some(vec![
+        f.cert_manager = Some(Ok(vec![
             ("certificates.cert-manager.io".into(), true),
             ("issuers.cert-manager.io".into(), false),
-        ]);
+        ]));
         let r = checks(&f);
         assert_eq!(r[1].id, CERT_MANAGER);
         assert_eq!(r[1].outcome, Outcome::Fail);
@@ -206,9 +243,9 @@ mod tests {
     #[test]
     fn every_denied_access_is_named() {
         let mut f = facts();
-        f.access
-            .push(access("create", false, Some("jockey-system")));
-        f.access.push(access("escalate", false, None));
+        let a = f.access.as_mut().unwrap();
+        a.push(access("create", false, Some("jockey-system")));
+        a.push(access("escalate", false, None));
         let r = checks(&f);
         let rbac = r.iter().find(|r| r.id == RBAC).unwrap();
         assert_eq!(rbac.outcome, Outcome::Fail);

@@ -294,21 +294,21 @@ pub async fn results(kube: &KubeArgs, args: &CheckArgs) -> Result<Vec<CheckResul
         },
     );
     if args.pre {
-        let facts = async {
-            Ok::<_, anyhow::Error>(pre::PreFacts {
-                existing: gather::existing(&client, &args.name).await?,
-                cert_manager: if args.cert_manager {
-                    Some(gather::crds(&client, pre::CERT_MANAGER_CRDS).await?)
-                } else {
-                    None
-                },
-                access: gather::access(&client, &args.name, &ns).await?,
-            })
+        let why = |e: anyhow::Error| crate::cluster::error_chain(&e);
+        let facts = pre::PreFacts {
+            existing: gather::existing(&client, &args.name).await.map_err(why),
+            cert_manager: if args.cert_manager {
+                Some(
+                    gather::crds(&client, pre::CERT_MANAGER_CRDS)
+                        .await
+                        .map_err(why),
+                )
+            } else {
+                None
+            },
+            access: gather::access(&client, &args.name, &ns).await.map_err(why),
         };
-        out.extend(match facts.await {
-            Ok(f) => pre::checks(&f),
-            Err(e) => unreadable(pre::GROUP, pre::RBAC, &e),
-        });
+        out.extend(pre::checks(&facts));
         return Ok(out);
     }
     out.extend(match shared_facts(&client, args, &settings).await {
