@@ -86,8 +86,14 @@ impl Run {
 
 impl Checker {
     fn run(&self, extra: &[&str]) -> Result<Run> {
+        // A flag in `extra` replaces the same flag's value in the test's arguments.
         let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        args.extend_from_slice(extra);
+        for pair in extra.chunks(2) {
+            match (args.iter().position(|a| *a == pair[0]), pair.get(1)) {
+                (Some(i), Some(v)) if i + 1 < args.len() => args[i + 1] = v,
+                _ => args.extend_from_slice(pair),
+            }
+        }
         let env: Vec<(&str, &str)> = self
             .env
             .iter()
@@ -739,7 +745,7 @@ async fn each_check_fails_with_its_hint_when_broken_and_passes_when_repaired() -
         "configmap",
         &system.name,
         &policy_cm,
-        json!({"data": {"policy.yaml": "ruleQuota: 1\n"}}),
+        json!({"data": {"policy.yaml": "sharding:\n  enabled: true\n  capacity: 1\nruleQuota: 1\n"}}),
     )?;
     checker
         .expect(
