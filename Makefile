@@ -49,7 +49,7 @@ test: deps lint
 dist:
 	@dist/dist.sh
 
-# krew and promtool from the Go module proxy, cached in .cache/bin (tests/tools/build.sh).
+# krew, promtool and helm from the Go module proxy, cached in .cache/bin (tests/tools/build.sh).
 tools:
 	@tests/tools/build.sh
 

@@ -802,10 +802,11 @@ def main():
     # The machine is shared: the load average at both ends goes into the README with the figures.
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     raw = {"direct": {}, "apiserver": {}, "growth": {}, "packaging": None}
-    # BENCH_STAGES=direct,apiserver,growth,deploy,packaging runs only those and keeps the other
-    # figures of the last run (.cache/bench/raw.json).
-    stages = set(os.environ.get("BENCH_STAGES", "direct,apiserver,growth,deploy,packaging").split(","))
-    if stages != {"direct", "apiserver", "growth", "deploy", "packaging"} and (CACHE / "raw.json").exists():
+    # BENCH_STAGES=direct,apiserver,growth,deploy,packaging,edit runs only those and keeps the
+    # other figures of the last run (.cache/bench/raw.json).
+    all_stages = {"direct", "apiserver", "growth", "deploy", "packaging", "edit"}
+    stages = set(os.environ.get("BENCH_STAGES", ",".join(sorted(all_stages))).split(","))
+    if stages != all_stages and (CACHE / "raw.json").exists():
         raw.update(json.loads((CACHE / "raw.json").read_text()))
         raw.pop("elapsed_s", None)
         raw.pop("load", None)
@@ -923,12 +924,33 @@ def main():
     # 5. packaging.
     if "packaging" in stages:
         raw["packaging"] = packaging()
+    # 6. edit -> serving on the real node (bench/edit_serving.py, with the release binaries).
+    if "edit" in stages:
+        try:
+            raw["edit"] = edit_serving()
+        except Exception as e:
+            notes["edit"] = f"{e}"
+            log("edit -> serving failed:", e)
     raw["elapsed_s"] = round(time.time() - started, 1)
     raw["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     raw["load"] = {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]}
     raw["notes"] = {**raw.get("notes", {}), **notes}
     (CACHE / "raw.json").write_text(json.dumps(raw, indent=1))
     summarize(raw)
+
+
+def edit_serving():
+    """The inner loop against an image rebuilt for every change (bench/edit_serving.py), with
+    this run's release binaries; needs the cluster's real node."""
+    status = ROOT / ".cluster" / "realnode.status"
+    if not status.exists() or status.read_text().strip() != "ok":
+        raise RuntimeError("the local cluster has no real node (.cluster/realnode.status)")
+    out = CACHE / "edit-serving.json"
+    env = dict(os.environ, BENCH_EDIT_OUT=str(out),
+               BENCH_KUBECTL_JOCKEY=str(ROOT / "target" / "release" / "kubectl-jockey"),
+               BENCH_JOCKEY_WEBHOOK=str(JW))
+    subprocess.run([sys.executable, str(ROOT / "bench" / "edit_serving.py")], env=env, check=True)
+    return json.loads(out.read_text())
 
 
 def notes_from_build(name):

@@ -8,6 +8,8 @@ until five answers in a row come from the new version (`POST /run` through the p
 - code-only change: one provider's answer changed, `deploy` again;
 - dependency change: requirements.txt changed (and the answer), `deploy` again.
 
+Each step also logs where its time went (the build Job's and the new pod's times).
+
 Approaches, measured in the same run on the same machine:
 
 - "inner" (jockey now): the built-in template; the image holds the dependencies (`:d-...`) and
@@ -37,11 +39,18 @@ KUBECTL = ROOT / ".cache" / "bin" / "kubectl"
 KJ = Path(os.environ.get("BENCH_KUBECTL_JOCKEY", ROOT / "target" / "debug" / "kubectl-jockey"))
 JW = Path(os.environ.get("BENCH_JOCKEY_WEBHOOK", ROOT / "target" / "debug" / "jockey-webhook"))
 RUNS = int(os.environ.get("BENCH_EDIT_RUNS", "5"))
+# Both by default; one alone (BENCH_EDIT_APPROACHES=inner) for a side measurement, e.g. a longer
+# requirements.txt.
+APPROACHES = os.environ.get("BENCH_EDIT_APPROACHES", "inner,rebuild").split(",")
 WORK = ROOT / ".cache" / "bench" / "edit"
+OUT = Path(os.environ.get("BENCH_EDIT_OUT", ROOT / ".cache" / "bench" / "edit-serving.json"))
 NS, BUILDER = "bench-edit", "bench-edit-builder"
-# The dependencies of the measured agent (small, from PyPI through the node's route out), and
-# the version the dependency change moves to.
-REQS = [os.environ.get("BENCH_EDIT_REQS", "six==1.16.0"), os.environ.get("BENCH_EDIT_REQS2", "six==1.17.0")]
+# The dependencies of the measured agent (three small packages from PyPI through the node's
+# route out; BENCH_EDIT_REQS="a==1 b c ..." for others, e.g. thirty), and the dependency change:
+# `six` moved to 1.17.0 (added when the list has no six).
+REQS1 = os.environ.get("BENCH_EDIT_REQS", "six==1.16.0 attrs==23.2.0 idna==3.6").replace(",", " ").split()
+REQS2 = [r for r in REQS1 if not r.startswith("six")] + ["six==1.17.0"]
+REQS = ["\n".join(REQS1), "\n".join(REQS2)]
 
 
 def log(*a):
@@ -121,6 +130,41 @@ def jobs(project):
     return len([l for l in out.splitlines() if l.strip()])
 
 
+def rfc3339(t):
+    from datetime import datetime
+    return datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() if t else None
+
+
+def timeline(project, t0):
+    """Where a step's time went, in seconds after its start (the API's times have one-second
+    resolution): the newest build Job's start and end, and the newest pod's creation, start of
+    its init container (if any), initialization and readiness."""
+    out = {}
+    j = json.loads(kubectl("get", "jobs", "-n", BUILDER, "-l",
+                           f"jockey.agentops.ai/project={project}", "-o", "json"))["items"]
+    j.sort(key=lambda x: x["metadata"]["creationTimestamp"])
+    if j:
+        st = j[-1].get("status", {})
+        out["job_created"] = rfc3339(j[-1]["metadata"]["creationTimestamp"])
+        out["job_done"] = rfc3339(st.get("completionTime"))
+    pods = json.loads(kubectl("get", "pods", "-n", NS, "-l",
+                              f"jockey.agentops.ai/project={project}", "-o", "json"))["items"]
+    pods = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    pods.sort(key=lambda x: x["metadata"]["creationTimestamp"])
+    if pods:
+        p = pods[-1]
+        out["pod_created"] = rfc3339(p["metadata"]["creationTimestamp"])
+        for c in p.get("status", {}).get("conditions", []):
+            out["pod_" + c["type"]] = rfc3339(c.get("lastTransitionTime"))
+        for c in p.get("status", {}).get("initContainerStatuses", []):
+            term = c.get("state", {}).get("terminated", {})
+            out["init_started"] = rfc3339(term.get("startedAt"))
+            out["init_finished"] = rfc3339(term.get("finishedAt"))
+        for c in p.get("status", {}).get("containerStatuses", [])[:1]:
+            out["agent_started"] = rfc3339(c.get("state", {}).get("running", {}).get("startedAt"))
+    return {k: round(v - t0, 1) for k, v in out.items() if v is not None and v >= t0 - 1}
+
+
 def step(e, src, project, version, reqs):
     write_version(src, version, reqs)
     before = jobs(project)
@@ -133,6 +177,7 @@ def step(e, src, project, version, reqs):
     _, err = p.communicate()
     if p.returncode != 0:
         raise RuntimeError(f"deploy {project}: {err.strip()[-800:]}")
+    log(f"  {project} {version} timeline: {json.dumps(timeline(project, t0))}")
     return round(seconds, 2), jobs(project) - before
 
 
@@ -164,11 +209,11 @@ def main():
                                "jockey-system", "--request-namespace", NS],
                               env=e, stdout=broker_log, stderr=subprocess.STDOUT)
     results = {a: {"first": [], "code": [], "deps": [], "jobs": {"first": [], "code": [], "deps": []}}
-               for a in ("inner", "rebuild")}
+               for a in APPROACHES}
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     try:
         for run in range(RUNS):
-            for approach in ("inner", "rebuild"):
+            for approach in APPROACHES:
                 project = f"edit-{approach}-{run}-{int(time.time()) % 100000}"
                 src = WORK / project
                 shutil.rmtree(src, ignore_errors=True)
@@ -197,8 +242,13 @@ def main():
         for k in ("first", "code", "deps"):
             out.setdefault("median_s", {}).setdefault(a, {})[k] = median(results[a][k])
     (ROOT / ".cache" / "bench").mkdir(parents=True, exist_ok=True)
-    (ROOT / ".cache" / "bench" / "edit-serving.json").write_text(json.dumps(out, indent=1))
+    OUT.write_text(json.dumps(out, indent=1))
     m = out["median_s"]
+    if set(m) != {"inner", "rebuild"}:
+        for a in m:
+            print(f"{a}: " + ", ".join(f"{k} {v:.1f} s" for k, v in m[a].items()))
+        print(json.dumps(out["results"]))
+        return
     print("| step | jockey (inner loop) | rebuild every change | ratio |")
     print("|---|---|---|---|")
     for k, name in (("first", "first deploy"), ("code", "code-only change"),

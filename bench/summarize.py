@@ -165,6 +165,21 @@ def entries(raw):
     elif "deploy" in raw.get("notes", {}):
         add("no-op deploy of examples/agent", None, None, "kubectl apply -k + rollout status",
             "s", "<= 0.5x kubectl apply -k", None, "not measured: " + raw["notes"]["deploy"][:300])
+    ed = raw.get("edit")
+    if ed and {"inner", "rebuild"} <= set(ed.get("median_s", {})):
+        m, runs = ed["median_s"], ed["runs"]
+        peer = "the image rebuilt for every change"
+        add(f"edit -> serving: first deploy (median of {runs})", m["inner"]["first"],
+            m["rebuild"]["first"], peer, "s")
+        add(f"edit -> serving: code-only change (median of {runs})", m["inner"]["code"],
+            m["rebuild"]["code"], peer, "s", "<= 5 s and <= 0.25x the first deploy",
+            m["inner"]["code"] <= 5 and m["inner"]["code"] <= 0.25 * m["inner"]["first"])
+        add(f"edit -> serving: dependency change (median of {runs})", m["inner"]["deps"],
+            m["rebuild"]["deps"], peer, "s", "<= 1x the rebuild",
+            m["inner"]["deps"] <= m["rebuild"]["deps"])
+    elif "edit" in raw.get("notes", {}):
+        add("edit -> serving", None, None, "the image rebuilt for every change", "s", "", None,
+            "not measured: " + raw["notes"]["edit"][:300])
     return out
 
 

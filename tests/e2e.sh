@@ -25,8 +25,9 @@ fi
 # beside other tests. Its tests serialise on a lock, and cargo runs one test binary at a time, so
 # running every binary in one `cargo test` (below) keeps it alone; do not split the binaries into
 # parallel cargo invocations without keeping `--test faults` apart.
-# The tests run the binaries the workspace builds, so build them first; krew and promtool
-# (tests/tests/krew_install.rs, monitoring.rs) come from the Go module proxy, cached in .cache/bin.
+# The tests run the binaries the workspace builds, so build them first; krew, promtool and helm
+# (tests/tests/krew_install.rs, monitoring.rs, helm_chart*.rs) come from the Go module proxy,
+# cached in .cache/bin.
 cargo build --workspace --bins
 "$root/tests/tools/build.sh"
 rc=0

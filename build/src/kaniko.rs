@@ -251,17 +251,26 @@ pub fn kaniko_job(plan: &BuildPlan) -> Job {
     } else {
         format!("{WORKSPACE}/{TEMPLATE_DOCKERFILE_KEY}")
     };
-    let args = vec![
+    let mut args = vec![
         format!("--context=tar://{WORKSPACE}/{INSTANCE_TAR_KEY}"),
         format!("--dockerfile={dockerfile}"),
         format!("--destination={}", plan.image),
-        "--cache=true".to_string(),
-        format!("--cache-repo={}", plan.cache_repo),
-        // Same files, same layers: keeps pushes small and digests stable between rebuilds.
-        "--reproducible".to_string(),
         "--snapshot-mode=redo".to_string(),
         "--verbosity=info".to_string(),
     ];
+    // A project's own Dockerfile is rebuilt for every change of its content: Kaniko's layer
+    // cache keeps the steps before the change, and `--reproducible` the digests of unchanged
+    // layers. The built-in template's dependency image is named by its inputs and built once
+    // per name, so the cache (keyed by the same inputs) can never hit, and `--reproducible`
+    // only costs: it re-compresses every layer of the base image on every build (kaniko#1960;
+    // measured here: 28 s -> 12 s for a dependency change, bench/README.md).
+    if plan.own_dockerfile {
+        args.extend([
+            "--cache=true".to_string(),
+            format!("--cache-repo={}", plan.cache_repo),
+            "--reproducible".to_string(),
+        ]);
+    }
     let mut env = Vec::new();
     if let BuildCredentials::AssumedRole(a) = &plan.credentials {
         // Only this build's Secret, which holds short-lived credentials that can push nothing
@@ -500,8 +509,13 @@ mod tests {
         );
         assert!(args.contains(&"--context=tar:///workspace/instance.tar.gz".to_string()));
         assert!(args.contains(&"--dockerfile=/workspace/Dockerfile".to_string()));
-        assert!(args.contains(&"--cache=true".to_string()));
-        assert!(args.contains(&"--cache-repo=registry.local:5000/hosting/demo/cache".to_string()));
+        // Named by its inputs and built once: neither Kaniko's layer cache nor `--reproducible`
+        // (which re-compresses every layer of the base) buys anything but time.
+        assert!(
+            args.iter()
+                .all(|a| !a.starts_with("--cache") && a != "--reproducible"),
+            "{args:?}"
+        );
         assert!(c.resources.as_ref().unwrap().limits.is_some());
         let labels = job.metadata.labels.clone().unwrap();
         assert_eq!(labels[LABEL_PROJECT], "demo");
@@ -622,6 +636,10 @@ mod tests {
             .clone()
             .unwrap();
         assert!(args.contains(&"--dockerfile=Dockerfile".to_string()));
+        // Today's behaviour: Kaniko's layer cache keeps the unchanged steps.
+        assert!(args.contains(&"--cache=true".to_string()));
+        assert!(args.contains(&"--cache-repo=r.example/hosting/demo/cache".to_string()));
+        assert!(args.contains(&"--reproducible".to_string()));
         // Named by the whole content, built from the whole instance, as before.
         assert_eq!(
             plan.image,

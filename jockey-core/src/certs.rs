@@ -573,6 +573,32 @@ mod tests {
         assert!(r.not_after >= t + 365 * 86_400 - 1, "{}", r.not_after);
     }
 
+    /// The pair charts/jockey makes at install (certificates.mode self: Helm's genCAWithKey with
+    /// an Ed25519 key in PKCS#8, a serving certificate with an ECDSA key in SEC1), captured from
+    /// `helm template`: the webhook's renewal reads that CA and issues the successor.
+    #[test]
+    fn the_helm_charts_ca_renews_its_serving_certificate() {
+        let ca = Pair {
+            cert_pem: include_str!("certs_testdata/helm-ca.crt").into(),
+            key_pem: include_str!("certs_testdata/helm-ca.key").into(),
+            not_after: 0,
+        };
+        let serving = include_str!("certs_testdata/helm-serving.crt");
+        assert!(signed_by(serving, &ca.cert_pem).unwrap());
+        let info = inspect(serving).unwrap();
+        assert_eq!(
+            info.names,
+            [
+                "jockey-webhook.jockey-system.svc",
+                "jockey-webhook.jockey-system.svc.cluster.local"
+            ]
+        );
+        let next = renew_serving(&ca, &info, now()).unwrap();
+        assert!(signed_by(&next.cert_pem, &ca.cert_pem).unwrap());
+        assert_eq!(inspect(&next.cert_pem).unwrap().names, info.names);
+        assert_eq!(inspect(&next.cert_pem).unwrap().lifetime(), info.lifetime());
+    }
+
     #[test]
     fn renewal_refuses_a_ca_whose_key_is_not_its_own_and_empty_names() {
         let ca = new_ca("c", 10).unwrap();

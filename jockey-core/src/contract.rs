@@ -31,6 +31,40 @@ pub const UNPACK_SCRIPT: &str = "import tarfile\n\
 t = tarfile.open('/app/instance/instance.tar.gz')\n\
 kw = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}\n\
 t.extractall('/app', **kw)\n";
+/// Built-in template, an agent container without a `command` of its own: the container's own
+/// command becomes `python -c UNPACK_AND_EXEC`, which does what [`UNPACK_SCRIPT`] does (the same
+/// tar, the same `data` filter, the same emptyDir) and then `exec`s the container's `args`
+/// ([`DEFAULT_AGENT_ARGS`] when it has none): no init container, whose exit the kubelet only
+/// notices on its next relist (a second of every rollout). A failure to unpack or to start says
+/// why on stderr and exits non-zero, so the pod crash-loops with the reason as its termination
+/// message. Works with every template image (they all have `python` and the same `/app`), so
+/// no [`crate::image::TEMPLATE_VERSION`] bump. Changing this text makes every stored wrapper a
+/// "user command" ([`is_unpack_wrapper`] would have to recognise the old one too).
+pub const UNPACK_AND_EXEC: &str = concat!(
+    "import os, sys, tarfile\n",
+    "try:\n",
+    "    t = tarfile.open('/app/instance/instance.tar.gz')\n",
+    "    kw = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}\n",
+    "    t.extractall('/app', **kw)\n",
+    "except Exception as e:\n",
+    "    sys.stderr.write('jockey: cannot unpack the instance /app/instance/instance.tar.gz into /app: %r\\n' % (e,))\n",
+    "    sys.exit(1)\n",
+    "argv = sys.argv[1:] or ['python', 'server.py']\n",
+    "try:\n",
+    "    os.execvp(argv[0], argv)\n",
+    "except OSError as e:\n",
+    "    sys.stderr.write('jockey: cannot run %r: %r\\n' % (argv, e))\n",
+    "    sys.exit(127)\n",
+);
+/// What the built-in template's image runs (its `CMD`, in its `WORKDIR` /app): written into the
+/// wrapped container's `args` so the Deployment shows what runs.
+pub const DEFAULT_AGENT_ARGS: [&str; 2] = ["python", "server.py"];
+
+/// Whether a container's `command` is jockey's [`UNPACK_AND_EXEC`] wrapper (its first three
+/// elements, exactly).
+pub fn is_unpack_wrapper(command: &[String]) -> bool {
+    matches!(command, [python, c, script, ..] if python == "python" && c == "-c" && script == UNPACK_AND_EXEC)
+}
 /// Name of the container `render_deployment` creates.
 pub const CONTAINER_NAME: &str = "server";
 /// The ALB target group's deregistration delay (`target-group-attributes`).

@@ -18,10 +18,9 @@ use crate::names::{
 use crate::{Config, ContentHash, ProjectId};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    HTTPGetAction, Lifecycle, LifecycleHandler, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretEnvSource, Service, ServicePort, ServiceSpec, SleepAction, Volume,
-    VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, EnvFromSource, HTTPGetAction, Lifecycle,
+    LifecycleHandler, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretEnvSource,
+    Service, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -582,7 +581,7 @@ pub fn default_deployment_with(
         }
     }
 
-    default_unpack(pod, &apps, instance_for_mount.is_some());
+    unpack::default_unpack(pod, &apps, instance_for_mount.is_some());
 
     // terminationGracePeriodSeconds must outlast the preStop pause plus a shutdown budget, or the
     // kubelet kills the server mid-drain. The API server defaults it to 30 before admission, so
@@ -611,117 +610,6 @@ pub fn default_deployment_with(
     }
 
     Ok(out)
-}
-
-/// The built-in template's pod shape: an agent container running a dependency image (`:d-...`)
-/// gets the instance's files unpacked at pod start into the emptyDir [`APP_VOLUME`], mounted at
-/// [`APP_PATH`] (the image's working directory), by the init container [`UNPACK_CONTAINER`] from
-/// the same image (its Python's `tarfile`, as the same user and with the agent's security
-/// context). Any other image (a project's own Dockerfile, whose image holds its files, or a
-/// user's image) has none of the three: they go when an instance moves to such an image.
-fn default_unpack(pod: &mut PodSpec, apps: &[usize], has_instance: bool) {
-    let unpacking = apps.iter().find(|&&i| {
-        pod.containers[i]
-            .image
-            .as_deref()
-            .is_some_and(is_dependency_image)
-    });
-    let Some(&agent) = unpacking.filter(|_| has_instance) else {
-        if let Some(inits) = pod.init_containers.as_mut() {
-            inits.retain(|c| c.name != UNPACK_CONTAINER);
-            if inits.is_empty() {
-                pod.init_containers = None;
-            }
-        }
-        if let Some(volumes) = pod.volumes.as_mut() {
-            volumes.retain(|v| v.name != APP_VOLUME);
-        }
-        for c in &mut pod.containers {
-            if let Some(m) = c.volume_mounts.as_mut() {
-                m.retain(|m| m.name != APP_VOLUME);
-            }
-        }
-        return;
-    };
-    let image = pod.containers[agent].image.clone();
-    let security_context = pod.containers[agent].security_context.clone();
-    let app_mount = || VolumeMount {
-        name: APP_VOLUME.to_string(),
-        mount_path: APP_PATH.to_string(),
-        ..Default::default()
-    };
-    for &i in apps {
-        let c = &mut pod.containers[i];
-        if !c.image.as_deref().is_some_and(is_dependency_image) {
-            continue;
-        }
-        let mounts = c.volume_mounts.get_or_insert_with(Vec::new);
-        if !mounts
-            .iter()
-            .any(|m| m.name == APP_VOLUME || m.mount_path.trim_end_matches('/') == APP_PATH)
-        {
-            // Before the instance's mount below it (/app/instance), as the kubelet mounts them.
-            mounts.insert(0, app_mount());
-        }
-    }
-    let volumes = pod.volumes.get_or_insert_with(Vec::new);
-    if !volumes.iter().any(|v| v.name == APP_VOLUME) {
-        volumes.push(Volume {
-            name: APP_VOLUME.to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-    }
-    let inits = pod.init_containers.get_or_insert_with(Vec::new);
-    let unpack = match inits.iter_mut().find(|c| c.name == UNPACK_CONTAINER) {
-        Some(c) => c,
-        None => {
-            inits.insert(
-                0,
-                Container {
-                    name: UNPACK_CONTAINER.to_string(),
-                    ..Default::default()
-                },
-            );
-            &mut inits[0]
-        }
-    };
-    // Always jockey's: it follows the agent's image, so the files and the dependencies they were
-    // deployed with start together.
-    unpack.image = image;
-    unpack.command = Some(vec![
-        "python".to_string(),
-        "-c".to_string(),
-        UNPACK_SCRIPT.to_string(),
-    ]);
-    unpack.args = None;
-    unpack.volume_mounts = Some(vec![
-        app_mount(),
-        VolumeMount {
-            name: INSTANCE_VOLUME.to_string(),
-            mount_path: INSTANCE_MOUNT_PATH.to_string(),
-            read_only: Some(true),
-            ..Default::default()
-        },
-    ]);
-    if unpack.security_context.is_none() {
-        unpack.security_context = security_context;
-    }
-    if unpack.resources.is_none() {
-        let q = |pairs: &[(&str, &str)]| {
-            Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
-                    .collect::<BTreeMap<_, _>>(),
-            )
-        };
-        unpack.resources = Some(ResourceRequirements {
-            requests: q(&[("cpu", "50m"), ("memory", "64Mi")]),
-            limits: q(&[("cpu", "1"), ("memory", "256Mi")]),
-            ..Default::default()
-        });
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,6 +811,7 @@ pub struct DefaultError {
 }
 
 mod instance;
+mod unpack;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,8 @@
 //! - A project on the **built-in template**: the image holds only `BASE_IMAGE` and the installed
 //!   dependencies, so it is named by what it contains, [`dependency_tag`] (`d-` + 16 hex digits of
 //!   a hash of `requirements.txt`, [`TEMPLATE_VERSION`] and `BASE_IMAGE`); the project's files come
-//!   from the instance ConfigMap at pod start (the `jockey-unpack` init container, see
+//!   from the instance ConfigMap at pod start (unpacked by the agent container's own command, or
+//!   by the `jockey-unpack` init container when it has a command of its own; see
 //!   [`crate::defaults`]). A change to the code alone keeps the tag: nothing is built.
 //!
 //! Which image an instance runs is recorded on its ConfigMap (annotation

@@ -1313,7 +1313,7 @@ mod tests {
         );
         assert_eq!(
             d["spec"]["template"]["spec"]["containers"][0]["ports"],
-            json!([{ "name": "https", "containerPort": 8443, "protocol": "TCP" }])
+            json!([{ "name": "https", "containerPort": 10250, "protocol": "TCP" }])
         );
         let mut o = opts();
         o.api_server_cidrs = vec!["10.0.0.0/16".into(), "fd00::/8".into()];

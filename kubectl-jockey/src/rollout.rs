@@ -4,7 +4,8 @@
 //! ([`AddressWatch`]), failing with the AWS Load Balancer Controller's own message.
 
 use crate::alb::address::{self, ClassParams, Served, Verdict, Watched};
-use crate::alb::report;
+use crate::alb::health::{self, Evidence, Health, Scope};
+use crate::alb::{elb, report};
 use crate::output::Progress;
 use crate::watch::Watches;
 use anyhow::{Context, Result, bail};
@@ -521,6 +522,81 @@ impl AddressWatch {
         Some(address::served(ing, &classes, params.as_ref(), &labels))
     }
 
+    /// The group's state as the wait begins ([`health::judge`]): from the group's members and
+    /// their events in every namespace where they can be listed (else the project's), and the
+    /// ELBv2 API where AWS credentials are configured. Nothing here fails the deploy: what
+    /// cannot be read is left out, and the judgement says what it could not tell.
+    ///
+    /// A failure that names what this user cannot read (another tenant's namespace) stays
+    /// current for the judgement; then the ALB's own rules decide: a rule forwarding the host to
+    /// the project's target group ([`health::served_by_alb`]) serves it, whatever that event says.
+    async fn group_state(&self, ing: &Ingress) -> Health {
+        let client = &self.client;
+        let ns = self.ns.as_str();
+        let (ingresses, scope) = match Api::<Ingress>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(l) => (l.items, Scope::All),
+            Err(_) => match Api::<Ingress>::namespaced(client.clone(), ns)
+                .list(&ListParams::default())
+                .await
+            {
+                Ok(l) => (l.items, Scope::Namespace(ns.to_string())),
+                // Only the Ingress itself: no namespace is known whole, so nothing is "gone".
+                Err(_) => (vec![ing.clone()], Scope::Namespace(String::new())),
+            },
+        };
+        let by_kind = ListParams::default().fields("involvedObject.kind=Ingress");
+        let events = match Api::<Event>::all(client.clone()).list(&by_kind).await {
+            Ok(l) => l.items,
+            Err(_) => match Api::<Event>::namespaced(client.clone(), ns)
+                .list(&by_kind)
+                .await
+            {
+                Ok(l) => l.items,
+                Err(_) => {
+                    let log = self.lock();
+                    log.before.iter().chain(&log.since).cloned().collect()
+                }
+            },
+        };
+        let group = health::group_key(ing);
+        let snapshot = read_elb(ing, &group).await;
+        let evidence = Evidence {
+            ingresses: &ingresses,
+            scope: &scope,
+            events: &events,
+            elb: snapshot.as_ref(),
+        };
+        // Said when the last word on the project's own Ingress is a failure that no longer
+        // holds: read alone, it would have failed this deploy.
+        let own = (ns, report::name(ing));
+        if let Some(f) = health::failures(&evidence)
+            .into_iter()
+            .find(|f| (f.namespace.as_str(), f.ingress.as_str()) == own)
+            && let Some(stale) = &f.stale
+            // A failure a recorded success cleared reads as history on its own.
+            && !stale.contains(report::SUCCESS_REASON)
+        {
+            eprintln!(
+                "the controller's last failure on Ingress {ns}/{} ({}) is not current: {stale}",
+                f.ingress, f.reason
+            );
+        }
+        let verdict = health::judge(&evidence, &group);
+        match (&verdict, &scope, health::served_by_alb(&evidence, ing)) {
+            (Health::Failing(f), Scope::Namespace(_), Some(served)) => Health::Unknown {
+                why: format!(
+                    "its last recorded failure ({}: {}) could not be judged from namespace {ns} \
+                     alone; the ALB serves the project: {served}",
+                    f.reason, f.message
+                ),
+            },
+            _ => verdict,
+        }
+    }
+
     /// Waits until the ALB serves the Ingress (its address, and a successful reconcile when the
     /// deploy changed what the controller reads). `Ok(None)`: no controller serves it (said on
     /// stderr); `Err`: the controller failed the group, or `deadline` passed.
@@ -554,6 +630,7 @@ impl AddressWatch {
             != reconciled_part(Some(&current))
             || reconciled_part(self.before_service.as_ref()) != reconciled_part(service.as_ref());
 
+        let before = self.group_state(&current).await;
         let mut ingress = Some(current);
         let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut updates = watcher(ingresses, cfg).default_backoff().boxed();
@@ -564,7 +641,7 @@ impl AddressWatch {
                 let log = self.lock();
                 address::judge(&Watched {
                     ingress: ingress.as_ref(),
-                    before: &log.before,
+                    before: &before,
                     since: &log.since,
                     changed,
                 })
@@ -578,10 +655,11 @@ impl AddressWatch {
                     drop(progress);
                     bail!(
                         "the AWS Load Balancer Controller cannot serve Ingress {ns}/{name}: it \
-                         fails ALB group {group}: {}: {}\n{}",
+                         fails ALB group {group} (its event on Ingress {}): {}: {}\n{}",
+                        f.member,
                         f.reason,
                         f.message,
-                        address::fix_for(&f.message, &group)
+                        f.fix
                     );
                 }
                 Verdict::Waiting(phase) => progress.phase(&phase),
@@ -628,8 +706,12 @@ impl AddressWatch {
                     drop(progress);
                     let log = self.lock();
                     let mut why = String::new();
-                    if let Some(f) = report::failure_events(&log.before).into_iter().find(|f| f.current) {
-                        why.push_str(&format!("; its last word on the group was {}: {}", f.reason, f.message));
+                    match &before {
+                        Health::Failing(f) => why.push_str(&format!(
+                            "; its last word on the group was {}: {}", f.reason, f.message
+                        )),
+                        Health::Unknown { why: unknown } => why.push_str(&format!("; {unknown}")),
+                        Health::Healthy { .. } => {}
                     }
                     if let Some(err) = &log.error {
                         why.push_str(&format!("; its events could not be watched: {err}"));
@@ -645,6 +727,24 @@ impl AddressWatch {
             }
         }
     }
+}
+
+/// How long a deploy spends on reading the ALB for evidence before doing without it.
+const ELB_READ_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The ELBv2 snapshot of the Ingress's load balancer, where AWS credentials are configured and
+/// the read succeeds in time; otherwise none (the judgement then rests on the events).
+async fn read_elb(ing: &Ingress, group: &str) -> Option<elb::ElbSnapshot> {
+    let dns: std::collections::BTreeSet<String> = report::addresses(ing).into_iter().collect();
+    let groups = std::collections::BTreeSet::from([group.to_string()]);
+    let read = async {
+        let client = elb::client(None).await.ok()?;
+        elb::fetch(&client, &dns, &groups).await.ok()
+    };
+    tokio::time::timeout(ELB_READ_TIMEOUT, read)
+        .await
+        .ok()
+        .flatten()
 }
 
 pub fn address_of(ing: &Ingress) -> Option<String> {

@@ -45,7 +45,7 @@ async fn ingress_event(
     ingress: &str,
     reason: &str,
     message: &str,
-    ago_secs: i64,
+    ago_secs: i64, // negative: that many seconds from now
 ) -> Result<()> {
     let at = k8s_openapi::jiff::Timestamp::now()
         .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(ago_secs))?
@@ -252,13 +252,15 @@ async fn status_surfaces_a_controller_failure_event() -> Result<()> {
         "Failed build model due to ingress: {}/ing-bad: conflicting scheme internal: internet-facing",
         ns.name
     );
+    // Now: a failure from before the members existed would not be current (it predates the
+    // group's last change); the success below is dated after it (the same second clears nothing).
     ingress_event(
         &client,
         &ns.name,
         "ing-bad",
         "FailedBuildModel",
         &message,
-        60,
+        0,
     )
     .await?;
 
@@ -327,7 +329,7 @@ async fn status_surfaces_a_controller_failure_event() -> Result<()> {
         "ing-bad",
         "SuccessfullyReconciled",
         "Successfully reconciled",
-        0,
+        -2,
     )
     .await?;
     let out = jockey(&[&args[..], &["-o", "json"]].concat(), &[])?;

@@ -1,7 +1,7 @@
 //! `deploy` with an ECR registry (moto standing in for ECR and STS, through `AWS_ENDPOINT_URL`),
 //! built by the build broker: the image's repository (immutable tags) and its layer-cache
-//! repository are created before the build; the Kaniko Job is set up for ECR (cache repository,
-//! region, the credential helper's config); and the build's AWS credentials are short-lived ones
+//! repository are created before the build; the Kaniko Job is set up for ECR (region, the
+//! credential helper's config); and the build's AWS credentials are short-lived ones
 //! the broker got from STS AssumeRole, scoped by a session policy to the project's repositories,
 //! in a Secret of the build's own that is gone once the build is. The deployer holds no AWS
 //! credentials and calls no AWS API: its AWS endpoint is a second moto that must stay untouched.
@@ -176,10 +176,9 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     let pod = jobs[0].spec.clone().unwrap().template.spec.unwrap();
     let kaniko = &pod.containers[0];
     let args = kaniko.args.clone().unwrap();
-    assert!(
-        args.contains(&format!("--cache-repo={REGISTRY}/hosting/{project}/cache")),
-        "{args:?}"
-    );
+    // The built-in template's dependency image is named by its inputs and built once: no
+    // layer cache (the cache repository serves projects with their own Dockerfile).
+    assert!(args.iter().all(|a| !a.starts_with("--cache")), "{args:?}");
     let env_vars = kaniko.env.clone().unwrap();
     assert!(
         env_vars

@@ -1,11 +1,11 @@
 //! `kubectl jockey deploy` on the real node: Kaniko really builds the image from the instance tar
-//! (with the built-in template, or the project's own Dockerfile), pushes it and its layer cache
+//! (with the built-in template, or the project's own Dockerfile, with its layer cache), pushes it
 //! to the local registry, the kubelet pulls it, the pod passes its real `/health` readiness probe
 //! and the agent answers `POST /run` through the project's Service. A second deploy of the same
 //! files builds nothing; a code-only change builds nothing either (the built-in template's image
-//! holds the dependencies; the files are unpacked from the instance at pod start) and the new
-//! code answers; `rollback` brings the old code back without a build; a dependency change builds
-//! the new dependency image, and only that.
+//! holds the dependencies; the agent's own command unpacks the files from the instance at pod
+//! start) and the new code answers; `rollback` brings the old code back without a build; a
+//! dependency change builds the new dependency image, and only that.
 //!
 //! Skipped (reported as such by tests/summary.sh) where the machine cannot run the real node.
 
@@ -15,16 +15,10 @@ use anyhow::{Context, Result, ensure};
 use jockey_e2e::{client, repo_root, require_real_node};
 use k8s_openapi::api::core::v1::Pod;
 use real_support::deploy_support::example_copy;
-use real_support::{RealEnv, project, registry_digest, registry_tags, tag_of};
+use real_support::{
+    RealEnv, answer, answers_in_a_row, project, registry_digest, registry_tags, tag_of,
+};
 use serde_json::Value;
-
-fn answer(text: &str) -> Result<String> {
-    let v: Value = serde_json::from_str(text).with_context(|| format!("not JSON: {text}"))?;
-    v["output"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("no output in {text}"))
-}
 
 /// The pod really runs the image: on the real node, Ready through its probe, with the digest the
 /// registry serves as the image the runtime pulled.
@@ -59,27 +53,6 @@ fn check_pod(pod: &Pod, node: &str, image: &str, digest: &str) -> Result<()> {
     Ok(())
 }
 
-/// Asks `POST /run` until `want` answers five times in a row (an old pod may still answer
-/// while the rollout finishes); the last answer otherwise.
-async fn answers_in_a_row(env: &RealEnv, project: &str, body: &str, want: &str) -> Result<()> {
-    let mut in_a_row = 0;
-    let mut last = String::new();
-    for _ in 0..240 {
-        let out = env.post(project, "/run", body).await?;
-        if answer(&out)? == want {
-            in_a_row += 1;
-            if in_a_row == 5 {
-                return Ok(());
-            }
-        } else {
-            in_a_row = 0;
-            last = out;
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
-    }
-    anyhow::bail!("{want:?} never answered five times in a row; last: {last}")
-}
-
 /// The server image of the project's pods that are not terminating.
 async fn running_images(env: &RealEnv, project: &str) -> Result<Vec<String>> {
     Ok(env
@@ -99,7 +72,18 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     let client = client().await?;
     let env = RealEnv::new(&client, &node, "real-agent").await?;
     let project_id = "real-agent";
-    let example = repo_root().join("examples/agent");
+    // The example with a dependency comment of this run's own: its dependency image is built
+    // here, whatever earlier runs on this cluster left in the registry under the same project
+    // (a dependency image is built without --reproducible, so a rebuilt tag is another digest,
+    // and the node would keep the one it pulled before).
+    let example_dir = example_copy("real-agent")?;
+    let requirements = format!(
+        "{}# {}\n",
+        std::fs::read_to_string(repo_root().join("examples/agent/requirements.txt"))?,
+        env.ns()
+    );
+    std::fs::write(example_dir.path().join("requirements.txt"), &requirements)?;
+    let example = example_dir.path().to_path_buf();
 
     let run = env.deploy(&example, project_id, &[])?;
     ensure!(run.ok, "deploy failed: {}", run.all());
@@ -118,7 +102,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
         "{job_name}"
     );
 
-    // The image and its layer cache are in the registry; the pod runs exactly that image, named
+    // The image is in the registry; the pod runs exactly that image, named
     // by the dependencies (`d-...`), with the instance's files unpacked by its init container.
     let pods = env.pods(project_id).await?;
     let pod = pods
@@ -143,26 +127,37 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
         registry_tags(&node.registry, &format!("hosting/{project_id}"))?.contains(&d),
         "{image} is not in the registry"
     );
+    // Named by its inputs and built once: no layer cache (it could never hit).
     ensure!(
-        !registry_tags(&node.registry, &format!("hosting/{project_id}/cache"))?.is_empty(),
-        "Kaniko pushed no layer cache"
+        registry_tags(&node.registry, &format!("hosting/{project_id}/cache"))?.is_empty(),
+        "the dependency image's build pushed a layer cache"
     );
     let digest = registry_digest(&image)?;
     check_pod(pod, &node.name, &image, &digest)?;
-    let unpacked = pod
+    // The files were unpacked by the agent's own command (jockey's wrapper, then the template's
+    // CMD), not by an init container, and it did so on its first start.
+    let spec = pod.spec.clone().unwrap_or_default();
+    ensure!(spec.init_containers.is_none(), "{:?}", spec.init_containers);
+    let agent = spec.containers.first().context("no container")?;
+    ensure!(
+        agent
+            .command
+            .as_deref()
+            .is_some_and(jockey_core::defaults::is_unpack_wrapper)
+            && agent.args.as_deref() == Some(&["python".to_string(), "server.py".to_string()][..]),
+        "{:?} {:?}",
+        agent.command,
+        agent.args
+    );
+    let started = pod
         .status
         .as_ref()
-        .and_then(|s| s.init_container_statuses.as_ref())
+        .and_then(|s| s.container_statuses.as_ref())
         .and_then(|s| s.first())
-        .context("no init container status")?;
+        .context("no container status")?;
     ensure!(
-        unpacked.name == jockey_core::defaults::UNPACK_CONTAINER
-            && unpacked
-                .state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .is_some_and(|t| t.exit_code == 0),
-        "{unpacked:?}"
+        started.restart_count == 0 && started.state.as_ref().is_some_and(|s| s.running.is_some()),
+        "{started:?}"
     );
 
     // The agent answers through its Service.
@@ -191,6 +186,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     // A code-only change: a new instance, the same image, no build Job at all (so nothing was
     // downloaded or installed); the new code answers.
     let changed = example_copy("real-agent-changed")?;
+    std::fs::write(changed.path().join("requirements.txt"), &requirements)?;
     std::fs::write(
         changed.path().join("providers/echo.py"),
         "NAME = \"echo\"\n\n\ndef run(text: str) -> str:\n    return text + \" (changed)\"\n",
@@ -258,7 +254,10 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     );
 
     // A dependency change builds a new image, and only that.
-    std::fs::write(changed.path().join("requirements.txt"), "six==1.17.0\n")?;
+    std::fs::write(
+        changed.path().join("requirements.txt"),
+        format!("six==1.17.0\n# {}\n", env.ns()),
+    )?;
     let run = env.deploy(changed.path(), project_id, &[])?;
     ensure!(run.ok, "{}", run.all());
     let jobs = env.jobs(project_id).await?;
@@ -341,5 +340,11 @@ HTTPServer(("0.0.0.0", 8080), H).serve_forever()
     ensure!(run.ok, "deploy failed: {}", run.all());
     let out = env.post("real-own", "/run", r#"{"input": "x"}"#).await?;
     ensure!(answer(&out)? == "own:x:six-1.17.0", "{out}");
+    // A project's own Dockerfile is rebuilt for every change: Kaniko's layer cache keeps the
+    // steps before it.
+    ensure!(
+        !registry_tags(&node.registry, "hosting/real-own/cache")?.is_empty(),
+        "Kaniko pushed no layer cache for a project's own Dockerfile"
+    );
     env.cleanup().await
 }

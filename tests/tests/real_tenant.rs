@@ -11,19 +11,10 @@
 
 mod real_support;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use jockey_e2e::{client, kubectl, require_real_node};
-use real_support::RealEnv;
 use real_support::deploy_support::{Run, example_copy};
-use serde_json::Value;
-
-fn answer(text: &str) -> Result<String> {
-    let v: Value = serde_json::from_str(text).with_context(|| format!("not JSON: {text}"))?;
-    v["output"]
-        .as_str()
-        .map(str::to_string)
-        .with_context(|| format!("no output in {text}"))
-}
+use real_support::{RealEnv, answer, answers_in_a_row};
 
 #[tokio::test]
 async fn a_tenant_with_only_the_tenant_role_runs_every_command_with_real_builds() -> Result<()> {
@@ -123,28 +114,15 @@ async fn a_tenant_with_only_the_tenant_role_runs_every_command_with_real_builds(
         env.jobs(project).await?.len() == 1,
         "a code change built again"
     );
-    let out = env
-        .post(project, "/run", r#"{"provider": "echo", "input": "x"}"#)
-        .await?;
-    ensure!(answer(&out)? == "x (v2)", "{out}");
+    let echo = r#"{"provider": "echo", "input": "x"}"#;
+    answers_in_a_row(&env, project, echo, "x (v2)").await?;
     let back = tenant(&["rollback", project, "--timeout", real_support::TIMEOUT])?;
     ensure!(back.ok, "rollback: {}", back.all());
     ensure!(
         env.jobs(project).await?.len() == 1,
         "rollback built nothing"
     );
-    // The old code answers once the last pod of v2 has left the Service's endpoints.
-    let mut last = String::new();
-    for _ in 0..60 {
-        last = env
-            .post(project, "/run", r#"{"provider": "echo", "input": "x"}"#)
-            .await?;
-        if answer(&last)? == "x" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    ensure!(answer(&last)? == "x", "after rollback: {last}");
+    answers_in_a_row(&env, project, echo, "x").await?;
     let gc = tenant(&["gc", "--dry-run"])?;
     ensure!(gc.ok, "gc: {}", gc.all());
 

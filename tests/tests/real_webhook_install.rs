@@ -11,33 +11,15 @@
 
 mod webhook_support;
 
-use anyhow::{Context, Result, bail, ensure};
-use jockey_e2e::{TestNamespace, client, repo_root, require_real_node, wait_for};
+use anyhow::{Context, Result, ensure};
+use jockey_e2e::{TestNamespace, client, require_real_node, wait_for};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
-use std::process::Command;
 use std::time::Duration;
 use webhook_support::{
-    SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_bin, webhook_client_ca,
+    SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_client_ca, webhook_image,
 };
-
-/// The project's own webhook build as an image in the node's registry.
-fn webhook_image(registry: &str) -> Result<String> {
-    let bin = webhook_bin()?;
-    let out = Command::new(repo_root().join("tests/cluster/images.sh"))
-        .args(["webhook", registry])
-        .arg(&bin)
-        .output()
-        .context("running tests/cluster/images.sh webhook")?;
-    if !out.status.success() {
-        bail!(
-            "images.sh webhook failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
 
 #[tokio::test]
 async fn install_runs_the_webhook_on_the_real_node_and_apply_is_mutated_through_its_service()

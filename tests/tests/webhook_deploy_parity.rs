@@ -248,11 +248,17 @@ async fn compare(case: &Case) -> Result<()> {
             format!("{REGISTRY}/hosting/{p}:{tag}"),
             "{pod}"
         );
+        // The agent's own command unpacks the instance (no init container), then runs the
+        // template's CMD; a failed unpack reaches the rollout as the log's tail.
+        assert!(pod.get("initContainers").is_none(), "{pod}");
+        let agent = &pod["containers"][0];
         assert_eq!(
-            pod["initContainers"][0]["name"],
-            jockey_core::defaults::UNPACK_CONTAINER,
+            agent["command"],
+            serde_json::json!(["python", "-c", jockey_core::defaults::UNPACK_AND_EXEC]),
             "{pod}"
         );
+        assert_eq!(agent["args"], serde_json::json!(["python", "server.py"]));
+        assert_eq!(agent["terminationMessagePolicy"], "FallbackToLogsOnError");
     }
     for (kind, name) in [
         ("Deployment", p.clone()),

@@ -56,7 +56,19 @@ async fn every_manifest_is_accepted_by_a_server_side_dry_run() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The broker's Role lives in the builder namespace (`builder` by default), which
+    // `setup-builder` or `make demo` creates: made here when no earlier test or demo has.
+    let made_builder = !kubectl(&["get", "namespace", "builder"])?.status.success()
+        && kubectl(&["create", "namespace", "builder"])?
+            .status
+            .success();
+    if made_builder {
+        let _ = kubectl(&["label", "namespace", "builder", "jockey-e2e=true"]);
+    }
     let out = kubectl(&["apply", "--dry-run=server", "-k", &manifests])?;
+    if made_builder {
+        let _ = kubectl(&["delete", "namespace", "builder", "--wait=false"]);
+    }
     let all = text(&out);
     // The cert-manager overlay, against cert-manager's real CRDs (installed from its Go module
     // by tests/cluster/build.sh): its Certificate and Issuer must be accepted too.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release and monitoring tools `make test` and `make dist` check with, from the Go
 # module proxy, into $OUT (default .cache/bin): krew (the kubectl plugin manager that installs
-# kubectl-jockey from its manifest) and Prometheus's promtool (unit-tests the alert rules and
-# parses the dashboard's queries). A stamp per binary records the version it was built from, so a
+# kubectl-jockey from its manifest), Prometheus's promtool (unit-tests the alert rules and
+# parses the dashboard's queries) and helm (lints, renders, installs and upgrades charts/jockey). A stamp per binary records the version it was built from, so a
 # second run returns at once. Cold, promtool takes minutes: Prometheus is a large module.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +11,7 @@ OUT=${OUT:-$root/.cache/bin}
 KREW_VERSION=${KREW_VERSION:-v0.4.3}
 # Prometheus 3.x modules are published as v0.3xx.y: v0.316.0 is Prometheus 3.16.0.
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
+HELM_VERSION=${HELM_VERSION:-v4.3.2}
 mkdir -p "$OUT"
 export CGO_ENABLED=0
 
@@ -32,7 +33,7 @@ install() { # NAME VERSION PKG@VERSION LDFLAGS
   echo "$version" > "$OUT/.$name.stamp"
 }
 
-want=${*:-krew promtool}
+want=${*:-krew promtool helm}
 for tool in $want; do
   case $tool in
     krew)
@@ -43,6 +44,10 @@ for tool in $want; do
       v=${PROMETHEUS_VERSION#v0.}; mm=${v%%.*}; v="${mm:0:1}.$((10#${mm:1})).${v#*.}"
       install promtool "$PROMETHEUS_VERSION" "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" \
         "-s -w -X github.com/prometheus/common/version.Version=$v" ;;
-    *) echo "tests/tools/build.sh: unknown tool $tool (krew, promtool)" >&2; exit 2 ;;
+    helm)
+      # Without the ldflag `helm version` says v4.0 (its built-in default), not the version built.
+      install helm "$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" \
+        "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" ;;
+    *) echo "tests/tools/build.sh: unknown tool $tool (krew, promtool, helm)" >&2; exit 2 ;;
   esac
 done

@@ -33,7 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Address to listen on (TLS), e.g. 0.0.0.0:8443 or 127.0.0.1:9443.
+    /// Address to listen on (TLS), e.g. 0.0.0.0:10250 or 127.0.0.1:9443.
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<SocketAddr>,
     /// PEM serving certificate (chain); reloaded when it changes.
@@ -449,7 +449,7 @@ async fn run(cli: Cli) -> Result<()> {
 
     let listen = cli
         .listen
-        .context("--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:8443)")?;
+        .context("--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:10250)")?;
     let cert_file = cli
         .tls_cert_file
         .clone()

@@ -813,19 +813,31 @@ fn pod_of(d: &Deployment) -> &PodSpec {
     d.spec.template.spec.as_ref().unwrap()
 }
 
+fn wrapper() -> Vec<String> {
+    vec!["python".into(), "-c".into(), UNPACK_AND_EXEC.into()]
+}
+
+fn default_args() -> Option<Vec<String>> {
+    Some(vec!["python".into(), "server.py".into()])
+}
+
 #[test]
-fn a_recorded_dependency_image_runs_the_instance_unpacked_at_pod_start() {
+fn a_recorded_dependency_image_runs_the_instance_unpacked_by_the_agents_own_command() {
     let records = vec![record(H, D)];
     let minimal = render_deployment(&project(), &hash());
     let d = default_deployment_with(&minimal, &cfg(), &records).unwrap();
     let pod = pod_of(&d);
     let server = &pod.containers[0];
     assert_eq!(server.image.as_deref(), Some(image(D).as_str()));
-    // The emptyDir at /app, before the instance's mount below it.
+    // The emptyDir at /app, before the instance's (read-only) mount below it.
     let mounts = server.volume_mounts.as_ref().unwrap();
     assert_eq!(mounts[0].name, APP_VOLUME);
     assert_eq!(mounts[0].mount_path, APP_PATH);
-    assert!(mounts.iter().any(|m| m.name == INSTANCE_VOLUME));
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m.name == INSTANCE_VOLUME && m.read_only == Some(true))
+    );
     let volumes = pod.volumes.as_ref().unwrap();
     assert!(
         volumes
@@ -833,15 +845,105 @@ fn a_recorded_dependency_image_runs_the_instance_unpacked_at_pod_start() {
             .any(|v| v.name == APP_VOLUME && v.empty_dir.is_some())
     );
     assert!(volumes.iter().any(|v| v.name == INSTANCE_VOLUME));
-    // The init container: the same image, unpacking the instance's tar into /app.
+    // No init container: the agent's command unpacks, then runs the template's CMD, spelled out.
+    assert!(pod.init_containers.is_none(), "{:?}", pod.init_containers);
+    assert_eq!(server.command, Some(wrapper()));
+    assert_eq!(server.args, default_args());
+    assert_eq!(
+        server.termination_message_policy.as_deref(),
+        Some("FallbackToLogsOnError")
+    );
+    // Idempotent: the webhook's re-invocation patches nothing (the wrapper is not wrapped again).
+    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+    // As stored: the API server defaulted the policy to `File` before admission; same result.
+    let mut stored = d.clone();
+    stored.spec.template.spec.as_mut().unwrap().containers[0].termination_message_policy =
+        Some("File".into());
+    let again = default_deployment_with(&stored, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+    // Without a record the instance names the image, and nothing is unpacked.
+    let plain = default_deployment(&minimal, &cfg()).unwrap();
+    let pp = pod_of(&plain);
+    assert_eq!(pp.containers[0].image.as_deref(), Some(image(H).as_str()));
+    assert!(pp.init_containers.is_none());
+    assert_eq!(pp.containers[0].command, None);
+    assert_eq!(pp.containers[0].args, None);
+}
+
+#[test]
+fn the_wrapper_unpacks_as_the_init_container_did_then_execs_the_args() {
+    // The same tar, the same filter, the same target: every line of the init container's script
+    // but its import (the wrapper imports more).
+    assert!(UNPACK_AND_EXEC.starts_with("import os, sys, tarfile\n"));
+    for line in UNPACK_SCRIPT.lines().filter(|l| !l.starts_with("import ")) {
+        assert!(
+            UNPACK_AND_EXEC.lines().any(|l| l.trim() == line),
+            "{line:?} not in the wrapper"
+        );
+    }
+    assert!(UNPACK_AND_EXEC.contains("os.execvp(argv[0], argv)"));
+    assert!(UNPACK_AND_EXEC.contains("sys.argv[1:] or ['python', 'server.py']"));
+    assert!(is_unpack_wrapper(&wrapper()));
+    let mut longer = wrapper();
+    longer.push("x".into());
+    assert!(is_unpack_wrapper(&longer));
+    let mut other = wrapper();
+    other[2].push(' ');
+    assert!(!is_unpack_wrapper(&other));
+    assert!(!is_unpack_wrapper(&wrapper()[..2]));
+}
+
+#[test]
+fn a_users_args_run_behind_the_wrapper() {
+    let records = vec![record(H, D)];
+    let m = manifest(json!([{ "name": "server", "image": "jockey:auto",
+        "args": ["python", "-m", "agent", "--port", "8080"] }]));
+    let d = default_deployment_with(&m, &cfg(), &records).unwrap();
+    let c = &pod_of(&d).containers[0];
+    assert_eq!(c.command, Some(wrapper()));
+    assert_eq!(
+        c.args,
+        Some(vec![
+            "python".into(),
+            "-m".into(),
+            "agent".into(),
+            "--port".into(),
+            "8080".into()
+        ])
+    );
+    assert!(pod_of(&d).init_containers.is_none());
+    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+}
+
+#[test]
+fn a_users_own_command_keeps_the_init_container() {
+    let records = vec![record(H, D)];
+    let m = manifest(json!([{ "name": "server", "image": "jockey:auto",
+        "command": ["uvicorn"], "args": ["app:app", "--port", "8080"],
+        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001, "readOnlyRootFilesystem": true } }]));
+    let d = default_deployment_with(&m, &cfg(), &records).unwrap();
+    let pod = pod_of(&d);
+    let server = &pod.containers[0];
+    // The user's command runs unchanged.
+    assert_eq!(server.command, Some(vec!["uvicorn".to_string()]));
+    assert_eq!(
+        server.args,
+        Some(vec!["app:app".into(), "--port".into(), "8080".into()])
+    );
+    assert_eq!(server.termination_message_policy, None);
+    // The init container: the same image, unpacking the instance's tar into /app, as the agent.
     let inits = pod.init_containers.as_ref().unwrap();
     assert_eq!(inits.len(), 1);
     let unpack = &inits[0];
     assert_eq!(unpack.name, UNPACK_CONTAINER);
     assert_eq!(unpack.image, server.image);
-    let command = unpack.command.as_ref().unwrap();
-    assert_eq!(command[..2], ["python".to_string(), "-c".to_string()]);
-    assert!(command[2].contains("/app/instance/instance.tar.gz"));
+    assert_eq!(
+        unpack.command,
+        Some(vec!["python".into(), "-c".into(), UNPACK_SCRIPT.into()])
+    );
+    assert_eq!(unpack.args, None);
     let um = unpack.volume_mounts.as_ref().unwrap();
     assert!(
         um.iter()
@@ -851,27 +953,7 @@ fn a_recorded_dependency_image_runs_the_instance_unpacked_at_pod_start() {
         um.iter()
             .any(|m| m.name == INSTANCE_VOLUME && m.read_only == Some(true))
     );
-    // Idempotent: the webhook's re-invocation patches nothing.
-    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
-    assert_eq!(to_json(&again), to_json(&d));
-    // Without a record the instance names the image, and nothing is unpacked.
-    let plain = default_deployment(&minimal, &cfg()).unwrap();
-    assert_eq!(
-        pod_of(&plain).containers[0].image.as_deref(),
-        Some(image(H).as_str())
-    );
-    assert!(pod_of(&plain).init_containers.is_none());
-}
-
-#[test]
-fn the_agents_security_context_is_the_unpackers() {
-    let records = vec![record(H, D)];
-    let mut m = manifest(json!([{ "name": "server", "image": "jockey:auto",
-        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001, "readOnlyRootFilesystem": true } }]));
-    m = default_deployment_with(&m, &cfg(), &records).unwrap();
-    let pod = pod_of(&m);
-    let unpack = &pod.init_containers.as_ref().unwrap()[0];
-    assert_eq!(unpack.security_context, pod.containers[0].security_context);
+    assert_eq!(unpack.security_context, server.security_context);
     assert_eq!(
         unpack
             .security_context
@@ -880,6 +962,116 @@ fn the_agents_security_context_is_the_unpackers() {
             .read_only_root_filesystem,
         Some(true)
     );
+    assert!(
+        server.volume_mounts.as_ref().unwrap()[0].name == APP_VOLUME,
+        "{server:?}"
+    );
+    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+
+    // The user sets a command on a wrapped agent: it replaces the wrapper, the init container
+    // comes back.
+    let wrapped = default_deployment_with(
+        &manifest(json!([{ "name": "server", "image": "jockey:auto" }])),
+        &cfg(),
+        &records,
+    )
+    .unwrap();
+    let mut overridden = wrapped.clone();
+    overridden.spec.template.spec.as_mut().unwrap().containers[0].command =
+        Some(vec!["uvicorn".into()]);
+    let out = default_deployment_with(&overridden, &cfg(), &records).unwrap();
+    assert_eq!(
+        pod_of(&out).containers[0].command,
+        Some(vec!["uvicorn".to_string()])
+    );
+    assert_eq!(
+        pod_of(&out).init_containers.as_ref().unwrap()[0].name,
+        UNPACK_CONTAINER
+    );
+}
+
+#[test]
+fn two_containers_on_the_dependency_image_keep_the_init_container() {
+    // They share the unpacked files: neither may start before they are all there.
+    let records = vec![record(H, D)];
+    let m = manifest(json!([
+        { "name": "server", "image": "jockey:auto" },
+        { "name": "worker", "image": "jockey:auto", "args": ["python", "worker.py"] }
+    ]));
+    let d = default_deployment_with(&m, &cfg(), &records).unwrap();
+    let pod = pod_of(&d);
+    assert_eq!(
+        pod.init_containers.as_ref().unwrap()[0].name,
+        UNPACK_CONTAINER
+    );
+    for c in &pod.containers {
+        assert_eq!(c.command, None, "{}", c.name);
+        assert_eq!(c.volume_mounts.as_ref().unwrap()[0].name, APP_VOLUME);
+    }
+    let again = default_deployment_with(&d, &cfg(), &records).unwrap();
+    assert_eq!(to_json(&again), to_json(&d));
+}
+
+#[test]
+fn a_pod_rendered_with_the_init_container_moves_to_the_wrapper() {
+    // What an earlier jockey stored: the init container, the agent without a command.
+    let records = vec![record(H, D)];
+    let now =
+        default_deployment_with(&render_deployment(&project(), &hash()), &cfg(), &records).unwrap();
+    let mut before = now.clone();
+    let pod = before.spec.template.spec.as_mut().unwrap();
+    let agent = &mut pod.containers[0];
+    agent.command = None;
+    agent.args = None;
+    agent.termination_message_policy = Some("File".into());
+    pod.init_containers = Some(vec![Container {
+        name: UNPACK_CONTAINER.into(),
+        image: agent.image.clone(),
+        command: Some(vec!["python".into(), "-c".into(), UNPACK_SCRIPT.into()]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: APP_VOLUME.into(),
+                mount_path: APP_PATH.into(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: INSTANCE_VOLUME.into(),
+                mount_path: INSTANCE_MOUNT_PATH.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ]),
+        ..Default::default()
+    }]);
+    let out =
+        default_deployment_update_with(&before, Some(&before.clone()), &cfg(), &records).unwrap();
+    assert_eq!(to_json(&out), to_json(&now));
+    // A user's init container of its own stays.
+    let mut theirs = before.clone();
+    let inits = theirs
+        .spec
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .init_containers
+        .as_mut()
+        .unwrap();
+    inits.push(Container {
+        name: "migrate".into(),
+        image: Some("busybox".into()),
+        ..Default::default()
+    });
+    let out = default_deployment_with(&theirs, &cfg(), &records).unwrap();
+    let names: Vec<_> = pod_of(&out)
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["migrate"]);
+    assert_eq!(pod_of(&out).containers[0].command, Some(wrapper()));
 }
 
 #[test]
@@ -916,9 +1108,9 @@ fn moving_the_instance_moves_image_and_shape_together() {
             .name
     };
     assert_eq!(cm(pod), format!("instance-{H2}"));
-    assert!(pod.init_containers.is_some());
+    assert_eq!(pod.containers[0].command, Some(wrapper()));
     // To an instance with its own Dockerfile (recorded `:<h>`): the stale dependency image is
-    // replaced, and the unpacking goes.
+    // replaced, and the unpacking goes: the image's own entrypoint and CMD run.
     let mut own = out.clone();
     own.metadata.annotations.as_mut().unwrap().insert(
         ANNOTATION_INSTANCE.to_string(),
@@ -931,6 +1123,8 @@ fn moving_the_instance_moves_image_and_shape_together() {
         Some(image("2222222222222222").as_str())
     );
     assert!(pod.init_containers.is_none());
+    assert_eq!(pod.containers[0].command, None);
+    assert_eq!(pod.containers[0].args, None);
     assert!(
         !pod.volumes
             .as_ref()
@@ -965,5 +1159,7 @@ fn moving_the_instance_moves_image_and_shape_together() {
         pod_of(&out).containers[0].image.as_deref(),
         Some(image(D).as_str())
     );
-    assert!(pod_of(&out).init_containers.is_some());
+    assert_eq!(pod_of(&out).containers[0].command, Some(wrapper()));
+    assert_eq!(pod_of(&out).containers[0].args, default_args());
+    assert_eq!(to_json(&out), to_json(&d));
 }

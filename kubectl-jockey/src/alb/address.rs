@@ -6,8 +6,12 @@
 //! (`SuccessfullyReconciled`, `FailedBuildModel`, `FailedDeployModel`) on EVERY member of the
 //! group (`controllers/ingress/group_controller.go`, `recordIngressGroupEvent`), so the events of
 //! the project's own Ingress are the group's: another project's broken Ingress shows up there.
+//! An outcome reported after the deploy's write is its verdict; the state before is the one
+//! judgement of [`super::health`], since the last event on an Ingress is often not the last
+//! outcome (the recorder drops events past its burst).
 
-use super::report::{self, FAILURE_REASONS, SUCCESS_REASON};
+use super::health::{self, Failing, Health};
+use super::model as report;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -163,62 +167,46 @@ pub fn served(
 #[derive(Debug, Clone, Copy)]
 pub struct Watched<'a> {
     pub ingress: Option<&'a Ingress>,
-    /// The events about the Ingress that existed when the deploy wrote it.
-    pub before: &'a [Event],
-    /// Events created or updated since, in the order the API server reported them.
+    /// The group's state as the deploy began waiting ([`health::judge`]).
+    pub before: &'a Health,
+    /// Events created or updated since the deploy's write, in the order the API server
+    /// reported them.
     pub since: &'a [Event],
     /// The deploy created the Ingress or its Service, or changed their annotations or spec:
     /// the controller reconciles the group again (it ignores other changes).
     pub changed: bool,
 }
 
-/// The controller's failure, as it reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub reason: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// The ALB serves the Ingress at this address.
     Serving(String),
     /// Still waiting; what for.
     Waiting(String),
     /// The controller cannot reconcile the group.
-    Failing(Failure),
+    Failing(Failing),
 }
 
-fn outcome(e: &Event) -> Option<bool> {
-    match e.reason.as_deref() {
-        Some(SUCCESS_REASON) => Some(true),
-        Some(r) if FAILURE_REASONS.contains(&r) => Some(false),
-        _ => None,
-    }
-}
-
-fn failure(e: &Event) -> Failure {
-    Failure {
+fn failing(e: &Event, ing: Option<&Ingress>) -> Failing {
+    let message = e.message.clone().unwrap_or_default();
+    let group = ing.and_then(report::group_of).unwrap_or_default();
+    Failing {
         reason: e.reason.clone().unwrap_or_default(),
-        message: e.message.clone().unwrap_or_default(),
+        fix: health::fix_for(&message, group),
+        message,
+        member: health::event_ingress(e)
+            .map(|(ns, n)| format!("{ns}/{n}"))
+            .unwrap_or_default(),
+        at: health::event_time(e)
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
     }
-}
-
-/// The state of the group before the deploy: its current failure, if any (a failure with no
-/// later success, as `alb-status` judges it).
-fn failing_before(before: &[Event]) -> Option<Failure> {
-    let f = report::failure_events(before)
-        .into_iter()
-        .find(|f| f.current)?;
-    Some(Failure {
-        reason: f.reason,
-        message: f.message,
-    })
 }
 
 /// Judges the wait. A reconcile outcome reported after the write decides (the latest one:
 /// the API server's order, no clocks compared). Without one: a deploy that changed what the
-/// controller reads waits for it; one that changed nothing is judged by the state before.
+/// controller reads waits for it; one that changed nothing is judged by the group's state before
+/// (failing only on a current failure).
 pub fn judge(w: &Watched<'_>) -> Verdict {
     let address = w
         .ingress
@@ -227,9 +215,9 @@ pub fn judge(w: &Watched<'_>) -> Verdict {
         .since
         .iter()
         .rev()
-        .find_map(|e| outcome(e).map(|ok| (ok, e)));
+        .find_map(|e| health::outcome(e).map(|ok| (ok, e)));
     match latest {
-        Some((false, e)) => return Verdict::Failing(failure(e)),
+        Some((false, e)) => return Verdict::Failing(failing(e, w.ingress)),
         Some((true, _)) => {
             return match address {
                 Some(a) => Verdict::Serving(a),
@@ -248,43 +236,13 @@ pub fn judge(w: &Watched<'_>) -> Verdict {
             "waiting for the AWS Load Balancer Controller to reconcile the group".into(),
         );
     }
-    if let Some(f) = failing_before(w.before) {
-        return Verdict::Failing(f);
+    if let Health::Failing(f) = w.before {
+        return Verdict::Failing(f.clone());
     }
     match address {
         Some(a) => Verdict::Serving(a),
         None => Verdict::Waiting("waiting for the ALB address".into()),
     }
-}
-
-/// What the user should do about a controller failure. The controller's messages are stable
-/// strings of its source; the generic fix covers the rest.
-pub fn fix_for(message: &str, group: &str) -> String {
-    if let Some(host) = message
-        .split("no certificate found for host: ")
-        .nth(1)
-        .map(|rest| rest.split([' ', ',', ';', '"']).next().unwrap_or_default())
-    {
-        let parent = host.split_once('.').map_or(host, |(_, p)| p);
-        return format!(
-            "no ACM certificate in the ALB's account and region covers {host}: request (or \
-             import) one for *.{parent} there — the controller finds it by name — or set \
-             ALB_CERTIFICATE_ARN to the ARN of a certificate that covers it (for jockey-webhook \
-             and kubectl jockey) and deploy again; until then no project in group {group} gets \
-             changes"
-        );
-    }
-    if message.contains("conflicting") {
-        return format!(
-            "the Ingresses of group {group} disagree on a setting of the whole ALB: `kubectl \
-             jockey alb-status` names them; give them one value (a project's Ingress may carry \
-             only the cluster admin's) — until then no project in the group gets changes"
-        );
-    }
-    format!(
-        "fix what the message names (`kubectl jockey alb-status` lists the group's failures); \
-         until then no project in group {group} gets changes"
-    )
 }
 
 #[cfg(test)]
@@ -457,37 +415,62 @@ mod tests {
         BTreeMap::new()
     }
 
+    const ADDR: &str = "k8s-alb-1.elb.amazonaws.com";
+
+    fn healthy() -> Health {
+        Health::Healthy { why: "ok".into() }
+    }
+
+    fn group_failing() -> Health {
+        Health::Failing(Failing {
+            reason: "FailedBuildModel".into(),
+            message: "Failed build model due to no certificate found for host: p.example.com"
+                .into(),
+            member: "team/ing-p".into(),
+            at: "2026-01-01T00:01:00Z".into(),
+            fix: "request one".into(),
+        })
+    }
+
+    fn watched<'a>(
+        ingress: Option<&'a Ingress>,
+        before: &'a Health,
+        since: &'a [Event],
+        changed: bool,
+    ) -> Watched<'a> {
+        Watched {
+            ingress,
+            before,
+            since,
+            changed,
+        }
+    }
+
     #[test]
     fn a_failure_reported_after_the_write_fails_the_wait_even_with_an_old_address() {
-        let i = ing(Some("alb"), json!({}), Some("k8s-alb-1.elb.amazonaws.com"));
-        let before = [event(
-            "SuccessfullyReconciled",
-            "Successfully reconciled",
-            "2026-01-01T00:00:00Z",
-        )];
+        let i = ing(Some("alb"), json!({}), Some(ADDR));
         let since = [event(
             "FailedBuildModel",
             "Failed build model due to conflicting tag deployment: a | b",
             "2026-01-01T00:00:05Z",
         )];
-        let v = judge(&Watched {
-            ingress: Some(&i),
-            before: &before,
-            since: &since,
-            changed: true,
-        });
+        let Verdict::Failing(f) = judge(&watched(Some(&i), &healthy(), &since, true)) else {
+            panic!()
+        };
         assert_eq!(
-            v,
-            Verdict::Failing(Failure {
-                reason: "FailedBuildModel".into(),
-                message: "Failed build model due to conflicting tag deployment: a | b".into()
-            })
+            (f.reason.as_str(), f.message.as_str(), f.member.as_str()),
+            (
+                "FailedBuildModel",
+                "Failed build model due to conflicting tag deployment: a | b",
+                "team/ing-p"
+            )
         );
+        assert!(f.fix.contains("disagree"), "{f:?}");
     }
 
     #[test]
     fn the_latest_outcome_after_the_write_decides_by_arrival_not_clock() {
-        let i = ing(Some("alb"), json!({}), Some("k8s-alb-1.elb.amazonaws.com"));
+        let i = ing(Some("alb"), json!({}), Some(ADDR));
         // A success that arrived after a failure wins even if its clock reads earlier.
         let since = [
             event(
@@ -501,118 +484,62 @@ mod tests {
                 "2026-01-01T00:00:08Z",
             ),
         ];
-        let v = judge(&Watched {
-            ingress: Some(&i),
-            before: &[],
-            since: &since,
-            changed: true,
-        });
-        assert_eq!(v, Verdict::Serving("k8s-alb-1.elb.amazonaws.com".into()));
+        let before = group_failing();
+        assert_eq!(
+            judge(&watched(Some(&i), &before, &since, true)),
+            Verdict::Serving(ADDR.into())
+        );
         // Success without an address yet: keep waiting.
         let bare = ing(Some("alb"), json!({}), None);
         assert!(matches!(
-            judge(&Watched {
-                ingress: Some(&bare),
-                before: &[],
-                since: &since,
-                changed: true
-            }),
+            judge(&watched(Some(&bare), &before, &since, true)),
             Verdict::Waiting(_)
         ));
     }
 
     #[test]
     fn a_change_waits_for_the_reconcile_even_when_an_address_is_there() {
-        let i = ing(Some("alb"), json!({}), Some("k8s-alb-1.elb.amazonaws.com"));
-        let before = [event(
-            "SuccessfullyReconciled",
-            "Successfully reconciled",
-            "2026-01-01T00:00:00Z",
-        )];
-        let v = judge(&Watched {
-            ingress: Some(&i),
-            before: &before,
-            since: &[],
-            changed: true,
-        });
-        assert!(matches!(v, Verdict::Waiting(m) if m.contains("reconcile")));
-        // Unchanged: the address and a clean history are enough.
-        let v = judge(&Watched {
-            ingress: Some(&i),
-            before: &before,
-            since: &[],
-            changed: false,
-        });
-        assert_eq!(v, Verdict::Serving("k8s-alb-1.elb.amazonaws.com".into()));
+        let i = ing(Some("alb"), json!({}), Some(ADDR));
+        assert!(matches!(
+            judge(&watched(Some(&i), &healthy(), &[], true)),
+            Verdict::Waiting(m) if m.contains("reconcile")
+        ));
+        // Unchanged: the address and a group not failing are enough.
+        assert_eq!(
+            judge(&watched(Some(&i), &healthy(), &[], false)),
+            Verdict::Serving(ADDR.into())
+        );
     }
 
     #[test]
-    fn an_unchanged_deploy_reports_the_groups_current_failure() {
-        let i = ing(Some("alb"), json!({}), Some("k8s-alb-1.elb.amazonaws.com"));
-        let before = [
-            event(
-                "SuccessfullyReconciled",
-                "Successfully reconciled",
-                "2026-01-01T00:00:00Z",
-            ),
-            event(
-                "FailedBuildModel",
-                "Failed build model due to no certificate found for host: p.example.com",
-                "2026-01-01T00:01:00Z",
-            ),
-        ];
-        let v = judge(&Watched {
-            ingress: Some(&i),
-            before: &before,
-            since: &[],
-            changed: false,
-        });
-        assert!(matches!(v, Verdict::Failing(f) if f.message.contains("no certificate")));
-        // A failure that a later success cleared is history.
-        let cleared = [
-            before[1].clone(),
-            event(
-                "SuccessfullyReconciled",
-                "Successfully reconciled",
-                "2026-01-01T00:02:00Z",
-            ),
-        ];
-        assert!(matches!(
-            judge(&Watched {
-                ingress: Some(&i),
-                before: &cleared,
-                since: &[],
-                changed: false
-            }),
-            Verdict::Serving(_)
-        ));
+    fn an_unchanged_deploy_reports_the_groups_current_failure_only() {
+        let i = ing(Some("alb"), json!({}), Some(ADDR));
+        let before = group_failing();
+        assert_eq!(
+            judge(&watched(Some(&i), &before, &[], false)),
+            Verdict::Failing(match group_failing() {
+                Health::Failing(f) => f,
+                _ => unreachable!(),
+            })
+        );
+        // A group whose last failure is not current (its Ingress is gone, say) and whose
+        // success was never recorded: unknown, so the address decides.
+        let unknown = Health::Unknown {
+            why: "its last failure is not current".into(),
+        };
+        assert_eq!(
+            judge(&watched(Some(&i), &unknown, &[], false)),
+            Verdict::Serving(ADDR.into())
+        );
         // No Ingress yet, or no address yet: waiting.
         assert!(matches!(
-            judge(&Watched {
-                ingress: None,
-                before: &[],
-                since: &[],
-                changed: false
-            }),
+            judge(&watched(None, &healthy(), &[], false)),
             Verdict::Waiting(_)
         ));
-    }
-
-    #[test]
-    fn fixes_name_the_certificate_and_the_conflict() {
-        let f = fix_for(
-            "Failed build model due to no certificate found for host: p.deploy.example.com",
-            "alb-deployments",
-        );
-        assert!(f.contains("covers p.deploy.example.com"), "{f}");
-        assert!(f.contains("*.deploy.example.com"), "{f}");
-        assert!(f.contains("ALB_CERTIFICATE_ARN"), "{f}");
-        let f = fix_for(
-            "Failed build model due to conflicting scheme: [internal internet-facing]",
-            "g",
-        );
-        assert!(f.contains("alb-status") && f.contains("group g"), "{f}");
-        let f = fix_for("Failed deploy model due to AccessDenied", "g");
-        assert!(f.contains("alb-status"), "{f}");
+        let bare = ing(Some("alb"), json!({}), None);
+        assert!(matches!(
+            judge(&watched(Some(&bare), &unknown, &[], false)),
+            Verdict::Waiting(_)
+        ));
     }
 }

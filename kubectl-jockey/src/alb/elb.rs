@@ -71,6 +71,9 @@ pub struct TargetGroup {
     pub target_type: String,
     pub health_check_path: String,
     pub targets: Vec<Target>,
+    /// Its tags; the controller's `ingress.k8s.aws/resource` names the Ingress it serves.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -244,6 +247,25 @@ pub async fn fetch(
     }
 
     let tg_arns: Vec<String> = tg_arns.into_iter().collect();
+    let mut tg_tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for chunk in tg_arns.chunks(20) {
+        let out = client
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_err(e, "reading target group tags"))?;
+        for d in out.tag_descriptions() {
+            let map = d
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+                .collect();
+            if let Some(arn) = d.resource_arn() {
+                tg_tags.insert(arn.to_string(), map);
+            }
+        }
+    }
     // DescribeTargetGroups takes at most 20 ARNs per call... documented limit is higher, but
     // small chunks keep each request well inside every limit.
     for chunk in tg_arns.chunks(20) {
@@ -283,7 +305,6 @@ pub async fn fetch(
                 })
                 .collect();
             snapshot.target_groups.push(TargetGroup {
-                arn,
                 name: tg.target_group_name().unwrap_or_default().to_string(),
                 protocol: tg
                     .protocol()
@@ -295,6 +316,8 @@ pub async fn fetch(
                     .map(|t| t.as_str().to_string())
                     .unwrap_or_default(),
                 health_check_path: tg.health_check_path().unwrap_or_default().to_string(),
+                tags: tg_tags.remove(&arn).unwrap_or_default(),
+                arn,
                 targets,
             });
         }

@@ -5,11 +5,21 @@
 //! here only wire the two together and print.
 
 pub mod address;
+pub mod conflicts;
 pub mod dns;
 pub mod elb;
 pub mod fetch;
+pub mod health;
+pub mod model;
 pub mod probe;
 pub mod report;
+pub mod routes;
+pub mod rows;
+pub mod status;
+#[cfg(test)]
+mod test_support;
+pub mod validate;
+pub mod validate_net;
 
 use crate::cluster::KubeArgs;
 use crate::output::{self, ListingArgs, OutputFormat};
@@ -135,7 +145,11 @@ pub async fn list(kube: &KubeArgs, args: ListArgs) -> Result<()> {
     let ns = (!args.listing.all_namespaces).then_some(cluster.namespace.as_str());
     let ingresses = fetch::ingresses(&cluster.client, ns).await?;
     let events = fetch::ingress_events(&cluster.client, ns).await?;
-    let rows = report::ingress_rows(&ingresses, &events, &cfg.alb_shared_group_name);
+    // A group spans namespaces: with -n, only that namespace is known whole.
+    let scope = ns.map_or(health::Scope::All, |n| {
+        health::Scope::Namespace(n.to_string())
+    });
+    let rows = report::ingress_rows(&ingresses, &events, &cfg.alb_shared_group_name, &scope);
     match args.listing.output {
         OutputFormat::Json | OutputFormat::Yaml => {
             output::print_structured(&rows, args.listing.output)?
@@ -241,6 +255,12 @@ fn print_status(s: &report::Status, wide: bool) {
                 g.ingresses.to_string(),
                 format!("{}/{}", g.with_address, g.ingresses),
                 format!("{}/{}", g.ready, g.ingresses),
+                match &g.health {
+                    health::Health::Healthy { .. } => "healthy",
+                    health::Health::Failing(_) => "failing",
+                    health::Health::Unknown { .. } => "unknown",
+                }
+                .into(),
                 format!(
                     "{}/{} ({})",
                     g.target_groups.used, g.target_groups.quota, g.target_groups.source
@@ -262,6 +282,7 @@ fn print_status(s: &report::Status, wide: bool) {
                 "INGRESSES",
                 "ADDRESSED",
                 "READY",
+                "HEALTH",
                 "TARGET-GROUPS",
                 "RULES",
                 "ALB"
@@ -269,6 +290,17 @@ fn print_status(s: &report::Status, wide: bool) {
             &rows
         )
     );
+
+    // Why a group's health is what it is, where that is not plain; failures are listed below.
+    for g in &s.groups {
+        match &g.health {
+            health::Health::Unknown { why } if g.ingresses > 0 => {
+                println!("{}: health unknown: {why}", g.group)
+            }
+            health::Health::Healthy { why } if wide => println!("{}: healthy: {why}", g.group),
+            _ => {}
+        }
+    }
 
     println!("\nNAMESPACES");
     let rows: Vec<Vec<String>> = s
@@ -363,19 +395,30 @@ fn print_status(s: &report::Status, wide: bool) {
             .failures
             .iter()
             .map(|f| {
-                vec![
+                let mut row = vec![
                     format!("{}/{}", f.namespace, f.ingress),
                     f.reason.clone(),
-                    if f.current { "current" } else { "resolved" }.into(),
+                    if f.current { "current" } else { "not current" }.into(),
                     f.last_seen.clone(),
                     f.message.clone(),
-                ]
+                ];
+                if wide {
+                    row.push(f.stale.clone().unwrap_or_else(|| "-".into()));
+                }
+                row
             })
             .collect();
         print!(
             "{}",
             output::table(
-                &["INGRESS", "REASON", "STATE", "LAST-SEEN", "MESSAGE"],
+                &[
+                    "INGRESS",
+                    "REASON",
+                    "STATE",
+                    "LAST-SEEN",
+                    "MESSAGE",
+                    "WHY-NOT-CURRENT"
+                ][..if wide { 6 } else { 5 }],
                 &rows
             )
         );

@@ -194,3 +194,34 @@ pub fn project(tag: &str, files: &[(&str, &str)]) -> Result<Scratch> {
 pub fn tag_of(image: &str) -> &str {
     image.rsplit(':').next().unwrap_or(image)
 }
+
+/// The `output` of an agent's JSON answer.
+pub fn answer(text: &str) -> Result<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("not JSON: {text}"))?;
+    v["output"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("no output in {text}"))
+}
+
+/// Asks `POST /run` until `want` answers five times in a row (an old pod may still answer
+/// while the rollout finishes); the last answer otherwise.
+pub async fn answers_in_a_row(env: &RealEnv, project: &str, body: &str, want: &str) -> Result<()> {
+    let mut in_a_row = 0;
+    let mut last = String::new();
+    for _ in 0..240 {
+        let out = env.post(project, "/run", body).await?;
+        if answer(&out)? == want {
+            in_a_row += 1;
+            if in_a_row == 5 {
+                return Ok(());
+            }
+        } else {
+            in_a_row = 0;
+            last = out;
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+    anyhow::bail!("{want:?} never answered five times in a row; last: {last}")
+}

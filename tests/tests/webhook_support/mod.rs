@@ -112,6 +112,24 @@ pub fn webhook_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// The project's own webhook build as an image in the real node's registry
+/// (tests/cluster/images.sh); its reference.
+pub fn webhook_image(registry: &str) -> Result<String> {
+    let bin = webhook_bin()?;
+    let out = Command::new(repo_root().join("tests/cluster/images.sh"))
+        .args(["webhook", registry])
+        .arg(&bin)
+        .output()
+        .context("running tests/cluster/images.sh webhook")?;
+    if !out.status.success() {
+        bail!(
+            "images.sh webhook failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
