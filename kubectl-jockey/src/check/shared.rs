@@ -1,9 +1,10 @@
 //! The shared ALB: each shard's rules, target groups and certificates against the quotas of one
 //! load balancer (counted by [`crate::alb::report::status`], on the load balancer itself when
 //! AWS is readable, else estimated from the Ingresses), with headroom, and whether each group
-//! reconciles.
+//! reconciles (the one judgement of a group, [`crate::alb::health::judge`]).
 
 use super::CheckResult;
+use crate::alb::health::{self, Evidence, Health, Scope};
 use crate::alb::report::{self, AwsView, ClusterState, Usage};
 use k8s_openapi::api::networking::v1::Ingress;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,38 +63,24 @@ pub fn certificates_used(members: &[&Ingress]) -> usize {
     arns.len().saturating_sub(1)
 }
 
-/// Whether each shared group reconciles now: group -> the current failures of its members
-/// (empty: it reconciles). Today's judgement, [`report::status`]'s current failure events of the
-/// group's Ingresses; the one place `check` asks, so that it can follow a better judgement of a
-/// group's health.
-pub fn group_health(
-    state: &ClusterState,
-    status: &report::Status,
-) -> BTreeMap<String, Vec<String>> {
-    let group_of: BTreeMap<(&str, &str), &str> = state
-        .ingresses
-        .iter()
-        .filter_map(|i| {
-            Some((
-                (report::namespace(i), report::name(i)),
-                report::group_of(i)?,
-            ))
-        })
-        .collect();
-    let mut out: BTreeMap<String, Vec<String>> = status
+/// Each shared group's health now, by the one judgement of a group ([`health::judge`]): the
+/// members' controller events, weighed against the members' changes and, where AWS was read,
+/// the ALB's listener rules.
+pub fn group_health(f: &SharedFacts, status: &report::Status) -> BTreeMap<String, Health> {
+    let evidence = Evidence {
+        ingresses: &f.state.ingresses,
+        scope: &Scope::All,
+        events: &f.state.events,
+        elb: match &f.aws {
+            AwsView::Read(s) => Some(s),
+            _ => None,
+        },
+    };
+    status
         .groups
         .iter()
-        .map(|g| (g.group.clone(), Vec::new()))
-        .collect();
-    for f in status.failures.iter().filter(|f| f.current) {
-        if let Some(g) = group_of.get(&(f.namespace.as_str(), f.ingress.as_str())) {
-            out.entry(g.to_string()).or_default().push(format!(
-                "{} on Ingress {}/{}: {}",
-                f.reason, f.namespace, f.ingress, f.message
-            ));
-        }
-    }
-    out
+        .map(|g| (g.group.clone(), health::judge(&evidence, &g.group)))
+        .collect()
 }
 
 fn usage_line(what: &str, used: usize, quota: usize, source: &str) -> (String, u8) {
@@ -160,32 +147,50 @@ fn quotas(f: &SharedFacts, status: &report::Status) -> CheckResult {
 }
 
 fn reconciles(f: &SharedFacts, status: &report::Status) -> CheckResult {
-    let health = group_health(&f.state, status);
-    let failing: Vec<String> = health
-        .iter()
-        .filter(|(_, why)| !why.is_empty())
-        .map(|(g, why)| format!("group {g}: {}", why.join("; ")))
-        .collect();
-    if failing.is_empty() {
-        CheckResult::ok(
-            GROUP,
-            RECONCILES,
-            format!(
-                "{} group(s) reconcile ({})",
-                health.len(),
-                health.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    } else {
-        CheckResult::fail(
-            GROUP,
-            RECONCILES,
-            failing.join("; "),
-            "the controller reconciles a whole group at once: fix or delete the Ingress named \
-             (`kubectl jockey alb-status` lists the failures, `kubectl jockey \
-             validate-alb-routing HOST` checks one host)",
-        )
+    let health = group_health(f, status);
+    let mut failing = Vec::new();
+    let mut fixes = Vec::new();
+    let mut unknown = Vec::new();
+    for (g, h) in &health {
+        match h {
+            Health::Healthy { .. } => {}
+            Health::Failing(x) => {
+                failing.push(format!(
+                    "group {g}: {} on Ingress {}: {}",
+                    x.reason, x.member, x.message
+                ));
+                fixes.push(x.fix.clone());
+            }
+            Health::Unknown { why } => unknown.push(format!("group {g}: {why}")),
+        }
     }
+    if !failing.is_empty() {
+        fixes.push(
+            "`kubectl jockey alb-status` lists the failures, `kubectl jockey \
+             validate-alb-routing HOST` checks one host"
+                .to_string(),
+        );
+        return CheckResult::fail(GROUP, RECONCILES, failing.join("; "), fixes.join("; "));
+    }
+    if !unknown.is_empty() {
+        return CheckResult::warn(
+            GROUP,
+            RECONCILES,
+            unknown.join("; "),
+            "deploy a project to the group (or `kubectl annotate` one of its Ingresses) so that \
+             the controller reconciles it again, or run the check with AWS readable so that the \
+             ALB's listener rules tell; `kubectl jockey alb-status` shows the group",
+        );
+    }
+    CheckResult::ok(
+        GROUP,
+        RECONCILES,
+        format!(
+            "{} group(s) reconcile ({})",
+            health.len(),
+            health.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -259,7 +264,34 @@ mod tests {
             r.message
         );
         assert!(r.message.contains("g-2: rules 1/100"), "{}", r.message);
-        assert_eq!(find(&f, RECONCILES).outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn a_group_without_any_outcome_is_a_warning_and_a_success_makes_it_pass() {
+        let mut f = facts(
+            vec![
+                ingress("a", "p1", "g", None),
+                ingress("b", "p2", "g-2", None),
+            ],
+            ROOMY,
+        );
+        let r = find(&f, RECONCILES);
+        assert_eq!(r.outcome, Outcome::Warn, "{r:?}");
+        assert!(
+            r.message
+                .contains("group g: the controller has recorded no outcome")
+                && r.message.contains("group g-2:"),
+            "{}",
+            r.message
+        );
+        assert!(r.hint.unwrap().contains("alb-status"));
+        f.state.events = vec![
+            event("a", "p1", "SuccessfullyReconciled", "2026-01-01T00:00:00Z"),
+            event("b", "p2", "SuccessfullyReconciled", "2026-01-01T00:00:00Z"),
+        ];
+        let r = find(&f, RECONCILES);
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        assert_eq!(r.message, "2 group(s) reconcile (g, g-2)");
     }
 
     #[test]
@@ -323,8 +355,9 @@ mod tests {
             event("a", "p1", "FailedDeployModel", "2026-01-01T00:00:00Z"),
             event("b", "p2", "FailedBuildModel", "2026-01-01T00:00:00Z"),
             event("b", "p2", "SuccessfullyReconciled", "2026-01-01T00:01:00Z"),
-            // About an Ingress that is gone: not the group's.
-            event("c", "gone", "FailedDeployModel", "2026-01-01T00:02:00Z"),
+            // About an Ingress that is gone: not the group's. (The same failure recorded later
+            // on a gone Ingress would mark a/p1's as stale: the group changed since.)
+            event("c", "gone", "FailedBuildModel", "2026-01-01T00:02:00Z"),
         ];
         let r = find(&f, RECONCILES);
         assert_eq!(r.outcome, Outcome::Fail);
@@ -336,6 +369,10 @@ mod tests {
             "{}",
             r.message
         );
-        assert!(r.hint.unwrap().contains("alb-status"));
+        let hint = r.hint.unwrap();
+        assert!(
+            hint.contains("alb-status") && hint.contains("no project in group g gets changes"),
+            "{hint}"
+        );
     }
 }
