@@ -65,7 +65,8 @@ pub fn certificates_used(members: &[&Ingress]) -> usize {
 
 /// Each shared group's health now, by the one judgement of a group ([`health::judge`]): the
 /// members' controller events, weighed against the members' changes and, where AWS was read,
-/// the ALB's listener rules.
+/// the ALB's listener rules. A group without members (the base group is listed even empty) has
+/// nothing to reconcile and is left out.
 pub fn group_health(f: &SharedFacts, status: &report::Status) -> BTreeMap<String, Health> {
     let evidence = Evidence {
         ingresses: &f.state.ingresses,
@@ -79,6 +80,7 @@ pub fn group_health(f: &SharedFacts, status: &report::Status) -> BTreeMap<String
     status
         .groups
         .iter()
+        .filter(|g| g.ingresses > 0)
         .map(|g| (g.group.clone(), health::judge(&evidence, &g.group)))
         .collect()
 }
@@ -182,6 +184,13 @@ fn reconciles(f: &SharedFacts, status: &report::Status) -> CheckResult {
              ALB's listener rules tell; `kubectl jockey alb-status` shows the group",
         );
     }
+    if health.is_empty() {
+        return CheckResult::ok(
+            GROUP,
+            RECONCILES,
+            "no Ingress is in a shared group yet: nothing to reconcile",
+        );
+    }
     CheckResult::ok(
         GROUP,
         RECONCILES,
@@ -264,6 +273,13 @@ mod tests {
             r.message
         );
         assert!(r.message.contains("g-2: rules 1/100"), "{}", r.message);
+    }
+
+    #[test]
+    fn no_member_in_any_group_has_nothing_to_reconcile() {
+        let r = find(&facts(vec![], ROOMY), RECONCILES);
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        assert!(r.message.contains("nothing to reconcile"), "{}", r.message);
     }
 
     #[test]
