@@ -52,8 +52,11 @@ const ANNOTATION_CONFIG_SHA256: &str = "jockey.agentops.ai/config-sha256";
 /// A CA lives ten years and is replaced in its last year.
 const CA_DAYS: i64 = 3650;
 const CA_RENEW_BEFORE_DAYS: i64 = 365;
-/// The API server's wait for a webhook answer (see manifests/README.md).
-const WEBHOOK_TIMEOUT_SECONDS: i32 = 5;
+/// The API server's wait for a webhook answer (see manifests/README.md); `check` compares the
+/// installed value with it.
+pub(crate) const WEBHOOK_TIMEOUT_SECONDS: i32 = 5;
+/// The version label of the Deployments install writes: `check` compares it with the plugin's.
+pub(crate) const LABEL_VERSION: &str = "app.kubernetes.io/version";
 
 /// The base manifests, as `kubectl apply -k manifests/` would read them (minus kustomize's
 /// generators, which [`render`] does itself).
@@ -359,6 +362,9 @@ pub fn render(o: &Options, ca_bundle_b64: &str) -> Result<Vec<Value>> {
             }
         }
         if kind == "Deployment" {
+            if let Some(labels) = obj.pointer_mut("/metadata/labels") {
+                labels[LABEL_VERSION] = json!(env!("CARGO_PKG_VERSION"));
+            }
             if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
                 c["image"] = json!(o.image);
                 // Renewed a third of the lifetime before expiry, at most 30 days: 30 days for
@@ -450,6 +456,9 @@ fn broker_objects(o: &Options) -> Result<Vec<Value>> {
             labels.insert("app.kubernetes.io/part-of".into(), json!("jockey"));
         }
         if obj["kind"] == "Deployment" {
+            if let Some(labels) = obj.pointer_mut("/metadata/labels") {
+                labels[LABEL_VERSION] = json!(env!("CARGO_PKG_VERSION"));
+            }
             if let Some(c) = obj.pointer_mut("/spec/template/spec/containers/0") {
                 c["image"] = json!(o.image);
             }
@@ -524,6 +533,42 @@ fn registration(o: &Options, ca_bundle_b64: &str) -> Registration {
         params: (o.namespace.clone(), format!("{}-config", o.name)),
         render_params: false,
     }
+}
+
+/// What an install of `name` in `namespace` writes, as (API group, resource, namespace) with
+/// `None` for cluster-scoped ones: what `check --pre` asks the API server whether its user may
+/// create and patch. Rendered, so that it follows what install applies.
+pub(crate) fn applied_resources(
+    name: &str,
+    namespace: &str,
+) -> Result<std::collections::BTreeSet<(String, String, Option<String>)>> {
+    let o = Options {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        image: String::new(),
+        config: Config::default(),
+        policy_yaml: BASE_POLICY.to_string(),
+        namespace_selector: BTreeMap::new(),
+        failure_policy: FailurePolicy::Fail,
+        client_ca_pem: None,
+        client_names: Vec::new(),
+        api_server_cidrs: Vec::new(),
+    };
+    let mut out = std::collections::BTreeSet::new();
+    // The two certificate Secrets are applied beside the rendered objects.
+    out.insert((
+        String::new(),
+        "secrets".to_string(),
+        Some(namespace.to_string()),
+    ));
+    for obj in render(&o, "")? {
+        let (ar, namespaced) = api_resource(&obj)?;
+        let ns = namespaced
+            .then(|| obj["metadata"]["namespace"].as_str().map(str::to_string))
+            .flatten();
+        out.insert((ar.group, ar.plural, ns));
+    }
+    Ok(out)
 }
 
 /// Kind -> (group, version, plural, namespaced) for the kinds an install contains.

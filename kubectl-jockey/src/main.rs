@@ -13,6 +13,7 @@
 
 mod alb;
 mod build;
+mod check;
 mod cluster;
 mod deploy;
 mod deploy_lock;
@@ -106,6 +107,18 @@ enum Command {
     /// Needs (an operator's): cluster-admin (it writes ClusterRoles and their bindings, webhook
     /// configurations and admission policies).
     Install(install::InstallArgs),
+    /// Check an installation (or with --pre, a cluster before one) like `linkerd check`: the
+    /// cluster, the webhook, the AWS Load Balancer Controller and AWS, the shared ALB and the
+    /// builder; ✓ / ‼ / ✗ lines, each ✗ and ‼ with a hint and a README section; exits 1 on any ✗.
+    /// -n: the webhook's namespace (jockey-system).
+    ///
+    /// Needs (an operator's): read access cluster-wide (e.g. the built-in `view` ClusterRole bound
+    /// cluster-wide, plus get on the webhook's Secrets, webhook configurations, admission policies
+    /// and IngressClasses), create on Services in a namespace the webhook answers (a server-side
+    /// dry run: nothing is stored); for the AWS part, ec2:DescribeSubnets, acm:ListCertificates,
+    /// acm:DescribeCertificate and ELBv2 read access. --pre needs only read access: it asks the
+    /// API server what you may do.
+    Check(check::run::CheckArgs),
     /// Remove everything `install` made. -n: namespace (jockey-system).
     ///
     /// Needs (an operator's): cluster-admin.
@@ -173,6 +186,11 @@ fn needs(command: &Command) -> &'static str {
              the host's namespace (an operator's role)"
         }
         Command::Install(_) | Command::Uninstall(_) => CLUSTER_ADMIN,
+        Command::Check(_) => {
+            "read access cluster-wide (e.g. the built-in view ClusterRole bound cluster-wide, \
+             plus get on the webhook's Secrets and cluster-scoped admission objects) and create \
+             on Services in a namespace the webhook answers, for a dry run (an operator's role)"
+        }
         Command::Tenant(_) => {
             "create, update and delete on RoleBindings in the tenant's namespace, holding the \
              jockey-tenant ClusterRole's permissions or `bind` on it (an operator's role)"
@@ -207,6 +225,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ValidateAlbRouting(args) => alb::validate(&cli.cluster, args).await,
         Command::Install(args) => install::install(&cli.cluster, args).await,
         Command::Uninstall(args) => install::uninstall(&cli.cluster, args).await,
+        Command::Check(args) => check::run::run(&cli.cluster, args).await,
         Command::Tenant(args) => tenant::run(&cli.cluster, args).await,
         Command::Completion { shell } => {
             let mut cmd = Cli::command();
