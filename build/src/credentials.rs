@@ -4,7 +4,8 @@
 //!
 //! - ECR: the broker, with its own AWS identity (IRSA / EKS Pod Identity on its service account,
 //!   never the tenant's), calls STS AssumeRole on `BUILDER_ROLE_ARN` with a session policy that
-//!   allows only what a push needs on `<prefix>/PROJECT` and its cache repository (plus
+//!   allows only what a push needs on `<prefix>/PROJECT`, and on its cache repository only for a
+//!   build that uses Kaniko's layer cache (a project's own Dockerfile) (plus
 //!   `ecr:GetAuthorizationToken`, which has no resource), for 15 minutes or the build's timeout.
 //!   The result goes into a per-build Secret owned by the Job, which the broker deletes as soon
 //!   as the build ends, whatever the outcome.
@@ -188,13 +189,16 @@ pub fn is_role_arn(arn: &str) -> bool {
 }
 
 /// How a build of `project` pushing to `ecr` (None: not ECR) gets credentials, or why it
-/// cannot build at all (a missing or malformed setting, with the fix). Pure.
+/// cannot build at all (a missing or malformed setting, with the fix). `layer_cache`: whether
+/// the build reads and writes Kaniko's layer cache; a build that does not gets no right on the
+/// cache repository. Pure.
 pub fn plan(
     cfg: &Config,
     project: &ProjectId,
     ecr: Option<&EcrRegistry>,
     build_name: &str,
     base_image: Option<&str>,
+    layer_cache: bool,
     timeout: Duration,
 ) -> Result<BuildCredentials> {
     let Some(ecr) = ecr else {
@@ -231,7 +235,10 @@ pub fn plan(
                 );
             }
             let repository = project.repository(prefix);
-            let repositories = vec![repository.clone(), format!("{repository}/cache")];
+            let mut repositories = vec![repository.clone()];
+            if layer_cache {
+                repositories.push(format!("{repository}/cache"));
+            }
             let registry = format!("{}.dkr.ecr.{}.amazonaws.com", ecr.account, ecr.region);
             let pull_only: Vec<String> = cfg
                 .image_registry
@@ -409,9 +416,22 @@ mod tests {
 
     const ROLE: &str = "arn:aws:iam::123456789012:role/jockey-builder";
 
+    /// The plan of a build from the built-in template when `base` is given (no layer cache), of
+    /// a project's own Dockerfile otherwise (with it), as the broker asks.
     fn assumed(c: &Config, project: &str, base: Option<&str>) -> AssumeRolePlan {
         let p = ProjectId::parse(project).unwrap();
-        match plan(c, &p, Some(&ecr()), "b", base, Duration::from_secs(300)).unwrap() {
+        let cache = base.is_none();
+        match plan(
+            c,
+            &p,
+            Some(&ecr()),
+            "b",
+            base,
+            cache,
+            Duration::from_secs(300),
+        )
+        .unwrap()
+        {
             BuildCredentials::AssumedRole(a) => a,
             other => panic!("{other:?}"),
         }
@@ -456,6 +476,18 @@ mod tests {
         let b = assumed(&c, "demo-2", None);
         assert!(b.policy.contains("repository/hosting/demo-2\""));
         assert!(!b.policy.contains("repository/hosting/demo\""));
+    }
+
+    #[test]
+    fn a_build_without_the_layer_cache_gets_no_right_on_the_cache_repository() {
+        let c = cfg(&[("BUILDER_ROLE_ARN", ROLE)]);
+        let a = assumed(&c, "demo", Some("python:3.12.11-slim-bookworm"));
+        let policy: serde_json::Value = serde_json::from_str(&a.policy).unwrap();
+        assert_eq!(
+            policy["Statement"][1]["Resource"],
+            serde_json::json!(["arn:aws:ecr:eu-west-1:123456789012:repository/hosting/demo"])
+        );
+        assert!(!a.policy.contains("/cache"), "{}", a.policy);
     }
 
     #[test]
@@ -526,18 +558,18 @@ mod tests {
         let t = Duration::from_secs(300);
         // Not ECR: nothing, whatever the settings.
         assert_eq!(
-            plan(&cfg(&[]), &p, None, "b", None, t).unwrap(),
+            plan(&cfg(&[]), &p, None, "b", None, true, t).unwrap(),
             BuildCredentials::None
         );
         let sa = cfg(&[("BUILDER_CREDENTIALS", "service-account")]);
-        let err = plan(&sa, &p, Some(&ecr()), "b", None, t)
+        let err = plan(&sa, &p, Some(&ecr()), "b", None, true, t)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("no longer supported") && err.contains("broker"),
             "{err}"
         );
-        let err = plan(&cfg(&[]), &p, Some(&ecr()), "b", None, t)
+        let err = plan(&cfg(&[]), &p, Some(&ecr()), "b", None, true, t)
             .unwrap_err()
             .to_string();
         assert!(
@@ -546,14 +578,14 @@ mod tests {
         );
         let bad = cfg(&[("BUILDER_ROLE_ARN", "arn:aws:iam::123456789012:user/me")]);
         assert!(
-            plan(&bad, &p, Some(&ecr()), "b", None, t)
+            plan(&bad, &p, Some(&ecr()), "b", None, true, t)
                 .unwrap_err()
                 .to_string()
                 .contains("not an IAM role ARN")
         );
         let invalid = cfg(&[("BUILDER_CREDENTIALS", "static-keys")]);
         assert!(
-            plan(&invalid, &p, Some(&ecr()), "b", None, t)
+            plan(&invalid, &p, Some(&ecr()), "b", None, true, t)
                 .unwrap_err()
                 .to_string()
                 .contains("static-keys")

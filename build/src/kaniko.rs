@@ -150,8 +150,15 @@ impl BuildPlan {
         };
         let base_image = (!admitted.has_dockerfile).then_some(cfg.base_image.as_str());
         let timeout = Duration::from_secs(admitted.timeout_seconds);
-        let credentials =
-            credentials::plan(cfg, project, ecr.as_ref(), &name, base_image, timeout)?;
+        let credentials = credentials::plan(
+            cfg,
+            project,
+            ecr.as_ref(),
+            &name,
+            base_image,
+            admitted.has_dockerfile,
+            timeout,
+        )?;
         // The region of an ECR registry is part of its host name; it wins over AWS_REGION.
         let region = ecr
             .as_ref()

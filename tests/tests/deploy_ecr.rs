@@ -1,6 +1,6 @@
 //! `deploy` with an ECR registry (moto standing in for ECR and STS, through `AWS_ENDPOINT_URL`),
-//! built by the build broker: the image's repository (immutable tags) and its layer-cache
-//! repository are created before the build; the Kaniko Job is set up for ECR (region, the
+//! built by the build broker: the image's repository (immutable tags) is created before the
+//! build, and no layer-cache repository for the built-in template (it builds without one); the Kaniko Job is set up for ECR (region, the
 //! credential helper's config); and the build's AWS credentials are short-lived ones
 //! the broker got from STS AssumeRole, scoped by a session policy to the project's repositories,
 //! in a Secret of the build's own that is gone once the build is. The deployer holds no AWS
@@ -142,28 +142,35 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     .await??;
     assert!(run.ok, "{}\nbroker:\n{}", run.all(), env.broker.log_text());
 
-    // The repositories: the image's with immutable tags, the layer cache's mutable (Kaniko
-    // re-pushes cache keys after its cache TTL).
+    // The repositories: the image's, with immutable tags; no layer-cache repository, since the
+    // built-in template's dependency image is built without Kaniko's cache (a project's own
+    // Dockerfile gets one, mutable: Kaniko re-pushes cache keys after its cache TTL).
     let ecr = aws_sdk_ecr::Client::new(&moto.sdk_config().await);
-    for (repo, tags) in [
-        (format!("hosting/{project}"), ImageTagMutability::Immutable),
-        (
-            format!("hosting/{project}/cache"),
-            ImageTagMutability::Mutable,
-        ),
-    ] {
-        let found = ecr
-            .describe_repositories()
-            .repository_names(&repo)
-            .send()
-            .await
-            .with_context(|| format!("repository {repo} must exist"))?;
-        assert_eq!(
-            found.repositories()[0].image_tag_mutability(),
-            Some(&tags),
-            "{repo}"
-        );
-    }
+    let repo = format!("hosting/{project}");
+    let found = ecr
+        .describe_repositories()
+        .repository_names(&repo)
+        .send()
+        .await
+        .with_context(|| format!("repository {repo} must exist"))?;
+    assert_eq!(
+        found.repositories()[0].image_tag_mutability(),
+        Some(&ImageTagMutability::Immutable),
+        "{repo}"
+    );
+    let cache = ecr
+        .describe_repositories()
+        .repository_names(format!("{repo}/cache"))
+        .send()
+        .await;
+    assert!(
+        cache
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_repository_not_found_exception()),
+        "no cache repository for a build without the layer cache: {cache:?}"
+    );
 
     // The Job: ECR set up, and its only credentials are references to its own Secret.
     let jobs = Api::<Job>::namespaced(client.clone(), &env.builder.name)
@@ -332,10 +339,9 @@ async fn deploy_to_ecr_builds_with_short_lived_project_scoped_credentials() -> R
     }
     assert_eq!(
         resources,
-        BTreeSet::from([
-            format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/hosting/{project}"),
-            format!("arn:aws:ecr:us-east-1:{ACCOUNT}:repository/hosting/{project}/cache"),
-        ])
+        BTreeSet::from([format!(
+            "arn:aws:ecr:us-east-1:{ACCOUNT}:repository/hosting/{project}"
+        )])
     );
 
     // The build is over: its credentials are gone, and no other AWS secret exists.

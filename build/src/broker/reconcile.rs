@@ -183,11 +183,13 @@ async fn start(
                     )
                     .await;
             }
-            Ok(crate::ecr::Decision::Build { .. }) => {
+            Ok(crate::ecr::Decision::Build { .. }) if plan.own_dockerfile => {
                 if let Err(e) = ensure_cache_repository(&ctx.settings.cfg, plan).await {
                     return report.done(Phase::Failed, &format!("{e:#}"), None).await;
                 }
             }
+            // The built-in template builds without Kaniko's layer cache: no cache repository.
+            Ok(crate::ecr::Decision::Build { .. }) => {}
             Ok(crate::ecr::Decision::Unavailable(why)) => {
                 return report
                     .done(
