@@ -145,7 +145,7 @@ async fn deploy(kube: &KubeArgs, args: DeployArgs, journal: &Journal) -> Result<
     let address_watch = if dry || args.no_wait {
         None
     } else {
-        Some(crate::rollout::AddressWatch::start(client, ns, &packaged.project).await?)
+        Some(crate::alb::watch::AddressWatch::start(client, ns, &packaged.project).await?)
     };
     journal.ensure_held(&packaged.project, ns).await?;
     let applied = apply::apply(client, ns, &packaged, &prepared, dry, journal).await?;
@@ -192,7 +192,7 @@ async fn wait(
     packaged: &package::Packaged,
     args: &DeployArgs,
     deadline: Instant,
-    address_watch: Option<crate::rollout::AddressWatch>,
+    address_watch: Option<crate::alb::watch::AddressWatch>,
     structured: bool,
     journal: &Journal,
 ) -> Result<()> {

@@ -20,6 +20,7 @@ pub mod status;
 mod test_support;
 pub mod validate;
 pub mod validate_net;
+pub mod watch;
 
 use crate::cluster::KubeArgs;
 use crate::output::{self, ListingArgs, OutputFormat};

@@ -113,7 +113,7 @@ pub fn summarize(dep: &Deployment, ingress: Option<&Ingress>, domain: &str) -> P
         instance,
         image: server_image(dep),
         url: format!("https://{host}"),
-        ingress_address: ingress.and_then(crate::rollout::address_of),
+        ingress_address: ingress.and_then(crate::alb::watch::address_of),
         pods: Vec::new(),
         events: Vec::new(),
         project,
