@@ -169,13 +169,7 @@ fn webhook_denies(st: &Stage, ns: &str, key: &str, value: &str) -> Result<String
 
 async fn setup(st: &mut Stage) -> Result<(String, String, String)> {
     let tenants = st.namespace("policy-w", true).await?;
-    let bypass = st.namespace("policy-x", false).await?;
-    let (ok, out) = webhook_support::apply(
-        &bypass,
-        "apiVersion: v1\nkind: Service\nmetadata: {name: svc-bypass}\n\
-         spec: {ports: [{port: 80, targetPort: 8080}], selector: {app: bypass}}\n",
-    )?;
-    ensure!(ok, "creating svc-bypass: {out}");
+    let bypass = st.bypass_namespace("policy-x").await?;
     let victim = st.project("victim");
     let example = repo_root().join("examples/agent");
     st.deploy_ok(&tenants, &victim, &example.to_string_lossy())?;

@@ -124,13 +124,7 @@ async fn a_repaired_group_deploys_at_once_though_the_controllers_success_was_dro
     };
     let result = async {
         let tenants = st.namespace("heal-t", true).await?;
-        let bypass = st.namespace("heal-x", false).await?;
-        let (ok, out) = webhook_support::apply(
-            &bypass,
-            "apiVersion: v1\nkind: Service\nmetadata: {name: svc-bypass}\n\
-             spec: {ports: [{port: 80, targetPort: 8080}], selector: {app: bypass}}\n",
-        )?;
-        ensure!(ok, "creating svc-bypass: {out}");
+        let bypass = st.bypass_namespace("heal-x").await?;
         let victim = st.project("victim");
         st.deploy_ok(&tenants, &victim, &example())?;
         repaired(&st, &tenants, &bypass, &victim).await

@@ -157,13 +157,7 @@ async fn values_the_controller_or_aws_refuse_are_refused_and_the_group_keeps_rec
     };
     let result = async {
         let tenants = st.namespace("allow-w", true).await?;
-        let bypass = st.namespace("allow-x", false).await?;
-        let (ok, out) = webhook_support::apply(
-            &bypass,
-            "apiVersion: v1\nkind: Service\nmetadata: {name: svc-bypass}\n\
-             spec: {ports: [{port: 80, targetPort: 8080}], selector: {app: bypass}}\n",
-        )?;
-        ensure!(ok, "creating svc-bypass: {out}");
+        let bypass = st.bypass_namespace("allow-x").await?;
         let victim = st.project("victim");
         st.deploy_ok(&tenants, &victim, &example())?;
         let (ok, out) = webhook_support::apply(

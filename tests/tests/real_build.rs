@@ -64,6 +64,12 @@ async fn running_images(env: &RealEnv, project: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Whether a build log shows Kaniko looking up its layer cache (it says so for each cacheable
+/// step, found or not).
+fn uses_layer_cache(log: &str) -> bool {
+    log.contains("No cached layer found for cmd") || log.contains("Using caching version of cmd")
+}
+
 #[tokio::test]
 async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds() -> Result<()> {
     let Some(node) = require_real_node() else {
@@ -85,10 +91,13 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     std::fs::write(example_dir.path().join("requirements.txt"), &requirements)?;
     let example = example_dir.path().to_path_buf();
 
-    let run = env.deploy(&example, project_id, &[])?;
+    let run = env.deploy_following(&example, project_id)?;
     ensure!(run.ok, "deploy failed: {}", run.all());
     let jobs = env.jobs(project_id).await?;
     ensure!(jobs.len() == 1, "one build: {jobs:?}");
+    // The build's log came with --follow: Kaniko pushed, and never looked for a cached layer.
+    ensure!(run.all().contains("Pushing image to"), "{}", run.all());
+    ensure!(!uses_layer_cache(&run.all()), "{}", run.all());
     let job = &jobs[0];
     ensure!(
         job.status.as_ref().and_then(|s| s.succeeded) == Some(1),
@@ -184,7 +193,8 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
     ensure!(env.jobs(project_id).await?.len() == 1, "a second build ran");
 
     // A code-only change: a new instance, the same image, no build Job at all (so nothing was
-    // downloaded or installed); the new code answers.
+    // downloaded or installed: with --follow, a build's log would be in the output); the new
+    // code answers.
     let changed = example_copy("real-agent-changed")?;
     std::fs::write(changed.path().join("requirements.txt"), &requirements)?;
     std::fs::write(
@@ -192,7 +202,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
         "NAME = \"echo\"\n\n\ndef run(text: str) -> str:\n    return text + \" (changed)\"\n",
     )?;
     let started = std::time::Instant::now();
-    let run = env.deploy(changed.path(), project_id, &[])?;
+    let run = env.deploy_following(changed.path(), project_id)?;
     ensure!(run.ok, "{}", run.all());
     answers_in_a_row(
         &env,
@@ -214,7 +224,7 @@ async fn agent_is_built_pulled_and_answers_and_only_a_dependency_change_rebuilds
             .collect::<Vec<_>>()
     );
     ensure!(
-        !run.all().contains("pip install") && !run.all().contains("Collecting "),
+        !run.all().contains("pip install") && !run.all().contains("Pushing image to"),
         "{}",
         run.all()
     );
@@ -336,12 +346,22 @@ HTTPServer(("0.0.0.0", 8080), H).serve_forever()
             ("server.py", server),
         ],
     )?;
-    let run = env.deploy(dir.path(), "real-own", &[])?;
+    let run = env.deploy_following(dir.path(), "real-own")?;
     ensure!(run.ok, "deploy failed: {}", run.all());
     let out = env.post("real-own", "/run", r#"{"input": "x"}"#).await?;
     ensure!(answer(&out)? == "own:x:six-1.17.0", "{out}");
     // A project's own Dockerfile is rebuilt for every change: Kaniko's layer cache keeps the
-    // steps before it.
+    // steps before it. This build looked its steps up (the log says so) and either pushed them
+    // or, where an earlier run on this registry did, used them; either way the cache holds them.
+    let log = run.all();
+    ensure!(
+        uses_layer_cache(&log),
+        "Kaniko did not use its layer cache: {log}"
+    );
+    ensure!(
+        log.contains("to cache now") || log.contains("Using caching version of cmd"),
+        "the layer cache was neither written nor read: {log}"
+    );
     ensure!(
         !registry_tags(&node.registry, "hosting/real-own/cache")?.is_empty(),
         "Kaniko pushed no layer cache for a project's own Dockerfile"

@@ -157,6 +157,19 @@ impl Stage {
         Ok(name)
     }
 
+    /// A namespace the controller serves and jockey's webhook does not answer (what an Ingress
+    /// written past jockey looks like), with one Service `svc-bypass` for its backends.
+    pub async fn bypass_namespace(&mut self, tag: &str) -> Result<String> {
+        let ns = self.namespace(tag, false).await?;
+        let (ok, out) = crate::webhook_support::apply(
+            &ns,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: svc-bypass}\n\
+             spec: {ports: [{port: 80, targetPort: 8080}], selector: {app: bypass}}\n",
+        )?;
+        anyhow::ensure!(ok, "creating svc-bypass in {ns}: {out}");
+        Ok(ns)
+    }
+
     fn webhook_registered(&self) -> bool {
         kubectl(&["get", "validatingwebhookconfiguration", &self.webhook.name])
             .map(|o| o.status.success())

@@ -72,6 +72,24 @@ impl RealEnv {
         )
     }
 
+    /// `deploy DIR --project PROJECT --timeout TIMEOUT --follow`: the output carries the build's
+    /// log, when a build runs.
+    pub fn deploy_following(&self, dir: &Path, project: &str) -> Result<Run> {
+        let dir = dir.to_string_lossy();
+        self.jockey(
+            &[
+                "deploy",
+                &dir,
+                "--project",
+                project,
+                "--timeout",
+                TIMEOUT,
+                "--follow",
+            ],
+            &[],
+        )
+    }
+
     /// The build Jobs of `project` in the builder namespace.
     pub async fn jobs(&self, project: &str) -> Result<Vec<Job>> {
         Ok(
