@@ -326,6 +326,10 @@ fn the_charts_own_values_reach_the_objects() -> Result<()> {
                 "prometheusRule",
                 json!({"enabled": true, "labels": {"release": "prom"}}),
             ),
+            (
+                "grafanaDashboard",
+                json!({"enabled": true, "namespace": "grafana", "labels": {"dash": "yes"}}),
+            ),
             ("broker.enabled", json!(false)),
             ("tenantRole.enabled", json!(false)),
             ("crds.enabled", json!(false)),
@@ -380,6 +384,24 @@ fn the_charts_own_values_reach_the_objects() -> Result<()> {
     );
     let rule = find(&objects, "PrometheusRule", "jockey-webhook")?;
     ensure!(rule["metadata"]["labels"]["release"] == "prom", "{rule}");
+    // The dashboard is manifests/monitoring's, unchanged, where the sidecar looks for it.
+    let dash = find(&objects, "ConfigMap", "jockey-webhook-dashboard")?;
+    ensure!(
+        dash["metadata"]["namespace"] == "grafana" && dash["metadata"]["labels"]["dash"] == "yes",
+        "{dash}"
+    );
+    let embedded: Value = serde_json::from_str(
+        dash["data"]["jockey-webhook.json"]
+            .as_str()
+            .context("no dashboard in the ConfigMap")?,
+    )?;
+    let source: Value = serde_json::from_str(&std::fs::read_to_string(
+        repo_root().join("manifests/monitoring/grafana-dashboard.json"),
+    )?)?;
+    ensure!(
+        embedded == source,
+        "the chart's dashboard differs from manifests/monitoring"
+    );
     for (kind, name) in [
         ("NetworkPolicy", "jockey-webhook"),
         ("Deployment", "jockey-broker"),
