@@ -83,7 +83,7 @@ pub const SECRET_PATTERNS: &[&str] = &[
 /// `.ENV` or `ID_RSA` on a case-insensitive file system is the same file.
 pub(super) fn name_matcher() -> &'static ignore::gitignore::Gitignore {
     static CELL: std::sync::OnceLock<ignore::gitignore::Gitignore> = std::sync::OnceLock::new();
-    super::static_matcher(&CELL, SECRET_PATTERNS, true)
+    super::collect::static_matcher(&CELL, SECRET_PATTERNS, true)
 }
 
 /// The optional file at the root of DIR listing, in gitignore syntax like `.jockeyignore`, the
