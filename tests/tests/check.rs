@@ -18,34 +18,16 @@ use alb_support::{Moto, jockey, text};
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
 use jockey_core::certs;
-use jockey_e2e::{AlbController, TestNamespace, client, kubectl_ok, repo_root, require_real_node};
+use jockey_e2e::{AlbController, TestNamespace, client, kubectl_ok, require_real_node};
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use webhook_support::{
-    SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_bin, webhook_client_ca,
+    SCOPE_LABEL, apply, get_json, minimal_manifest, plugin, webhook_client_ca, webhook_image,
 };
-
-/// The project's own webhook build as an image in the node's registry.
-fn webhook_image(registry: &str) -> Result<String> {
-    let bin = webhook_bin()?;
-    let out = Command::new(repo_root().join("tests/cluster/images.sh"))
-        .args(["webhook", registry])
-        .arg(&bin)
-        .output()
-        .context("running tests/cluster/images.sh webhook")?;
-    if !out.status.success() {
-        bail!(
-            "images.sh webhook failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
