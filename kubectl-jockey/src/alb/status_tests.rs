@@ -281,13 +281,11 @@ fn status_reports_failures_of_the_shared_groups_only() {
 #[test]
 fn status_names_group_wide_conflicts() {
     let mut cluster = healthy_cluster();
-    let mut other = ingress("team-b", "p2", Some(BASE), Some(ALB));
-    other
-        .metadata
-        .annotations
-        .as_mut()
-        .unwrap()
-        .insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
+    let other = with_annotation(
+        ingress("team-b", "p2", Some(BASE), Some(ALB)),
+        "scheme",
+        "internal",
+    );
     cluster.ingresses.push(other);
     cluster
         .ingresses

@@ -54,6 +54,15 @@ pub fn ingress(ns: &str, project: &str, group: Option<&str>, address: Option<&st
     .unwrap()
 }
 
+/// `ing` with the ALB annotation `alb.ingress.kubernetes.io/<key>` set to `value`.
+pub fn with_annotation(mut ing: Ingress, key: &str, value: &str) -> Ingress {
+    ing.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(format!("alb.ingress.kubernetes.io/{key}"), value.into());
+    ing
+}
+
 pub fn service(ns: &str, project: &str, kind: &str, target_port: serde_json::Value) -> Service {
     serde_json::from_value(json!({
         "metadata": {"name": format!("svc-{project}"), "namespace": ns},

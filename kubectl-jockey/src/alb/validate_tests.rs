@@ -114,13 +114,11 @@ fn no_address_or_a_controller_failure_fails_the_address_check() {
 #[test]
 fn conflicting_group_settings_fail_naming_the_other_ingress() {
     let mut cluster = healthy_cluster();
-    let mut other = ingress("team-b", "p2", Some(BASE), Some(ALB));
-    other
-        .metadata
-        .annotations
-        .as_mut()
-        .unwrap()
-        .insert("alb.ingress.kubernetes.io/scheme".into(), "internal".into());
+    let other = with_annotation(
+        ingress("team-b", "p2", Some(BASE), Some(ALB)),
+        "scheme",
+        "internal",
+    );
     cluster.ingresses.push(other);
     let checks = run(&cluster, &AwsView::Skipped("x".into()), &good_dns(), HOST);
     assert_eq!(outcome(&checks, "group-settings"), Outcome::Fail);
