@@ -106,8 +106,9 @@ pub struct InstallArgs {
     #[arg(long, value_enum, default_value = "fail")]
     pub failure_policy: FailurePolicy,
     /// The CA (PEM) of the client certificate the API server presents to webhooks: the webhook
-    /// then reads admission reviews only from it (stored in ConfigMap <name>-client-ca, reloaded
-    /// by the webhook when it changes; see manifests/README.md, "Who may call the webhook").
+    /// then reads admission reviews only from it (stored in ConfigMap NAME-client-ca, NAME
+    /// being --name, and reloaded by the webhook when it changes; see manifests/README.md, "Who
+    /// may call the webhook").
     #[arg(long, value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
     /// With --client-ca-file: the API server's certificate's common name or DNS name
