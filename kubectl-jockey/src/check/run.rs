@@ -45,13 +45,6 @@ pub struct CheckArgs {
     pub config: crate::settings::ConfigArgs,
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A group whose facts could not be read: one ✗ saying why.
 fn unreadable(group: &'static str, id: &'static str, err: &anyhow::Error) -> Vec<CheckResult> {
     vec![CheckResult::fail(
@@ -104,17 +97,15 @@ async fn settings(client: &Client, args: &CheckArgs, ns: &str) -> Result<Setting
         Some(flags.alb_shared_group_name.clone()),
     );
     let arn = pick("ALB_CERTIFICATE_ARN", flags.certificate_arn.clone());
+    // The installed values, normalised as the webhook reads them.
+    let installed_cfg = jockey_core::Config::from_lookup(|k| match k {
+        "DEPLOYMENT_DOMAIN" => domain.clone(),
+        "ALB_SHARED_GROUP_NAME" => group.clone(),
+        _ => None,
+    });
     let cfg = jockey_core::Config {
-        deployment_domain: jockey_core::Config::from_lookup(|k| {
-            (k == "DEPLOYMENT_DOMAIN").then(|| domain.clone()).flatten()
-        })
-        .deployment_domain,
-        alb_shared_group_name: jockey_core::Config::from_lookup(|k| {
-            (k == "ALB_SHARED_GROUP_NAME")
-                .then(|| group.clone())
-                .flatten()
-        })
-        .alb_shared_group_name,
+        deployment_domain: installed_cfg.deployment_domain,
+        alb_shared_group_name: installed_cfg.alb_shared_group_name,
         certificate_arn: arn,
         ..flags
     };
@@ -178,7 +169,7 @@ async fn webhook_facts(
         policy_present,
         binding_present,
         dry_run,
-        now: now_unix(),
+        now: crate::install::now_unix(),
     })
 }
 
@@ -201,7 +192,7 @@ async fn controller_facts(
         subnets: super::aws::subnets(sdk, args.vpc_id.as_deref()).await,
         certificates: super::aws::certificates(sdk, s.cfg.certificate_arn.as_deref()).await,
         hosts,
-        now: now_unix(),
+        now: crate::install::now_unix(),
     })
 }
 

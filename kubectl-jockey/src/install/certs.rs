@@ -37,7 +37,8 @@ fn not_after_of(secret: &Secret) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
-pub(super) fn now_unix() -> i64 {
+/// The clock certificates are judged by (Unix seconds); `check` reads the same one.
+pub(crate) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

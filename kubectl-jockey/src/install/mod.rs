@@ -33,7 +33,8 @@ pub(crate) use render::{LABEL_VERSION, WEBHOOK_TIMEOUT_SECONDS, applied_resource
 
 use crate::cluster::KubeArgs;
 use anyhow::{Context, Result, bail};
-use certs::{b64, ca_secret_object, now_unix, plan_certificates, tls_secret_object};
+pub(crate) use certs::now_unix;
+use certs::{b64, ca_secret_object, plan_certificates, tls_secret_object};
 use jockey_core::Config;
 use jockey_core::policy::Policy;
 use k8s_openapi::api::core::v1::Secret;
